@@ -1,0 +1,10 @@
+"""gan_core: a compact PyTorch core that trains differential-equation GANs, many seeds at once."""
+
+from .config import ACTIVATIONS, METHODS, Config, ConfigError, NetConfig, Result
+from .jets import Jet
+from .networks import BatchedMLP
+from .problems import PROBLEMS, Problem, make_problem
+from .train import Progress, train
+
+__all__ = ["ACTIVATIONS", "METHODS", "PROBLEMS", "BatchedMLP", "Config", "ConfigError", "Jet",
+           "NetConfig", "Problem", "Progress", "Result", "make_problem", "train"]

@@ -1,0 +1,262 @@
+"""Typed, validated configuration and the result of a training run.
+
+Every field has a default and a one-line doc. ``Config.from_dict`` is the one place a plain dict
+(from Tune, the CLI or JSON) becomes a config; an unknown key or a bad value fails loudly, naming the
+field, the value and what is allowed, before any training starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+ACTIVATIONS = ("tanh", "swish", "sin", "relu", "leaky_relu", "softplus")
+METHODS = ("gan", "gan_lhs_rhs", "wgan_gp", "l2", "l1", "huber")
+ADVERSARIAL_METHODS = ("gan", "gan_lhs_rhs", "wgan_gp")
+LR_DECAYS = ("none", "exp", "step")
+DTYPES = ("float32", "float64")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the field, the value and the fix."""
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """One network (G or D) and its Adam optimiser."""
+
+    width: int = 20  # units per hidden layer
+    depth: int = 3  # number of hidden layers
+    activation: str = "tanh"  # one of ACTIVATIONS
+    residual: bool = False  # hidden-to-hidden layers become h + act(W h + b)
+    output_tanh: bool = False  # squash the raw output with tanh (G only makes sense)
+    lr: float = 1e-3  # Adam learning rate
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam betas, each in [0, 1)
+
+    def validate(self, name: str) -> None:
+        _check(self.width >= 1, f"{name}.width", self.width, "an integer >= 1")
+        _check(self.depth >= 1, f"{name}.depth", self.depth, "an integer >= 1")
+        _check(self.activation in ACTIVATIONS, f"{name}.activation", self.activation,
+               f"one of {', '.join(ACTIVATIONS)}")
+        _check(math.isfinite(self.lr) and self.lr > 0, f"{name}.lr", self.lr, "a finite number > 0")
+        _check(len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas),
+               f"{name}.betas", self.betas, "two numbers in [0, 1), e.g. (0.9, 0.999)")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A training run: one problem, one method, `seeds` independent replicas trained at once."""
+
+    problem: str = "sho"  # problem key, see gan_core.problems.PROBLEMS
+    method: str = "gan"  # one of METHODS
+    seeds: int = 4  # independent replicas (own init weights and own point noise), trained batched
+    seed: int = 0  # base random seed; replica k is initialised from (seed, k)
+    iterations: int = 2000  # outer iterations; each does d_iters D steps then g_iters G steps
+    n_points: int | None = None  # collocation points per axis (None: the problem's default)
+    G: NetConfig = field(default_factory=NetConfig)  # generator: the solution network N
+    D: NetConfig = field(default_factory=lambda: NetConfig(width=10, depth=2))  # discriminator
+    g_iters: int = 1  # G updates per iteration
+    d_iters: int = 1  # D updates per iteration (adversarial methods only)
+    spectral_norm: bool = False  # spectral normalisation of every D layer
+    instance_noise: bool = False  # adaptive instance noise: std = max(0, L_G - L_D) on D's inputs
+    conditional_d: bool = False  # append the point coordinates to D's input
+    soft_labels: float = 0.0  # label jitter: real ~ U(1 - s, 1), fake ~ U(0, s); 0 = hard labels
+    d_per_equation: bool = False  # systems: one D per equation instead of one over all residuals
+    gp_weight: float = 0.1  # wgan_gp: gradient-penalty weight lambda
+    huber_delta: float = 1.0  # huber: switch point between quadratic and linear
+    lr_decay: str = "none"  # per-iteration LR schedule: none | exp (gamma each iter) | step
+    lr_gamma: float = 1.0  # multiplicative LR factor (per iteration for exp, per lr_step for step)
+    lr_step: int = 1000  # step decay: iterations between decays
+    eval_every: int = 100  # iterations between evaluations / reports (the last one always reports)
+    failure_threshold: float | None = None  # final MSE above this = failed seed (None: problem default)
+    device: str = "cpu"  # torch device, e.g. "cpu", "cuda", "cuda:1"
+    dtype: str = "float32"  # float32 | float64 (precision-hungry problems)
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Config":
+        """Build from a flat or nested dict: ``{"G": {...}}`` or ``{"G.lr": 1e-3, "g_lr": ...}``.
+
+        Flat keys ``G.width`` / ``G_width`` / ``g_width`` address the nets; unknown keys raise.
+        """
+        top: dict[str, Any] = {}
+        nets: dict[str, dict[str, Any]] = {"G": {}, "D": {}}
+        net_fields = {f.name for f in dataclasses.fields(NetConfig)}
+        top_fields = {f.name for f in dataclasses.fields(cls)}
+        for key, value in d.items():
+            net, sub = _split_net_key(key)
+            if net is not None:
+                if sub not in net_fields:
+                    raise ConfigError(f"unknown key {key!r}: {net} networks have "
+                                      f"{', '.join(sorted(net_fields))}")
+                nets[net][sub] = value
+            elif key in ("G", "D"):
+                if isinstance(value, NetConfig):
+                    value = dataclasses.asdict(value)
+                if not isinstance(value, Mapping):
+                    raise ConfigError(f"{key} = {value!r}: expected a dict of network settings")
+                for sub, v in value.items():
+                    if sub not in net_fields:
+                        raise ConfigError(f"unknown key {key}.{sub}: {key} networks have "
+                                          f"{', '.join(sorted(net_fields))}")
+                    nets[key][sub] = v
+            elif key in top_fields:
+                top[key] = value
+            else:
+                raise ConfigError(f"unknown config key {key!r}; known keys: "
+                                  f"{', '.join(sorted(top_fields))} and G.*/D.* "
+                                  f"({', '.join(sorted(net_fields))})")
+        defaults = cls()
+        for name in ("G", "D"):
+            base = dataclasses.asdict(getattr(defaults, name))
+            base.update(nets[name])
+            if "betas" in base:
+                base["betas"] = tuple(base["betas"])
+            top[name] = NetConfig(**base)
+        cfg = cls(**top)
+        cfg.validate()
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        """A flat dict (``G.lr`` style keys) that ``from_dict`` turns back into this config."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, NetConfig):
+                for k, sub in dataclasses.asdict(v).items():
+                    out[f"{f.name}.{k}"] = list(sub) if isinstance(sub, tuple) else sub
+            else:
+                out[f.name] = v
+        return out
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with some fields changed (flat ``G.lr`` keys allowed), validated."""
+        d = self.to_dict()
+        d.update(changes)
+        return Config.from_dict(d)
+
+    # -- validation ---------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise ConfigError for the first bad value, naming the field, the value and the fix."""
+        from .problems import PROBLEMS  # local import: problems import this module
+
+        _check(self.problem in PROBLEMS, "problem", self.problem,
+               f"one of {', '.join(sorted(PROBLEMS))}")
+        _check(self.method in METHODS, "method", self.method, f"one of {', '.join(METHODS)}")
+        _check_int(self.seeds, "seeds", 1)
+        _check_int(self.seed, "seed", 0)
+        _check_int(self.iterations, "iterations", 1)
+        if self.n_points is not None:
+            _check_int(self.n_points, "n_points", 2)
+        self.G.validate("G")
+        self.D.validate("D")
+        _check_int(self.g_iters, "g_iters", 1)
+        _check_int(self.d_iters, "d_iters", 1)
+        _check(0.0 <= self.soft_labels < 0.5, "soft_labels", self.soft_labels,
+               "a number in [0, 0.5) (0 = hard labels)")
+        _check(math.isfinite(self.gp_weight) and self.gp_weight >= 0, "gp_weight", self.gp_weight,
+               "a finite number >= 0")
+        _check(math.isfinite(self.huber_delta) and self.huber_delta > 0, "huber_delta",
+               self.huber_delta, "a finite number > 0")
+        _check(self.lr_decay in LR_DECAYS, "lr_decay", self.lr_decay, f"one of {', '.join(LR_DECAYS)}")
+        _check(0.0 < self.lr_gamma <= 1.0, "lr_gamma", self.lr_gamma, "a number in (0, 1]")
+        _check_int(self.lr_step, "lr_step", 1)
+        _check_int(self.eval_every, "eval_every", 1)
+        if self.failure_threshold is not None:
+            _check(self.failure_threshold > 0, "failure_threshold", self.failure_threshold,
+                   "a number > 0 or None for the problem's default")
+        _check(self.dtype in DTYPES, "dtype", self.dtype, f"one of {', '.join(DTYPES)}")
+        _check(isinstance(self.device, str) and self.device.split(":")[0] in ("cpu", "cuda", "mps"),
+               "device", self.device, "'cpu', 'cuda' or 'cuda:N'")
+
+    @property
+    def adversarial(self) -> bool:
+        """True for methods that train a discriminator."""
+        return self.method in ADVERSARIAL_METHODS
+
+
+def _split_net_key(key: str) -> tuple[str | None, str]:
+    for prefix in ("G.", "D.", "G_", "D_", "g_", "d_"):
+        if key.startswith(prefix) and key not in ("g_iters", "d_iters", "d_per_equation"):
+            return prefix[0].upper(), key[2:]
+    return None, key
+
+
+def _check(ok: bool, name: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name} = {value!r} is invalid: expected {allowed}")
+
+
+def _check_int(value: Any, name: str, minimum: int) -> None:
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum
+    _check(ok, name, value, f"an integer >= {minimum}")
+
+
+@dataclass
+class Result:
+    """What a training run produced: per-seed and aggregate metrics, curves and final predictions.
+
+    MSE is the mean squared error of the reparameterised solution against the reference on the
+    unperturbed grid. A diverged seed (NaN/inf) has MSE +inf; a seed fails when its final MSE is
+    above the failure threshold or infinite.
+    """
+
+    config: Config
+    final_mse: np.ndarray  # (seeds,) last evaluation; +inf for diverged seeds
+    best_mse: np.ndarray  # (seeds,) best evaluation seen; +inf for seeds that never evaluated finite
+    diverged: np.ndarray  # (seeds,) bool: NaN/inf appeared in this seed's loss or prediction
+    diverged_at: np.ndarray  # (seeds,) iteration at which divergence was detected, -1 if never
+    failure_threshold: float  # MSE above which a seed counts as failed
+    iterations: int  # iterations actually run (fewer than asked if every seed diverged)
+    wall_time: float  # seconds spent in train()
+    curves: dict[str, np.ndarray]  # "iteration": (E,), other keys: (E, seeds), one row per report
+    grid: np.ndarray  # (n, dim) evaluation points
+    prediction: np.ndarray  # (seeds, n, n_out) final prediction on the grid
+    reference: np.ndarray  # (n, n_out) reference solution on the grid
+    status: str = "ok"  # "ok" | "diverged" (every seed diverged)
+
+    @property
+    def failed(self) -> np.ndarray:
+        """(seeds,) bool: final MSE non-finite or above the failure threshold."""
+        return ~np.isfinite(self.final_mse) | (self.final_mse > self.failure_threshold)
+
+    @property
+    def median_mse(self) -> float:
+        """Median final MSE over seeds (diverged seeds count as +inf)."""
+        return float(np.median(self.final_mse))
+
+    @property
+    def worst_mse(self) -> float:
+        """Largest final MSE over seeds: the seed a user would least like to get."""
+        return float(np.max(self.final_mse))
+
+    @property
+    def failure_rate(self) -> float:
+        """Fraction of seeds that failed (diverged or above the threshold)."""
+        return float(np.mean(self.failed))
+
+    def quantile_mse(self, q: float) -> float:
+        """The q-quantile of the final MSE over seeds (inf-aware: inf sorts last)."""
+        return float(np.quantile(np.where(np.isfinite(self.final_mse), self.final_mse, np.inf), q,
+                                 method="higher"))
+
+    def seed_status(self) -> list[str]:
+        """Per seed: "diverged", "failed" (finite but above threshold) or "ok"."""
+        return ["diverged" if d else ("failed" if f else "ok")
+                for d, f in zip(self.diverged, self.failed)]
+
+    def summary(self) -> dict[str, float]:
+        """Aggregate metrics as a flat dict with namespaced names."""
+        return {
+            "eval/mse": self.median_mse,
+            "eval/mse_worst": self.worst_mse,
+            "eval/mse_best": float(np.min(self.final_mse)),
+            "eval/failure_rate": self.failure_rate,
+            "eval/diverged": int(self.diverged.sum()),
+            "iterations": self.iterations,
+            "wall_time": self.wall_time,
+        }

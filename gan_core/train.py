@@ -1,0 +1,289 @@
+"""The training loop: one call trains `config.seeds` independent replicas as batched tensors.
+
+Reads top to bottom: setup, then one loop with the D steps and the G steps, evaluation and
+reporting, and a Result. Nothing is printed; progress goes to the optional ``report`` callback.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from . import losses
+from .config import Config, Result
+from .jets import Jet
+from .networks import BatchedMLP
+from .problems import Problem, make_problem
+
+Tensor = torch.Tensor
+
+
+@dataclass
+class Progress:
+    """What ``report`` receives at every evaluation."""
+
+    iteration: int  # iterations completed so far
+    metrics: dict[str, float]  # aggregates: eval/mse (median over seeds), eval/mse_worst, ...
+    mse: np.ndarray  # (seeds,) current MSE per seed, +inf for diverged seeds
+    done: bool  # True at the last report of the run
+    checkpoint: Callable[[], dict[str, Any]]  # call to get a resumable state (costs a copy)
+
+
+Report = Callable[[Progress], Any]
+
+
+def _noop(_: Progress) -> None:
+    return None
+
+
+def train(config: Config, report: Report | None = None, state: dict[str, Any] | None = None
+          ) -> Result:
+    """Train `config.seeds` replicas of config.method on config.problem; never raises on NaN/inf.
+
+    report: called at every evaluation with a Progress (Tune's report, list.append, a printer).
+    state: a dict from ``Progress.checkpoint()`` to resume from; the run continues exactly.
+    """
+    config.validate()
+    report = report or _noop
+    t_start = time.perf_counter()
+    cfg = config
+    K = cfg.seeds
+    device = torch.device(cfg.device)
+    dtype = getattr(torch, cfg.dtype)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device = {cfg.device!r} but CUDA is not available; use device='cpu'")
+
+    # -- setup: problem, points, networks, optimisers -------------------------------------------
+    problem = make_problem(cfg.problem, cfg.n_points)
+    grid_np = problem.grid()  # (n, dim)
+    grid = torch.as_tensor(grid_np, dtype=dtype, device=device)
+    reference = torch.as_tensor(problem.reference(grid_np), dtype=dtype, device=device)
+    noise_std = torch.as_tensor(problem.noise_std(), dtype=dtype, device=device)
+    n, dim = grid.shape
+    threshold = cfg.failure_threshold or problem.failure_threshold
+    order = problem.order
+
+    G = BatchedMLP(K, dim, problem.n_out, cfg.G, cfg.seed, stream=0).to(device, dtype)
+    opt_G = _adam(G, cfg.G.lr, cfg.G.betas)
+    sched_G = _scheduler(opt_G, cfg)
+    # one D per equation = a batch of K * n_eq discriminators, each seeing one residual channel
+    d_groups = problem.n_eq if cfg.d_per_equation else 1
+    D = D_in = opt_D = sched_D = None
+    if cfg.adversarial:
+        D_in = (problem.n_eq // d_groups) + (dim if cfg.conditional_d else 0)
+        D = BatchedMLP(K * d_groups, D_in, 1, cfg.D, cfg.seed, stream=1,
+                       spectral_norm=cfg.spectral_norm).to(device, dtype)
+        opt_D = _adam(D, cfg.D.lr, cfg.D.betas)
+        sched_D = _scheduler(opt_D, cfg)
+    rng = torch.Generator(device=device).manual_seed(cfg.seed)  # point noise, labels, GP mixing
+
+    start = 0
+    best = np.full(K, np.inf)
+    diverged = np.zeros(K, dtype=bool)
+    diverged_at = np.full(K, -1)
+    curves: dict[str, list] = {k: [] for k in ("iteration", "eval/mse", "train/g_loss",
+                                                "train/d_loss", "train/lr_g")}
+    loss_G = torch.zeros(K, dtype=dtype, device=device)
+    loss_D = torch.zeros(K, dtype=dtype, device=device)
+    elapsed = 0.0
+    if state is not None:
+        G.load_state_dict(state["G"])
+        opt_G.load_state_dict(state["opt_G"])
+        sched_G.load_state_dict(state["sched_G"])
+        if D is not None:
+            D.load_state_dict(state["D"])
+            opt_D.load_state_dict(state["opt_D"])
+            sched_D.load_state_dict(state["sched_D"])
+        rng.set_state(state["rng"].to(rng.get_state().device))
+        start, best, diverged, diverged_at = (state["iteration"], state["best"].copy(),
+                                              state["diverged"].copy(), state["diverged_at"].copy())
+        curves = {k: list(v) for k, v in state["curves"].items()}
+        loss_G, loss_D = state["loss_G"].to(device, dtype), state["loss_D"].to(device, dtype)
+        elapsed = state["elapsed"]
+
+    def solve(coords: list[Jet]) -> tuple[Tensor, Tensor]:
+        """(lhs, rhs) of the equation for the trial solution at the points, (K, n, n_eq) each."""
+        u = problem.solution(G(problem.net_input(coords)), coords)
+        return problem.equation(u, coords)
+
+    def d_input(z: Tensor, X: Tensor, noise_std: Tensor | None) -> Tensor:
+        """What D sees of z (K, n, n_eq): grouped per equation, instance noise, coordinates."""
+        if noise_std is not None:
+            z = z + noise_std * torch.randn(z.shape, generator=rng, dtype=dtype, device=device)
+        if d_groups > 1:  # (K, n, E) -> (K * E, n, 1)
+            z = z.permute(0, 2, 1).reshape(K * d_groups, n, 1)
+            X = X.repeat_interleave(d_groups, dim=0)
+        return torch.cat([z, X], dim=-1) if cfg.conditional_d else z
+
+    def real_fake(lhs: Tensor, rhs: Tensor) -> tuple[Tensor, Tensor]:
+        if cfg.method == "gan_lhs_rhs":
+            return rhs, lhs  # the seed notebook: real = right-hand side, fake = derivative
+        return torch.zeros_like(lhs), lhs - rhs  # DEQGAN: real = zeros, fake = residual
+
+    def labels(value: float, like: Tensor) -> Tensor | float:
+        if cfg.soft_labels == 0:
+            return value
+        jitter = cfg.soft_labels * torch.rand(like.shape, generator=rng, dtype=dtype, device=device)
+        return 1.0 - jitter if value == 1.0 else jitter
+
+    def evaluate() -> np.ndarray:
+        with torch.no_grad():
+            coords = Jet.coordinates(grid.expand(K, n, dim), order=0)
+            u = problem.solution(G(problem.net_input(coords)), coords).value  # (K, n, n_out)
+            err = (u - reference).double()
+            return _per_seed_mean(err * err).cpu().numpy(), u.cpu().numpy()
+
+    # -- training loop -------------------------------------------------------------------------
+    it = start
+    mse = best.copy()
+    prediction = None
+    for it in range(start + 1, cfg.iterations + 1):
+        # fresh collocation points for every seed: the grid plus Gaussian noise
+        X = grid + noise_std * torch.randn((K, n, dim), generator=rng, dtype=dtype, device=device)
+        coords = Jet.coordinates(X, order)
+        inst = (loss_G - loss_D).clamp(min=0)[:, None, None] if cfg.instance_noise else None
+
+        # D steps: learn to tell real (zeros, or the rhs) from fake (the residual, or the lhs)
+        if D is not None:
+            with torch.no_grad():
+                real, fake = real_fake(*solve(coords))
+            for _ in range(cfg.d_iters):
+                d_real, d_fake = D(d_input(real, X, inst)), D(d_input(fake, X, inst))
+                if cfg.method == "wgan_gp":
+                    eps = torch.rand((K * d_groups, 1, 1), generator=rng, dtype=dtype,
+                                     device=device)
+                    gp = losses.critic_gradient_penalty(D, d_input(real, X, None),
+                                                        d_input(fake, X, None), eps, K)
+                    loss_D = (_group_mean(d_fake, K) - _group_mean(d_real, K)
+                              + cfg.gp_weight * gp)
+                else:
+                    loss_D = (losses.bce(d_real, labels(1.0, d_real), K)
+                              + losses.bce(d_fake, labels(0.0, d_fake), K))
+                opt_D.zero_grad(set_to_none=True)
+                loss_D.sum().backward()  # sum: each seed's gradient stays its own
+                opt_D.step()
+
+        # G steps: make the residual look real to D, or shrink it directly (classical losses)
+        for _ in range(cfg.g_iters):
+            lhs, rhs = solve(coords)
+            if D is None:
+                loss_G = losses.residual_loss(cfg.method, lhs - rhs, cfg.huber_delta)
+            else:
+                _, fake = real_fake(lhs, rhs)
+                d_fake = D(d_input(fake, X, inst))
+                loss_G = (-_group_mean(d_fake, K) if cfg.method == "wgan_gp"
+                          else losses.bce(d_fake, 1.0, K))
+            opt_G.zero_grad(set_to_none=True)
+            loss_G.sum().backward()
+            opt_G.step()
+        loss_G, loss_D = loss_G.detach(), loss_D.detach()
+        sched_G.step()
+        if sched_D is not None:
+            sched_D.step()
+
+        # evaluate on the unperturbed grid; NaN/inf marks a seed diverged, never raises
+        last = it == cfg.iterations
+        if it % cfg.eval_every == 0 or last:
+            mse, prediction = evaluate()
+            g_np, d_np = loss_G.cpu().numpy(), loss_D.cpu().numpy()
+            bad = ~np.isfinite(mse) | ~np.isfinite(g_np) | ~np.isfinite(d_np)
+            diverged_at[bad & ~diverged] = it
+            diverged |= bad
+            mse = np.where(diverged, np.inf, mse)
+            best = np.minimum(best, mse)
+            for key, value in (("iteration", it), ("eval/mse", mse), ("train/g_loss", g_np),
+                               ("train/d_loss", d_np),
+                               ("train/lr_g", opt_G.param_groups[0]["lr"])):
+                curves[key].append(value)
+            last = last or bool(diverged.all())
+            report(Progress(
+                iteration=it,
+                metrics=_aggregate(mse, g_np, d_np, diverged, threshold),
+                mse=mse.copy(), done=last,
+                checkpoint=lambda: _state(it, G, D, opt_G, opt_D, sched_G, sched_D, rng, best,
+                                          diverged, diverged_at, curves, loss_G, loss_D,
+                                          elapsed + time.perf_counter() - t_start)))
+            if diverged.all():
+                break
+
+    if prediction is None:  # resumed at the end: nothing left to run
+        mse, prediction = evaluate()
+        mse = np.where(diverged, np.inf, mse)
+    return Result(
+        config=cfg,
+        final_mse=mse,
+        best_mse=best,
+        diverged=diverged,
+        diverged_at=diverged_at,
+        failure_threshold=threshold,
+        iterations=it,
+        wall_time=elapsed + time.perf_counter() - t_start,
+        curves={k: np.asarray(v, dtype=float) for k, v in curves.items()},
+        grid=grid_np,
+        prediction=prediction,
+        reference=reference.cpu().numpy(),
+        status="diverged" if diverged.all() else "ok",
+    )
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _adam(net: torch.nn.Module, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
+    # fused Adam is one kernel for all parameters; it is element-wise, so seeds stay independent
+    try:
+        return torch.optim.Adam(net.parameters(), lr=lr, betas=betas, fused=True)
+    except (RuntimeError, TypeError):  # fused not supported on this device/dtype
+        return torch.optim.Adam(net.parameters(), lr=lr, betas=betas)
+
+
+def _scheduler(opt: torch.optim.Optimizer, cfg: Config) -> torch.optim.lr_scheduler.LRScheduler:
+    if cfg.lr_decay == "exp":
+        return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_gamma)
+    if cfg.lr_decay == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+
+
+def _per_seed_mean(x: Tensor) -> Tensor:
+    return x.reshape(x.shape[0], -1).mean(dim=1)
+
+
+def _group_mean(d: Tensor, K: int) -> Tensor:
+    """Mean critic output per seed, over points and (per-equation) discriminators."""
+    return d.reshape(K, -1).mean(dim=1)
+
+
+def _aggregate(mse: np.ndarray, g: np.ndarray, d: np.ndarray, diverged: np.ndarray,
+               threshold: float) -> dict[str, float]:
+    ok = ~diverged
+    failed = ~np.isfinite(mse) | (mse > threshold)
+    return {
+        "eval/mse": float(np.median(mse)),
+        "eval/mse_worst": float(np.max(mse)),
+        "eval/mse_best": float(np.min(mse)),
+        "eval/failure_rate": float(failed.mean()),
+        "eval/diverged": int(diverged.sum()),
+        "train/g_loss": float(np.median(g[ok])) if ok.any() else float("nan"),
+        "train/d_loss": float(np.median(d[ok])) if ok.any() else float("nan"),
+    }
+
+
+def _state(it: int, G: torch.nn.Module, D: torch.nn.Module | None, opt_G: torch.optim.Optimizer,
+           opt_D: torch.optim.Optimizer | None, sched_G: Any, sched_D: Any, rng: torch.Generator,
+           best: np.ndarray, diverged: np.ndarray, diverged_at: np.ndarray,
+           curves: dict[str, list], loss_G: Tensor, loss_D: Tensor, elapsed: float
+           ) -> dict[str, Any]:
+    import copy
+
+    return copy.deepcopy({
+        "iteration": it, "G": G.state_dict(), "opt_G": opt_G.state_dict(),
+        "sched_G": sched_G.state_dict(),
+        "D": D.state_dict() if D is not None else None,
+        "opt_D": opt_D.state_dict() if opt_D is not None else None,
+        "sched_D": sched_D.state_dict() if sched_D is not None else None,
+        "rng": rng.get_state(), "best": best, "diverged": diverged, "diverged_at": diverged_at,
+        "curves": curves, "loss_G": loss_G, "loss_D": loss_D, "elapsed": elapsed,
+    })
