@@ -76,6 +76,9 @@ class Config:
     device: str = "cpu"  # torch device, e.g. "cpu", "cuda", "cuda:1"
     dtype: str = "float32"  # float32 | float64 (precision-hungry problems)
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Config":
@@ -117,9 +120,7 @@ class Config:
             if "betas" in base:
                 base["betas"] = tuple(base["betas"])
             top[name] = NetConfig(**base)
-        cfg = cls(**top)
-        cfg.validate()
-        return cfg
+        return cls(**top)  # __post_init__ validates
 
     def to_dict(self) -> dict[str, Any]:
         """A flat dict (``G.lr`` style keys) that ``from_dict`` turns back into this config."""

@@ -6,6 +6,7 @@ reporting, and a Result. Nothing is printed; progress goes to the optional ``rep
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -91,6 +92,7 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
     loss_D = torch.zeros(K, dtype=dtype, device=device)
     elapsed = 0.0
     if state is not None:
+        state = copy.deepcopy(state)  # optimisers adopt the tensors they load: keep ours intact
         G.load_state_dict(state["G"])
         opt_G.load_state_dict(state["opt_G"])
         sched_G.load_state_dict(state["sched_G"])
@@ -276,8 +278,6 @@ def _state(it: int, G: torch.nn.Module, D: torch.nn.Module | None, opt_G: torch.
            best: np.ndarray, diverged: np.ndarray, diverged_at: np.ndarray,
            curves: dict[str, list], loss_G: Tensor, loss_D: Tensor, elapsed: float
            ) -> dict[str, Any]:
-    import copy
-
     return copy.deepcopy({
         "iteration": it, "G": G.state_dict(), "opt_G": opt_G.state_dict(),
         "sched_G": sched_G.state_dict(),

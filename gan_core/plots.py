@@ -1,0 +1,85 @@
+"""Figures of one Result: prediction vs reference per seed, and the loss / MSE curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .config import Result
+from .problems import make_problem
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_solutions(result: Result, path: str | Path | None = None):  # noqa: ANN201
+    """ODEs: every seed's x(t) over the reference; PDEs: reference, median-seed and worst-seed
+    |error| maps. Saved to `path` when given; returns the figure."""
+    plt = _pyplot()
+    problem = make_problem(result.config.problem, result.config.n_points)
+    X, ref, pred = result.grid, result.reference, result.prediction
+    order = np.argsort(np.where(np.isfinite(result.final_mse), result.final_mse, np.inf))
+    if problem.dim == 1:
+        comps = ref.shape[1]
+        fig, axes = plt.subplots(1, comps, figsize=(5.5 * comps, 4), squeeze=False)
+        for c, ax in enumerate(axes[0]):
+            for k in order:
+                ok = np.isfinite(pred[k, :, c]).all()
+                ax.plot(X[:, 0], pred[k, :, c] if ok else np.full(len(X), np.nan), lw=1,
+                        alpha=0.8, label=f"seed {k}: MSE {result.final_mse[k]:.1e}")
+            ax.plot(X[:, 0], ref[:, c], "k--", lw=2, label="reference")
+            ax.set_xlabel(problem.axes[0])
+            ax.set_ylabel(problem.outputs[c])
+            ax.set_title(f"{problem.key} ({result.config.method}): {problem.outputs[c]}")
+        axes[0][0].legend(fontsize=7, loc="best")
+    else:
+        n = problem.n
+        shape = (n, n)
+        extent = [*problem.bounds[1], *problem.bounds[0]]
+        med, worst = order[len(order) // 2], order[-1]
+        panels = [("reference", ref[:, 0]),
+                  (f"|error| median seed {med} (MSE {result.final_mse[med]:.1e})",
+                   np.abs(pred[med, :, 0] - ref[:, 0])),
+                  (f"|error| worst seed {worst} (MSE {result.final_mse[worst]:.1e})",
+                   np.abs(pred[worst, :, 0] - ref[:, 0]))]
+        fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+        for ax, (title, z) in zip(axes, panels):
+            im = ax.imshow(z.reshape(shape), origin="lower", aspect="auto", extent=extent)
+            fig.colorbar(im, ax=ax)
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel(problem.axes[1])
+            ax.set_ylabel(problem.axes[0])
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+def plot_curves(result: Result, path: str | Path | None = None):  # noqa: ANN201
+    """MSE per seed (log scale) and G / D losses over iterations."""
+    plt = _pyplot()
+    c = result.curves
+    it = c["iteration"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for k in range(result.final_mse.shape[0]):
+        axes[0].semilogy(it, c["eval/mse"][:, k], lw=1, label=f"seed {k}")
+        axes[1].plot(it, c["train/g_loss"][:, k], lw=1, color=f"C{k % 10}")
+        if result.config.adversarial:
+            axes[1].plot(it, c["train/d_loss"][:, k], lw=1, ls="--", color=f"C{k % 10}")
+    axes[0].axhline(result.failure_threshold, color="r", ls=":", label="failure threshold")
+    axes[0].set_title("eval/mse per seed")
+    axes[1].set_title("train/g_loss (solid), train/d_loss (dashed)")
+    for ax in axes:
+        ax.set_xlabel("iteration")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig

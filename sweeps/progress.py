@@ -1,0 +1,74 @@
+"""One progress line per finished trial (trials done / total, best so far), instead of Ray's tables."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+from ray import tune
+
+from .spaces import METRIC
+from .tracking import trial_status
+
+_FINISHED = ("TERMINATED", "ERROR")
+
+
+class ProgressLines(tune.Callback):
+    """Prints ``[done/total] elapsed  trial: result | best so far | running`` as trials finish,
+    and a heartbeat line every `heartbeat_s` seconds while nothing finishes."""
+
+    def __init__(self, total: int, heartbeat_s: float = 60.0, out: TextIO | None = None) -> None:
+        self.total, self.heartbeat_s = total, heartbeat_s
+        self._out = out
+        self._t0 = self._last = time.monotonic()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_out": None}  # streams do not pickle (Tune saves callbacks)
+
+    def setup(self, **info: Any) -> None:
+        self._t0 = self._last = time.monotonic()
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._line(trials, trial, failed=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._line(trials, trial, failed=True)
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        if time.monotonic() - self._last >= self.heartbeat_s:
+            self._print(f"{self._head(trials)}  {self._running(trials)} | {self._best(trials)}")
+
+    # -- formatting ---------------------------------------------------------------------------------
+    def _line(self, trials: list, trial: Any, failed: bool) -> None:
+        r = trial.last_result or {}
+        what = (f"{trial_status(trial, failed):<13} {int(r.get('iteration', 0)):>6} it  "
+                f"median {r.get('eval/mse', float('nan')):.1e}  "
+                f"worst {r.get('eval/mse_worst', float('nan')):.1e}  "
+                f"failed {r.get('eval/failure_rate', float('nan')):.0%}")
+        self._print(f"{self._head(trials)}  {trial.trial_id}  {what} | {self._best(trials)}")
+
+    def _head(self, trials: list) -> str:
+        done = sum(t.status in _FINISHED for t in trials)
+        s = int(time.monotonic() - self._t0)
+        return f"[{done:>{len(str(self.total))}}/{self.total}] {s // 60:>3}m{s % 60:02d}s"
+
+    @staticmethod
+    def _running(trials: list) -> str:
+        return f"running {sum(t.status == 'RUNNING' for t in trials)}"
+
+    @staticmethod
+    def _best(trials: list) -> str:
+        scored = [t for t in trials if (t.last_result or {}).get(METRIC) is not None]
+        if not scored:
+            return "best: -"
+        # the best finished trial if any (a running trial's early MSE can still get worse)
+        done = [t for t in scored if t.status in _FINISHED] or scored
+        best = min(done, key=lambda t: t.last_result[METRIC])
+        r = best.last_result
+        return (f"best: median {r.get('eval/mse', float('nan')):.1e} "
+                f"failed {r.get('eval/failure_rate', float('nan')):.0%} ({best.trial_id})")
+
+    def _print(self, text: str) -> None:
+        self._last = time.monotonic()
+        print(text, file=self._out or sys.stdout, flush=True)

@@ -1,0 +1,152 @@
+"""The end-of-sweep summary: Tune's results as one DataFrame, then the top configs, the worst
+outlier seed, the Lagaris (l2) baseline on the best config's network, and where everything is."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gan_core import Config, Result, train
+
+from .spaces import METRIC, to_config
+
+_SEED_PREFIX = "eval/mse_seed_"
+
+
+def trials_frame(grid: Any, searched: list[str]) -> pd.DataFrame:
+    """One row per trial of a Tune ResultGrid: status, metrics at its last report, searched params,
+    and the per-seed final MSE in columns ``seed_0`` ... (a DataFrame the analysis code can use)."""
+    rows = []
+    for r in grid:
+        m, cfg = r.metrics or {}, r.config or {}
+        row = {
+            "trial_id": m.get("trial_id") or (r.path or "").rsplit("_", 2)[-2:][0],
+            "status": _status(r, m, cfg),
+            "iteration": int(m.get("iteration", 0)),
+            "median_mse": m.get("eval/mse", math.inf),
+            "worst_mse": m.get("eval/mse_worst", math.inf),
+            "failure_rate": m.get("eval/failure_rate", 1.0),
+            METRIC: m.get(METRIC, math.inf),
+            "train_seconds": m.get("train/seconds", 0.0),
+            "node": f"{m.get('hostname', '?')}/{m.get('node_ip', '?')}",
+        }
+        row.update({p: cfg.get(p) for p in searched})
+        row.update({f"seed_{k[len(_SEED_PREFIX):]}": v for k, v in m.items()
+                    if k.startswith(_SEED_PREFIX)})
+        row["config"] = cfg
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _status(r: Any, m: dict, cfg: dict) -> str:
+    if r.error is not None:
+        return "error"
+    if m.get("run_status") == "diverged":
+        return "diverged"
+    if int(m.get("iteration", 0)) < int(cfg.get("iterations", 0)):
+        return "early-stopped"
+    return "ok"
+
+
+def ranked(df: pd.DataFrame) -> pd.DataFrame:
+    """Trials that ran their full budget first, then by the objective, ties by median MSE."""
+    full = df["status"].isin(["ok", "diverged"])
+    return (df.assign(_full=~full).sort_values(["_full", METRIC, "median_mse"])
+            .drop(columns="_full"))
+
+
+def worst_outlier(df: pd.DataFrame) -> dict[str, Any] | None:
+    """The seed furthest above its own trial's median MSE, among trials that ran to the end:
+    the "worst GAN" whose siblings, with the same config, did fine."""
+    best: dict[str, Any] | None = None
+    for _, row in df[df["status"] == "ok"].iterrows():
+        median = row["median_mse"]
+        if not (np.isfinite(median) and median > 0):
+            continue
+        for col in [c for c in row.index if c.startswith("seed_")]:
+            mse = row[col]
+            if mse is None or (isinstance(mse, float) and math.isnan(mse)):
+                continue
+            ratio = math.inf if not np.isfinite(mse) else mse / median
+            if best is None or ratio > best["ratio"]:
+                best = {"trial_id": row["trial_id"], "seed": int(col[len("seed_"):]),
+                        "mse": float(mse), "trial_median_mse": float(median),
+                        "ratio": float(ratio)}
+    return best
+
+
+def baseline(best_config: dict[str, Any], method: str = "l2") -> Result:
+    """The classical-loss run (Lagaris: l2) on the best config's generator, same seeds and budget."""
+    cfg = Config.from_dict({**to_config(best_config), "method": method, "device": "cpu"})
+    return train(cfg)
+
+
+def summarize(df: pd.DataFrame, searched: list[str], top: int = 5) -> dict[str, Any]:
+    """The JSON-able summary of the sweep's trials (paths and the baseline are added by the CLI)."""
+    r = ranked(df)
+    b = r.iloc[0]
+    counts = df["status"].value_counts().to_dict()
+
+    def _row(x: pd.Series) -> dict[str, Any]:
+        return {"trial_id": x["trial_id"], "status": x["status"], "iteration": int(x["iteration"]),
+                "median_mse": float(x["median_mse"]), "worst_mse": float(x["worst_mse"]),
+                "failure_rate": float(x["failure_rate"]), "objective": float(x[METRIC]),
+                "params": {p: _plain(x[p]) for p in searched if p in x}}
+
+    return {
+        "num_trials": int(len(df)),
+        "status_counts": {k: int(v) for k, v in counts.items()},
+        "best": {**_row(b), "config": {k: _plain(v) for k, v in b["config"].items()}},
+        "top": [_row(x) for _, x in r.head(top).iterrows()],
+        "worst_outlier": worst_outlier(df),
+        "training_seconds": float(df["train_seconds"].sum()),
+    }
+
+
+def table(summary: dict[str, Any]) -> str:
+    """The summary as the text the CLI prints and logs on the parent run."""
+    lines = [f"Top configs ({summary['num_trials']} trials: "
+             + ", ".join(f"{v} {k}" for k, v in summary["status_counts"].items()) + ")", ""]
+    top = summary["top"]
+    params = list(top[0]["params"]) if top else []
+    short = [p.replace("lr_gamma", "gamma") for p in params]
+    head = (f"{'trial':<12} {'median MSE':>10} {'worst MSE':>10} {'failed':>6} {'iters':>6}  "
+            + "  ".join(f"{s:>9}" for s in short))
+    lines += [head, "-" * len(head)]
+    for t in top:
+        lines.append(f"{t['trial_id']:<12} {t['median_mse']:>10.2e} {t['worst_mse']:>10.2e} "
+                     f"{t['failure_rate']:>6.0%} {t['iteration']:>6}  "
+                     + "  ".join(f"{_fmt(t['params'][p]):>9}" for p in params))
+    lines.append("")
+    b = summary["best"]
+    lines.append(f"Best: {b['trial_id']}  median MSE {b['median_mse']:.2e} over "
+                 f"{b['config'].get('seeds')} seeds, worst {b['worst_mse']:.2e}, "
+                 f"failure rate {b['failure_rate']:.0%}")
+    base = summary.get("baseline")
+    if base:
+        lines.append(f"Lagaris baseline ({base['method']}, best config's network): median MSE "
+                     f"{base['median_mse']:.2e}, worst {base['worst_mse']:.2e}, failure rate "
+                     f"{base['failure_rate']:.0%}")
+    o = summary.get("worst_outlier")
+    if o:
+        lines.append(f"Worst outlier: trial {o['trial_id']} seed {o['seed']}: MSE {o['mse']:.2e} "
+                     f"while its trial's median is {o['trial_median_mse']:.2e}")
+    return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) >= 1e-2 or v == 0 else f"{v:.1e}"
+    return str(v)
+
+
+def _plain(v: Any) -> Any:
+    """numpy scalars and tuples to JSON-able Python values."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, tuple):
+        return list(v)
+    return v

@@ -1,0 +1,70 @@
+"""The Ray Tune trainable: Tune's dict -> gan_core.Config -> gan_core.train -> tune.report.
+
+gan_core knows nothing about Tune; this adapter converts the dict once, picks the device Ray gave
+the trial, resumes from Tune's checkpoint, and reports every evaluation with a checkpoint.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+import torch
+from ray import tune
+
+from gan_core import Config, Progress, train
+
+from .spaces import METRIC, objective, to_config
+
+STATE_FILE = "state.pt"  # gan_core's resumable state inside every Tune checkpoint
+
+
+def train_trial(config: dict[str, Any], objective_kind: str = "median") -> None:
+    """Function trainable: trains config["seeds"] replicas and reports each evaluation to Tune.
+
+    objective_kind (median | p90 | worst | failure_rate) is bound with ``tune.with_parameters``.
+    """
+    device, gpu_ids = _device()
+    torch.set_num_threads(_cpus())
+    cfg = Config.from_dict({**to_config(config), "device": device})
+    ckpt = tune.get_checkpoint()  # set when Tune retries or resumes this trial
+    state = load_state(ckpt) if ckpt else None
+    train_seconds = state.get("train_seconds", 0.0) if state else 0.0
+    t_last = time.perf_counter()
+
+    def report(p: Progress) -> None:
+        nonlocal train_seconds, t_last
+        train_seconds += time.perf_counter() - t_last  # time in gan_core, not in Tune's report
+        metrics = {**p.metrics, "iteration": p.iteration, "train/seconds": train_seconds,
+                   METRIC: objective(p.mse, p.metrics["eval/failure_rate"], objective_kind),
+                   "run_status": "diverged" if p.metrics["eval/diverged"] == cfg.seeds else "ok",
+                   "device": device, "gpu_ids": ",".join(gpu_ids),
+                   "node_id": ray.get_runtime_context().get_node_id(),
+                   **{f"eval/mse_seed_{k}": float(m) for k, m in enumerate(p.mse)}}
+        with tempfile.TemporaryDirectory() as d:
+            torch.save({**p.checkpoint(), "train_seconds": train_seconds}, Path(d, STATE_FILE))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+        t_last = time.perf_counter()
+
+    train(cfg, report=report, state=state)
+
+
+def load_state(checkpoint: tune.Checkpoint) -> dict[str, Any]:
+    """gan_core's state from a Tune checkpoint (our own file: weights_only=False is safe)."""
+    with checkpoint.as_directory() as d:
+        return torch.load(Path(d, STATE_FILE), map_location="cpu", weights_only=False)
+
+
+def _device() -> tuple[str, list[str]]:
+    """The GPU Ray assigned this trial (Ray sets CUDA_VISIBLE_DEVICES, so it is cuda:0), else CPU."""
+    gpu_ids = [str(g) for g in ray.get_gpu_ids()]
+    return ("cuda" if gpu_ids and torch.cuda.is_available() else "cpu"), gpu_ids
+
+
+def _cpus() -> int:
+    """Torch threads = the CPUs Tune reserved for this trial (at least one)."""
+    resources = tune.get_context().get_trial_resources().required_resources
+    return max(1, int(resources.get("CPU", 1)))
