@@ -68,8 +68,10 @@ class Row:
     ratio: float
     naive_iterations: int  # timed iterations (each over all seeds)
     core_iterations: int
-    naive_seconds: float
+    naive_seconds: float  # wall seconds timed
     core_seconds: float
+    naive_cpu: float  # process CPU seconds / wall seconds over the timed span (< 1: we were
+    core_cpu: float  # descheduled; another job shared the core and the rate is pessimistic)
 
 
 # -- the naive way: one module per seed, autograd.grad(create_graph=True), double backward ---------
@@ -145,8 +147,9 @@ class _NaiveSeed:
 
 
 def time_naive(s: Setup, K: int, warmup: int, budget: float, iterations: int | None
-               ) -> tuple[int, float]:
-    """(timed iterations, seconds) of the naive loop over K seeds after `warmup` iterations."""
+               ) -> tuple[int, float, float]:
+    """(timed iterations, wall seconds, CPU share) of the naive loop over K seeds, after a
+    warm-up."""
     problem = make_problem(s.problem, s.n_points)
     grid_np = problem.grid()
     grid = torch.as_tensor(grid_np, dtype=torch.float32)  # (n, 1)
@@ -162,14 +165,14 @@ def time_naive(s: Setup, K: int, warmup: int, budget: float, iterations: int | N
 
     for it in range(1, min(warmup, 2) + 1):  # every seed's modules warmed; more is just slow at K=128
         one_iteration(it)
-    done, start = 0, time.perf_counter()
+    done, start, cpu = 0, time.perf_counter(), time.process_time()
     while True:
         done += 1
         one_iteration(done)
         elapsed = time.perf_counter() - start
         if (iterations is not None and done >= iterations) or (iterations is None
                                                                   and elapsed >= budget):
-            return done, elapsed
+            return done, elapsed, (time.process_time() - cpu) / elapsed
 
 
 # -- gan_core: K seeds as batched tensors, derivatives as forward jets -----------------------------
@@ -180,48 +183,60 @@ def _config(s: Setup, K: int, iterations: int, eval_every: int) -> Config:
                   D=NetConfig(width=s.d[0], depth=s.d[1], activation="tanh"))
 
 
-def _stamped_run(cfg: Config) -> dict[int, float]:
-    """Run gan_core.train; the clock at every report, by iteration."""
-    stamps: dict[int, float] = {}
+def _stamped_run(cfg: Config) -> dict[int, tuple[float, float]]:
+    """Run gan_core.train; (wall clock, process CPU clock) at every report, by iteration."""
+    stamps: dict[int, tuple[float, float]] = {}
 
     def report(p: Progress) -> None:
-        stamps[p.iteration] = time.perf_counter()
+        stamps[p.iteration] = (time.perf_counter(), time.process_time())
 
     train(cfg, report=report)
     return stamps
 
 
 def time_core(s: Setup, K: int, warmup: int, budget: float, iterations: int | None
-              ) -> tuple[int, float]:
-    """(timed iterations, seconds) of gan_core.train over K seeds, from the report after `warmup`
-    iterations to the last; reports (with their evaluation) every `warmup` iterations."""
+              ) -> tuple[int, float, float]:
+    """(timed iterations, wall seconds, CPU share) of gan_core.train over K seeds, from the report
+    after `warmup` iterations to the last; reports (with their evaluation) every `warmup`."""
     if iterations is None:  # calibrate: how many iterations fill the budget
         stamps = _stamped_run(_config(s, K, 2 * warmup, warmup))
-        rate = warmup / max(stamps[2 * warmup] - stamps[warmup], 1e-9)
+        rate = warmup / max(stamps[2 * warmup][0] - stamps[warmup][0], 1e-9)
         iterations = math.ceil(budget * rate)
     timed = max(1, math.ceil(iterations / warmup)) * warmup  # reports land on multiples of warmup
     stamps = _stamped_run(_config(s, K, warmup + timed, warmup))
-    return timed, stamps[warmup + timed] - stamps[warmup]
+    (w0, c0), (w1, c1) = stamps[warmup], stamps[warmup + timed]
+    return timed, w1 - w0, (c1 - c0) / (w1 - w0)
 
 
 # -- the table -------------------------------------------------------------------------------------
 def measure(problem: str, K: int, warmup: int, budget: float, iterations: int | None,
-            threads: int) -> Row:
+            threads: int, repeat: int = 1) -> Row:
+    """Naive then gan_core, side by side, `repeat` times; each side keeps its best measurement
+    (the one least disturbed by other jobs on a shared machine)."""
     s = SETUPS[problem]
-    n_it, n_sec = time_naive(s, K, warmup, budget, iterations)
-    c_it, c_sec = time_core(s, K, warmup, budget, iterations)
-    naive = K * n_it / n_sec / threads
-    core = K * c_it / c_sec / threads
-    return Row(problem, K, naive, core, core / naive, n_it, c_it, n_sec, c_sec)
+    naive = core = None
+    for _ in range(repeat):
+        n = time_naive(s, K, warmup, budget, iterations)
+        c = time_core(s, K, warmup, budget, iterations)
+        naive = n if naive is None or n[0] / n[1] > naive[0] / naive[1] else naive
+        core = c if core is None or c[0] / c[1] > core[0] / core[1] else core
+    (n_it, n_sec, n_cpu), (c_it, c_sec, c_cpu) = naive, core
+    naive_rate = K * n_it / n_sec / threads
+    core_rate = K * c_it / c_sec / threads
+    return Row(problem, K, naive_rate, core_rate, core_rate / naive_rate, n_it, c_it, n_sec, c_sec,
+               n_cpu, c_cpu)
 
 
 def format_table(rows: list[Row], threads: int) -> str:
     head = (f"trial-epochs / s / core ({threads} thread{'s' if threads > 1 else ''}; "
             f"trial-epoch = 1 D step + 9 G steps)")
-    lines = [head, f"{'problem':<8}{'K':>5}{'naive':>12}{'gan_core':>12}{'ratio':>9}"]
+    lines = [head, f"{'problem':<8}{'K':>5}{'naive':>12}{'gan_core':>12}{'ratio':>9}"
+                   f"{'cpu share':>14}"]
     for r in rows:
         lines.append(f"{r.problem:<8}{r.seeds:>5}{r.naive_rate:>12.1f}{r.core_rate:>12.1f}"
-                     f"{r.ratio:>8.1f}x")
+                     f"{r.ratio:>8.1f}x{r.naive_cpu:>8.2f}/{r.core_cpu:.2f}")
+    lines.append("cpu share: process CPU s / wall s while timed (naive/gan_core); well under the "
+                 "thread count means other jobs took the core and the figure is low")
     return "\n".join(lines)
 
 
@@ -238,11 +253,17 @@ def main(argv: list[str] | None = None) -> list[Row]:
     ap.add_argument("--warmup", type=int, default=None,
                     help="warm-up iterations, also the evaluation interval (default 10, 2 quick)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the figure is per core)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="measure each config this many times, keep each side's best")
     ap.add_argument("--quick", action="store_true", help="small budget and K = 1, 8 only")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args(argv)
     if any(k < 1 for k in args.seeds):
         ap.error(f"--seeds {args.seeds}: every K must be >= 1")
+    for name in ("iterations", "warmup", "repeat", "threads"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            ap.error(f"--{name} {value}: must be >= 1")
     if args.quick and args.seeds == ap.get_default("seeds"):
         args.seeds = [1, 8]
     budget = args.budget if args.budget is not None else (0.3 if args.quick else 2.0)
@@ -252,7 +273,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
     rows = []
     for problem in args.problems:
         for K in args.seeds:
-            rows.append(measure(problem, K, warmup, budget, args.iterations, args.threads))
+            rows.append(measure(problem, K, warmup, budget, args.iterations, args.threads,
+                                args.repeat))
             print(f"  {problem} K={K}: naive {rows[-1].naive_rate:.1f}, "
                   f"gan_core {rows[-1].core_rate:.1f}", file=sys.stderr, flush=True)
     print(format_table(rows, args.threads))
@@ -260,6 +282,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
         args.json.write_text(json.dumps({
             "unit": "trial-epochs per second per core",
             "threads": args.threads, "budget_s": budget, "warmup": warmup,
+            "repeat": args.repeat, "iterations": args.iterations,
             "torch": torch.__version__, "cpu_count": os.cpu_count(),
             "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
             "rows": [asdict(r) for r in rows],
