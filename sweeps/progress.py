@@ -46,10 +46,12 @@ class ProgressLines(tune.Callback):
                 f"median {r.get('eval/mse', float('nan')):.1e}  "
                 f"worst {r.get('eval/mse_worst', float('nan')):.1e}  "
                 f"failed {r.get('eval/failure_rate', float('nan')):.0%}")
-        self._print(f"{self._head(trials)}  {trial.trial_id}  {what} | {self._best(trials)}")
+        self._print(f"{self._head(trials, trial)}  {trial.trial_id}  {what} | "
+                    f"{self._best(trials, trial)}")
 
-    def _head(self, trials: list) -> str:
-        done = sum(t.status in _FINISHED for t in trials)
+    def _head(self, trials: list, ending: Any = None) -> str:
+        # Tune calls on_trial_complete before it marks the trial TERMINATED: count it already
+        done = sum(t.status in _FINISHED or t is ending for t in trials)
         s = int(time.monotonic() - self._t0)
         return f"[{done:>{len(str(self.total))}}/{self.total}] {s // 60:>3}m{s % 60:02d}s"
 
@@ -58,13 +60,15 @@ class ProgressLines(tune.Callback):
         return f"running {sum(t.status == 'RUNNING' for t in trials)}"
 
     @staticmethod
-    def _best(trials: list) -> str:
+    def _best(trials: list, ending: Any = None) -> str:
         scored = [t for t in trials if (t.last_result or {}).get(METRIC) is not None]
         if not scored:
             return "best: -"
-        # the best finished trial if any (a running trial's early MSE can still get worse)
-        done = [t for t in scored if t.status in _FINISHED] or scored
-        best = min(done, key=lambda t: t.last_result[METRIC])
+        # as the summary ranks: trials that ran their full budget first (an early-stopped or
+        # running trial's MSE is from fewer iterations), then the objective
+        done = [t for t in scored if t.status in _FINISHED or t is ending] or scored
+        best = min(done, key=lambda t: (trial_status(t) not in ("ok", "diverged"),
+                                        t.last_result[METRIC]))
         r = best.last_result
         return (f"best: median {r.get('eval/mse', float('nan')):.1e} "
                 f"failed {r.get('eval/failure_rate', float('nan')):.0%} ({best.trial_id})")

@@ -75,10 +75,11 @@ def _adversary(trial: optuna.Trial, method: str, widths: tuple[int, ...], depths
 
 # -- studies -----------------------------------------------------------------------------------------
 def sho(trial: optuna.Trial, method: str = "gan") -> None:
-    """SHO x'' + x = 0, centred on the preset (G 40x3 tanh, lr 1e-2, gamma 0.999, D 20x2)."""
-    _net(trial, "G", (20, 40, 64), (2, 3, 4), ("tanh", "swish"), (1e-3, 3e-2))
-    _decay(trial, (0.998, 1.0))
-    _adversary(trial, method, (10, 20, 40), (2, 3), (1e-4, 3e-2), (1, 5, 9))
+    """SHO x'' + x = 0, centred on the preset: G 20x2 sin, lr 3e-3, gamma 0.998; D 32x2, lr 2e-4
+    (a slow D), beta1 0.5."""
+    _net(trial, "G", (16, 20, 32, 40), (2, 3), ("sin", "tanh", "swish"), (1e-3, 1e-2))
+    _decay(trial, (0.997, 1.0))
+    _adversary(trial, method, (16, 32, 64), (2, 3), (5e-5, 2e-3), (1, 5, 9))
 
 
 def exp(trial: optuna.Trial, method: str = "gan") -> None:

@@ -1,7 +1,8 @@
 """The Ray Tune trainable: Tune's dict -> gan_core.Config -> gan_core.train -> tune.report.
 
 gan_core knows nothing about Tune; this adapter converts the dict once, picks the device Ray gave
-the trial, resumes from Tune's checkpoint, and reports every evaluation with a checkpoint.
+the trial, resumes from Tune's checkpoint, and reports every evaluation (with a checkpoint
+every `checkpoint_every` iterations).
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from .spaces import METRIC, objective, to_config
 STATE_FILE = "state.pt"  # gan_core's resumable state inside every Tune checkpoint
 
 
-def train_trial(config: dict[str, Any], objective_kind: str = "median") -> None:
+def train_trial(config: dict[str, Any], objective_kind: str = "median",
+                checkpoint_every: int = 500) -> None:
     """Function trainable: trains config["seeds"] replicas and reports each evaluation to Tune.
 
-    objective_kind (median | p90 | worst | failure_rate) is bound with ``tune.with_parameters``.
+    Bound with ``tune.with_parameters``: objective_kind (median | p90 | worst | failure_rate), and
+    checkpoint_every (iterations; the driver passes ASHA's grace period, so a trial ASHA stops at a
+    rung has a checkpoint right there, and a retry or --resume repeats less than one interval).
     """
     device, gpu_ids = _device()
     torch.set_num_threads(_cpus())
@@ -44,9 +48,12 @@ def train_trial(config: dict[str, Any], objective_kind: str = "median") -> None:
                    "device": device, "gpu_ids": ",".join(gpu_ids),
                    "node_id": ray.get_runtime_context().get_node_id(),
                    **{f"eval/mse_seed_{k}": float(m) for k, m in enumerate(p.mse)}}
-        with tempfile.TemporaryDirectory() as d:
-            torch.save({**p.checkpoint(), "train_seconds": train_seconds}, Path(d, STATE_FILE))
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+        if p.done or p.iteration % checkpoint_every == 0:
+            with tempfile.TemporaryDirectory() as d:
+                torch.save({**p.checkpoint(), "train_seconds": train_seconds}, Path(d, STATE_FILE))
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+        else:
+            tune.report(metrics)
         t_last = time.perf_counter()
 
     train(cfg, report=report, state=state)

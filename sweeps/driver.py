@@ -1,0 +1,292 @@
+"""The sweep itself: Ray up, Tuner (OptunaSearch + ASHA + MLflow) run or restored, summary out.
+
+``run(plan)`` is what ``gansweep run`` calls once the options are checked (``cli.plan``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import ray
+from mlflow.tracking import MlflowClient
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search.optuna import OptunaSearch
+
+from . import summary as S
+from . import tracking
+from .cli import SWEEP_FILE, Plan, space_for
+from .progress import ProgressLines
+from .spaces import METRIC, MODE
+from .trainable import train_trial
+
+
+class SweepError(Exception):
+    """The sweep cannot run as asked (e.g. more GPUs per trial than any node has)."""
+
+
+def run(p: Plan) -> dict[str, Any]:
+    """Run (or resume) the sweep `p` and return its summary (also printed and logged)."""
+    started_ray = _start_ray(p)
+    try:
+        return _run(p)
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def _run(p: Plan) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    slots = _check_resources(p)
+    max_concurrent = p.max_concurrent or slots
+    artifact_root = _artifact_root(p.tracking_uri)
+    exp_id = tracking.experiment_id(p.tracking_uri, p.experiment_name, artifact_root)
+    client = MlflowClient(p.tracking_uri)
+
+    if p.resume:  # everything but the paths comes back from the interrupted sweep's folder
+        meta = json.loads(Path(p.resume, SWEEP_FILE).read_text())
+        parent = meta["parent_run_id"]
+        client.update_run(parent, status="RUNNING")
+        _say(f"resuming sweep {meta['name']} from {p.resume}")
+        tuner = tune.Tuner.restore(p.resume, trainable=_trainable(meta), resume_errored=True)
+        exp_dir = p.resume
+    else:
+        name = f"{p.problem}-{p.method}-{time.strftime('%Y%m%d-%H%M%S')}"
+        exp_dir = str(Path(p.storage_path, name)) if "://" not in p.storage_path \
+            else f"{p.storage_path.rstrip('/')}/{name}"
+        parent = tracking.start_parent(
+            p.tracking_uri, exp_id, name,
+            params={"problem": p.problem, "method": p.method, "objective": p.objective,
+                    "trials": p.trials, "cpus_per_trial": p.cpus_per_trial,
+                    "gpus_per_trial": p.gpus_per_trial, "max_concurrent": max_concurrent,
+                    "seed": p.seed, "argv": " ".join(p.argv)},
+            tags={"problem": p.problem, "method": p.method, "ray_results": exp_dir})
+        meta = {"name": name, "problem": p.problem, "method": p.method, "objective": p.objective,
+                "trials": p.trials, "parent_run_id": parent, "experiment_id": exp_id,
+                "tracking_uri": p.tracking_uri, "experiment_name": p.experiment_name,
+                "cpus_per_trial": p.cpus_per_trial, "gpus_per_trial": p.gpus_per_trial,
+                "fixed": p.fixed}
+        _write_meta(exp_dir, meta)
+        tuner = _tuner(p, meta, max_concurrent)
+    searched = list(space_for(p).distributions()) if not p.resume else \
+        list(_space_from_meta(meta).distributions())
+    _say(f"sweep {meta['name']}: {meta['trials']} trials of {meta['method']} on "
+         f"{meta['problem']}, {meta['fixed']['seeds']} seeds x {meta['fixed']['iterations']} "
+         f"iterations each, {max_concurrent} at a time; objective: {meta['objective']} "
+         f"MSE over seeds")
+    _say(f"  MLflow: {p.tracking_uri} (experiment {p.experiment_name!r})   Tune: {exp_dir}")
+
+    t_fit = time.perf_counter()
+    grid = tuner.fit()
+    fit_seconds = time.perf_counter() - t_fit
+
+    # -- summary ---------------------------------------------------------------------------------
+    df = S.trials_frame(grid, searched)
+    if df.empty:
+        raise SweepError(f"no trial produced a result; see {exp_dir}")
+    deleted = tracking.reconcile(p.tracking_uri, exp_id, parent, set(df["trial_id"]))
+    out = S.summarize(df, searched)
+    if p.baseline and meta["method"] not in ("l2",):
+        result = S.baseline(out["best"]["config"])
+        out["baseline"] = {"method": "l2", "median_mse": result.median_mse,
+                           "worst_mse": result.worst_mse, "failure_rate": result.failure_rate,
+                           "iterations": result.iterations, "seconds": result.wall_time}
+        _log_baseline(client, parent, result)
+    slots_used = max(1, min(max_concurrent, meta["trials"]))
+    out.update({
+        "problem": meta["problem"], "method": meta["method"], "objective": meta["objective"],
+        "mlflow": {"tracking_uri": p.tracking_uri, "experiment_name": p.experiment_name,
+                   "experiment_id": exp_id, "parent_run_id": parent},
+        "ray_results": exp_dir,
+        "wall_seconds": time.perf_counter() - t0, "fit_seconds": fit_seconds,
+        "training_share": out["training_seconds"] / (fit_seconds * slots_used),
+        "orphan_runs_deleted": deleted,
+    })
+    text = S.table(out) + "\n\n" + _where(out)
+    _log_summary(client, parent, df, out, text)
+    if p.summary_json:
+        Path(p.summary_json).write_text(json.dumps(out, indent=2, default=str))
+    print("\n" + text, flush=True)
+    return out
+
+
+# -- Tune --------------------------------------------------------------------------------------------
+def _grace(iterations: int, every: int) -> int:
+    """ASHA's first rung: 1/8 of the run (GANs are noisy early), a multiple of eval_every."""
+    return min(iterations, max(every, math.ceil(iterations / 8 / every) * every))
+
+
+def _trainable(meta: dict[str, Any]) -> Any:
+    grace = _grace(meta["fixed"]["iterations"], meta["fixed"]["eval_every"])
+    fn = tune.with_parameters(train_trial, objective_kind=meta["objective"],
+                              checkpoint_every=grace)
+    return tune.with_resources(fn, {"cpu": meta["cpus_per_trial"], "gpu": meta["gpus_per_trial"]})
+
+
+def _space_from_meta(meta: dict[str, Any]) -> Any:
+    from .spaces import Space, study_for
+
+    return Space(study_for(meta["problem"]), meta["method"], meta["fixed"])
+
+
+def _trial_dirname(trial: Any) -> str:
+    return f"trial_{trial.trial_id}"  # short: Ray's default packs every param into the name
+
+
+def _tuner(p: Plan, meta: dict[str, Any], max_concurrent: int) -> tune.Tuner:
+    space = space_for(p)
+    start = space.start_point()  # the preset, so the known-good config is always measured
+    iterations, every = p.fixed["iterations"], p.fixed["eval_every"]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=p.seed, n_startup_trials=max(2, p.trials // 4))
+    searcher = ConcurrencyLimiter(
+        OptunaSearch(space=space, metric=METRIC, mode=MODE, sampler=sampler,
+                     points_to_evaluate=[start] if start else None),
+        max_concurrent=max_concurrent)
+    # ASHA rungs at grace, 3 grace, 9 grace ...: a trial continues past a rung if it is in the
+    # top third of the trials seen there
+    grace = _grace(iterations, every)
+    scheduler = ASHAScheduler(time_attr="iteration", max_t=iterations, grace_period=grace,
+                              reduction_factor=3)
+    return tune.Tuner(
+        _trainable(meta),
+        tune_config=tune.TuneConfig(
+            metric=METRIC, mode=MODE, search_alg=searcher, scheduler=scheduler,
+            num_samples=p.trials, reuse_actors=True, trial_dirname_creator=_trial_dirname),
+        run_config=tune.RunConfig(
+            name=meta["name"], storage_path=p.storage_path,
+            callbacks=[
+                tracking.TrialRuns(p.tracking_uri, p.experiment_name, meta["parent_run_id"],
+                                   tags={"problem": p.problem, "method": p.method,
+                                         tracking.SWEEP_TAG: meta["name"]}),
+                ProgressLines(p.trials)],
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            failure_config=tune.FailureConfig(max_failures=p.max_failures),
+            verbose=1 if p.verbose else 0))
+
+
+# -- Ray ---------------------------------------------------------------------------------------------
+def _start_ray(p: Plan) -> bool:
+    """Join `--address`, reuse a Ray this process already started, or start a local one."""
+    if ray.is_initialized():
+        return False
+    level = logging.INFO if p.verbose else logging.WARNING
+    if not p.verbose:
+        # Tune warns when trials checkpoint often; a small sweep does, and it is cheap here
+        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # its verbose=0 still prints a table
+        logging.getLogger("ray").setLevel(logging.ERROR)
+    try:
+        if p.address:
+            ray.init(address=p.address, log_to_driver=p.verbose, logging_level=level)
+        else:
+            # address="local": never attach to some other Ray that happens to run on this machine
+            ray.init(address="local", include_dashboard=False, log_to_driver=p.verbose,
+                     logging_level=level)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise SweepError(f"cannot start or join Ray (--address {p.address}): {e}") from None
+    return True
+
+
+def _check_resources(p: Plan) -> int:
+    """Fail now if no node can ever hold one trial; return how many trials fit at once."""
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    where = f"the Ray cluster at {p.address}" if p.address else "the local Ray"
+    node_gpus = [n.get("GPU", 0) for n in nodes]
+    node_cpus = [n.get("CPU", 0) for n in nodes]
+    if p.gpus_per_trial > 0 and max(node_gpus, default=0) < min(p.gpus_per_trial, 1):
+        raise SweepError(
+            f"--gpus-per-trial {p.gpus_per_trial}, but {where} has "
+            f"{'no GPUs' if not any(node_gpus) else f'GPUs per node {node_gpus}'}: use "
+            "--gpus-per-trial 0, or start GPU workers first (ray status shows them)")
+    if p.gpus_per_trial > 1 and max(node_gpus, default=0) < p.gpus_per_trial:
+        raise SweepError(f"--gpus-per-trial {p.gpus_per_trial}, but no node of {where} has that "
+                         f"many (GPUs per node: {node_gpus})")
+    if max(node_cpus, default=0) < p.cpus_per_trial:
+        raise SweepError(f"--cpus-per-trial {p.cpus_per_trial}, but no node of {where} has that "
+                         f"many CPUs (CPUs per node: {node_cpus})")
+    fits = sum(math.floor(c / p.cpus_per_trial + 1e-9) for c in node_cpus)
+    if p.gpus_per_trial > 0:
+        fits = min(fits, sum(math.floor(g / p.gpus_per_trial + 1e-9) for g in node_gpus))
+    return max(1, fits)
+
+
+# -- MLflow ------------------------------------------------------------------------------------------
+def _artifact_root(tracking_uri: str) -> str | None:
+    """Beside a sqlite store: <folder of the .db>/mlartifacts (absolute); servers choose their own."""
+    if tracking_uri.startswith("sqlite:///"):
+        return (Path(tracking_uri[len("sqlite:///"):]).parent / "mlartifacts").as_uri()
+    return None
+
+
+def _log_baseline(client: MlflowClient, parent: str, result: Any) -> None:
+    from gan_core.plots import plot_solutions
+
+    for k, v in {"baseline/mse": result.median_mse, "baseline/mse_worst": result.worst_mse,
+                 "baseline/failure_rate": result.failure_rate}.items():
+        client.log_metric(parent, k, v if math.isfinite(v) else 1e300)
+    with tempfile.TemporaryDirectory() as d:
+        plot_solutions(result, Path(d, "baseline_l2_solution.png"))
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
+        client.log_artifacts(parent, d, "baseline")
+
+
+def _log_summary(client: MlflowClient, parent: str, df: Any, out: dict[str, Any], text: str
+                 ) -> None:
+    b = out["best"]
+    for k, v in {"best/mse": b["median_mse"], "best/mse_worst": b["worst_mse"],
+                 "best/failure_rate": b["failure_rate"], "sweep/trials": out["num_trials"],
+                 "sweep/wall_seconds": out["wall_seconds"],
+                 "sweep/training_share": out["training_share"]}.items():
+        client.log_metric(parent, k, v if math.isfinite(v) else 1e300)
+    client.set_tag(parent, "best_trial_id", b["trial_id"])
+    with tempfile.TemporaryDirectory() as d:
+        df.drop(columns=["config"]).to_csv(Path(d, "summary.csv"), index=False)
+        Path(d, "summary.txt").write_text(text + "\n")
+        Path(d, "summary.json").write_text(json.dumps(out, indent=2, default=str))
+        client.log_artifacts(parent, d, "summary")
+    client.set_terminated(parent, "FINISHED")
+
+
+def _write_meta(exp_dir: str, meta: dict[str, Any]) -> None:
+    import pyarrow.fs
+
+    fs, path = pyarrow.fs.FileSystem.from_uri(exp_dir if "://" in exp_dir else
+                                              Path(exp_dir).as_uri())
+    fs.create_dir(path, recursive=True)
+    with fs.open_output_stream(f"{path}/{SWEEP_FILE}") as f:
+        f.write(json.dumps(meta, indent=2, default=str).encode())
+
+
+# -- output ------------------------------------------------------------------------------------------
+def _where(out: dict[str, Any]) -> str:
+    m = out["mlflow"]
+    uri = m["tracking_uri"]
+    ui = (f"mlflow ui --backend-store-uri {uri}" if not uri.startswith(("http", "databricks"))
+          else f"open {uri}")
+    return "\n".join([
+        f"MLflow:   {uri}  experiment {m['experiment_name']!r} (id {m['experiment_id']}), "
+        f"parent run {m['parent_run_id']}",
+        f"Tune:     {out['ray_results']}",
+        f"Time:     {out['wall_seconds']:.0f}s in all; training {out['training_share']:.0%} of "
+        "the trial slots' time",
+        f"Open:     {ui}",
+        f"          jupyter lab {Path.cwd() / 'analysis'}   (notebooks: load this sweep from "
+        "the MLflow URI above)",
+    ])
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stdout, flush=True)
