@@ -20,10 +20,26 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
               "lr_decay": "exp", "lr_gamma": 0.999, "G.lr": 0.01, "D.lr": 0.01},
     },
     "sho": {
-        "*": {"G.width": 40, "G.depth": 3, "D.width": 20, "D.depth": 2, "iterations": 3000,
-              "lr_decay": "exp", "lr_gamma": 0.999, "G.lr": 0.01},
+        # from a 33-trial TPE search (4 seeds, 2000 iterations, median log-MSE objective): sin
+        # activations and a slow D (lr 2e-4) beat the seed notebook's tanh 9:1 set-up by 10^3
+        "*": {"G.width": 20, "G.depth": 2, "G.activation": "sin", "iterations": 2000,
+              "lr_decay": "exp", "lr_gamma": 0.998, "G.lr": 0.003, "G.betas": (0.9, 0.99)},
+        "gan": {"D.width": 32, "D.depth": 2, "D.lr": 2e-4, "D.betas": (0.5, 0.999)},
+        "l2": {"G.width": 40, "G.depth": 3, "G.activation": "tanh", "G.lr": 0.01,
+               "G.betas": (0.9, 0.999), "lr_gamma": 0.999, "iterations": 3000},
     },
 }
+
+# The sho recipe (sin G, slow wide D) carries over: the PDEs reach MSE ~1e-8 (hea, gan, 4 seeds,
+# 1500 iterations on a 20 x 20 grid); the untuned problems start from it too.
+_SHO_LIKE = {"*": PRESETS["sho"]["*"], "gan": PRESETS["sho"]["gan"]}
+for _key in ("sho_system", "nlo", "coo", "sir"):
+    PRESETS[_key] = _SHO_LIKE
+_PDE = {"G.width": 32, "G.depth": 3, "G.activation": "sin", "n_points": 20, "iterations": 1500,
+        "lr_decay": "exp", "lr_gamma": 0.998, "G.lr": 0.01, "G.betas": (0.9, 0.99)}
+for _key in ("pos", "hea", "wav", "burgers"):
+    PRESETS[_key] = {"*": _PDE, "gan": {"D.width": 32, "D.depth": 2, "D.lr": 1e-3,
+                                        "D.betas": (0.5, 0.999)}}
 
 
 def preset(problem: str, method: str = "gan", **overrides: Any) -> Config:

@@ -29,7 +29,7 @@ SWEEP_FILE = "gansweep.json"  # the sweep's own settings, beside Tune's state in
 
 # Per-problem budgets of the default (no-option) run; measured on a 2-core laptop (see README).
 BUDGETS: dict[str, dict[str, int]] = {
-    "sho": {"trials": 16, "seeds": 4},
+    "sho": {"trials": 32, "seeds": 8},
     "exp": {"trials": 12, "seeds": 4},
     "burgers": {"trials": 8, "seeds": 2, "iterations": 2000},
 }
