@@ -133,10 +133,9 @@ class Space:
 
     def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
         self.study(trial, self.method)
-        searched = set(trial.params) | {f"{k.split('.')[0]}.betas" for k in trial.params
-                                         if k.endswith(".beta1")}
-        # constants returned here override suggestions in OptunaSearch: leave the searched keys out
-        return {k: v for k, v in self.fixed.items() if k not in searched}
+        # constants returned here override suggestions in OptunaSearch: leave the searched keys
+        # out (X.betas stays: its beta2 is kept when to_config folds a searched X.beta1 into it)
+        return {k: v for k, v in self.fixed.items() if k not in trial.params}
 
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
         """What this space suggests, by name (asks a throwaway in-memory study)."""
