@@ -27,14 +27,15 @@ from .spaces import OBJECTIVES, Space, study_for
 
 SWEEP_FILE = "gansweep.json"  # the sweep's own settings, beside Tune's state in the experiment dir
 
-# Per-problem budgets of the default (no-option) run; measured on a 2-core laptop (see README).
+# Per-problem budgets of the default (no-option) run, sized for ~10 minutes on a 2-core laptop:
+# at most `trials`, and Tune stops starting/continuing trials after `time_budget` seconds
 BUDGETS: dict[str, dict[str, int]] = {
-    "sho": {"trials": 32, "seeds": 8},
-    "exp": {"trials": 12, "seeds": 4},
-    "burgers": {"trials": 8, "seeds": 2, "iterations": 2000},
+    "sho": {"trials": 32, "seeds": 8, "time_budget": 480},
+    "exp": {"trials": 24, "seeds": 8, "time_budget": 480},
+    "burgers": {"trials": 8, "seeds": 2, "iterations": 2000, "time_budget": 1800},
 }
-DEFAULT_BUDGET = {"trials": 12, "seeds": 4}
-SMOKE = {"trials": 3, "seeds": 2, "iterations": 30, "eval_every": 10}
+DEFAULT_BUDGET = {"trials": 16, "seeds": 4, "time_budget": 1800}
+SMOKE = {"trials": 3, "seeds": 2, "iterations": 30, "eval_every": 10, "time_budget": 0}
 
 
 class UsageError(Exception):
@@ -53,6 +54,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, help="seeds trained at once in each trial")
     p.add_argument("--iterations", type=int, help="iterations per trial (default: the preset's)")
     p.add_argument("--eval-every", type=int, help="iterations between reports (default 100)")
+    p.add_argument("--time-budget", type=float, metavar="SECONDS",
+                   help="stop the sweep after this long (Tune's time_budget_s; 0 = none; "
+                        "default: per problem, 480 for sho)")
     p.add_argument("--method", default="gan", help=f"one of {', '.join(METHODS)}")
     p.add_argument("--objective", default="median",
                    help=f"what to minimise over seeds: {' | '.join(OBJECTIVES)}")
@@ -85,6 +89,7 @@ class Plan:
     method: str
     objective: str
     trials: int
+    time_budget: float | None  # seconds of Tune fit time; None = no limit
     fixed: dict[str, Any]  # every Config key not searched (preset + options), as flat keys
     cpus_per_trial: float
     gpus_per_trial: float
@@ -119,6 +124,8 @@ def plan(argv: Sequence[str]) -> Plan:
         value = getattr(a, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} = {value}: expected an integer >= 1")
+    if a.time_budget is not None and not (math.isfinite(a.time_budget) and a.time_budget >= 0):
+        raise UsageError(f"--time-budget = {a.time_budget}: expected seconds >= 0 (0 = no limit)")
     if a.max_failures < 0:
         raise UsageError(f"--max-failures = {a.max_failures}: expected an integer >= 0")
     if a.seed < 0:
@@ -158,7 +165,9 @@ def plan(argv: Sequence[str]) -> Plan:
             raise UsageError(f"--summary-json {a.summary_json}: folder {parent} does not exist")
     return Plan(
         problem=a.problem, method=a.method, objective=a.objective,
-        trials=a.trials if a.trials is not None else budget["trials"], fixed=fixed,
+        trials=a.trials if a.trials is not None else budget["trials"],
+        time_budget=(a.time_budget if a.time_budget is not None else budget["time_budget"]) or None,
+        fixed=fixed,
         cpus_per_trial=a.cpus_per_trial, gpus_per_trial=g, max_concurrent=a.max_concurrent,
         address=a.address, tracking_uri=tracking,
         experiment_name=a.experiment_name or f"gansweep-{a.problem}",

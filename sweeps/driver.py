@@ -69,7 +69,7 @@ def _run(p: Plan) -> dict[str, Any]:
             params={"problem": p.problem, "method": p.method, "objective": p.objective,
                     "trials": p.trials, "cpus_per_trial": p.cpus_per_trial,
                     "gpus_per_trial": p.gpus_per_trial, "max_concurrent": max_concurrent,
-                    "seed": p.seed, "argv": " ".join(p.argv)},
+                    "seed": p.seed, "time_budget": p.time_budget, "argv": " ".join(p.argv)},
             tags={"problem": p.problem, "method": p.method, "ray_results": exp_dir})
         meta = {"name": name, "problem": p.problem, "method": p.method, "objective": p.objective,
                 "trials": p.trials, "parent_run_id": parent, "experiment_id": exp_id,
@@ -83,7 +83,8 @@ def _run(p: Plan) -> dict[str, Any]:
     _say(f"sweep {meta['name']}: {meta['trials']} trials of {meta['method']} on "
          f"{meta['problem']}, {meta['fixed']['seeds']} seeds x {meta['fixed']['iterations']} "
          f"iterations each, {max_concurrent} at a time; objective: {meta['objective']} "
-         f"MSE over seeds")
+         f"{'MSE ' if meta['objective'] != 'failure_rate' else ''}over seeds"
+         + (f"; time budget {p.time_budget:.0f}s" if p.time_budget and not p.resume else ""))
     _say(f"  MLflow: {p.tracking_uri} (experiment {p.experiment_name!r})   Tune: {exp_dir}")
 
     t_fit = time.perf_counter()
@@ -162,7 +163,8 @@ def _tuner(p: Plan, meta: dict[str, Any], max_concurrent: int) -> tune.Tuner:
         _trainable(meta),
         tune_config=tune.TuneConfig(
             metric=METRIC, mode=MODE, search_alg=searcher, scheduler=scheduler,
-            num_samples=p.trials, reuse_actors=True, trial_dirname_creator=_trial_dirname),
+            num_samples=p.trials, time_budget_s=p.time_budget, reuse_actors=True,
+            trial_dirname_creator=_trial_dirname),
         run_config=tune.RunConfig(
             name=meta["name"], storage_path=p.storage_path,
             callbacks=[

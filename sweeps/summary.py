@@ -22,6 +22,8 @@ def trials_frame(grid: Any, searched: list[str]) -> pd.DataFrame:
     rows = []
     for r in grid:
         m, cfg = r.metrics or {}, r.config or {}
+        if not m and r.error is None:
+            continue  # never started (the time budget ran out first): not a trial of this sweep
         row = {
             "trial_id": m.get("trial_id") or (r.path or "").rsplit("_", 2)[-2:][0],
             "status": _status(r, m, cfg),
@@ -79,8 +81,11 @@ def worst_outlier(df: pd.DataFrame) -> dict[str, Any] | None:
 
 
 def baseline(best_config: dict[str, Any], method: str = "l2") -> Result:
-    """The classical-loss run (Lagaris: l2) on the best config's generator, same seeds and budget."""
-    cfg = Config.from_dict({**to_config(best_config), "method": method, "device": "cpu"})
+    """The classical-loss run (Lagaris: l2) on the best config's generator: same network, learning
+    rate, decay, seeds and iterations, one G step per iteration (g_iters is a G:D ratio, and there
+    is no D: repeating G steps would only multiply the cost)."""
+    cfg = Config.from_dict({**to_config(best_config), "method": method, "device": "cpu",
+                            "g_iters": 1, "d_iters": 1})
     return train(cfg)
 
 
@@ -127,7 +132,7 @@ def table(summary: dict[str, Any]) -> str:
                  f"failure rate {b['failure_rate']:.0%}")
     base = summary.get("baseline")
     if base:
-        lines.append(f"Lagaris baseline ({base['method']}, best config's network): median MSE "
+        lines.append(f"Lagaris baseline ({base['method']} on the best config's G): median MSE "
                      f"{base['median_mse']:.2e}, worst {base['worst_mse']:.2e}, failure rate "
                      f"{base['failure_rate']:.0%}")
     o = summary.get("worst_outlier")
