@@ -1,0 +1,377 @@
+"""A sweep as one tidy DataFrame: one row per (trial, seed), from MLflow or from Tune's folder.
+
+    df = load_sweep("gansweep-sho", tracking_uri="sqlite:///mlflow.db")   # MLflow experiment
+    df = load_sweep("ray_results/sho-gan-20261123-201306")               # Tune's results folder
+    curves = load_curves(<same source>)                                   # per-seed MSE over time
+
+Both sources are first read into the same per-trial records (params, the metrics of every report,
+tags), and one function builds the frame from those records, so the two frames agree exactly.
+
+Columns of the sweep frame (``FRAME_COLUMNS``, then one column per config key, e.g. ``G.lr``):
+
+| column | meaning |
+|---|---|
+| sweep | the sweep's name (Tune's experiment folder = the MLflow parent run's name) |
+| trial_id | Tune's trial id; one trial = one config |
+| seed | replica index k within the trial (own initial weights and point noise) |
+| status | how the trial ended: ok / diverged / early-stopped (ASHA) / error |
+| seed_status | this seed: ok / failed (finite MSE above the threshold) / diverged (non-finite) |
+| final_mse | this seed's MSE at the trial's last report (+inf when it diverged, NaN if never reported) |
+| best_mse | this seed's lowest MSE over the trial's reports |
+| failure_threshold | MSE above which a seed failed: the config's, else the problem's class default |
+| iteration | the trial's last reported iteration (below the config's ``iterations`` when ASHA stopped it) |
+| wall_time | seconds the trial spent training (``train/seconds``) |
+| objective | the trial's sweep objective at its last report (log10 of the median MSE, by default) |
+| node | where it ran: hostname/node IP/Ray node id prefix |
+
+The config key ``seed`` (the trial's base random seed) is renamed ``base_seed``: ``seed`` is the
+replica. A frame holds ``attrs`` naming its source (see ``load_sweep``).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from gan_core import PROBLEMS
+
+SEED_PREFIX = "eval/mse_seed_"  # per-seed MSE metric names, as the sweeps' trainable reports them
+SWEEP_FILE = "gansweep.json"  # the sweep's settings in Tune's experiment folder (sweeps.cli)
+FRAME_COLUMNS = ["sweep", "trial_id", "seed", "problem", "method", "status", "seed_status",
+                 "final_mse", "best_mse", "failure_threshold", "iteration", "wall_time",
+                 "objective", "node"]
+CURVE_COLUMNS = ["sweep", "trial_id", "seed", "iteration", "mse", "g_loss", "d_loss"]
+# config keys that would clash with a frame column: the base seed is renamed; the config's own
+# failure_threshold (None = the problem's) is dropped, the frame's column holds the one in force
+_RENAMED = {"seed": "base_seed"}
+_DROPPED = {"failure_threshold"}
+_MLFLOW_MAX = sys.float_info.max  # MLflow's SQL store saves +inf as the largest float
+
+
+class SweepNotFound(LookupError):
+    """The source names no sweep we can read; the message says what was looked for and where."""
+
+
+@dataclass
+class TrialRecord:
+    """One trial as both sources hold it: its config, the metrics of each report, a few tags."""
+
+    sweep: str
+    trial_id: str
+    params: dict[str, Any]
+    reports: list[dict[str, Any]]  # one dict per report, ordered by iteration; has "iteration"
+    status: str | None = None  # ok / diverged / early-stopped / error (None: infer from reports)
+    node: str | None = None
+    error: bool = False
+    location: dict[str, str] = field(default_factory=dict)  # where weights live (not in the frame)
+
+
+# -- public API -------------------------------------------------------------------------------------
+def load_sweep(source: str | Path, tracking_uri: str | None = None, sweep: str | None = None
+               ) -> pd.DataFrame:
+    """The tidy (trial, seed) frame of a sweep.
+
+    source: a Tune experiment folder (or a storage folder holding several: the newest, or `sweep`),
+    or an MLflow experiment name / id (its newest sweep, or the parent run named or id'd `sweep`;
+    ``sweep="all"`` loads every sweep of the experiment or folder).
+    tracking_uri: MLflow's store for experiment sources (default: sqlite ./mlflow.db).
+    ``df.attrs`` records where it came from (used to find weights and to log a report).
+    """
+    records, attrs = _records(source, tracking_uri, sweep)
+    df = frame(records)
+    df.attrs.update(attrs)
+    return df
+
+
+def load_curves(source: str | Path, tracking_uri: str | None = None, sweep: str | None = None
+                ) -> pd.DataFrame:
+    """Per-seed MSE over iterations: one row per (trial, seed, report), ``CURVE_COLUMNS``.
+
+    g_loss / d_loss are what the sweep logs: the median over the trial's live seeds (the same
+    value on every seed's row of that report).
+    """
+    records, attrs = _records(source, tracking_uri, sweep)
+    df = curves(records)
+    df.attrs.update(attrs)
+    return df
+
+
+def frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
+    """Build the tidy frame from trial records (shared by both sources)."""
+    rows: list[dict[str, Any]] = []
+    param_keys: set[str] = set()
+    for r in records:
+        threshold = _threshold(r.params)
+        params = {_RENAMED.get(k, k): _hashable(v) for k, v in r.params.items()
+                  if k not in _DROPPED}
+        param_keys |= set(params)
+        last = r.reports[-1] if r.reports else {}
+        seen = [int(k[len(SEED_PREFIX):]) + 1 for rep in r.reports for k in rep
+                if k.startswith(SEED_PREFIX)]
+        seeds = max([int(params.get("seeds") or 0), *seen])
+        for k in range(seeds):
+            key = f"{SEED_PREFIX}{k}"
+            history = [_num(rep.get(key)) for rep in r.reports if key in rep]
+            final = history[-1] if history else math.nan
+            best = _inf_aware_min(history)
+            rows.append({
+                "sweep": r.sweep, "trial_id": r.trial_id, "seed": k,
+                "problem": params.get("problem"), "method": params.get("method"),
+                "status": r.status or _status(r, params),
+                "seed_status": seed_status(final, threshold),
+                "final_mse": final, "best_mse": best, "failure_threshold": threshold,
+                "iteration": int(last.get("iteration", 0)),
+                "wall_time": _num(last.get("train/seconds", math.nan)),
+                "objective": _num(last.get("objective", math.nan)),
+                "node": r.node if r.node is not None else _node(last),
+                **{p: v for p, v in params.items() if p not in ("problem", "method")},
+            })
+    params = sorted(param_keys - {"problem", "method"})
+    df = pd.DataFrame(rows, columns=FRAME_COLUMNS + params)
+    df = df.sort_values(["sweep", "trial_id", "seed"], kind="stable").reset_index(drop=True)
+    return df.astype({"seed": "int64", "iteration": "int64", "final_mse": "float64",
+                      "best_mse": "float64", "failure_threshold": "float64",
+                      "wall_time": "float64", "objective": "float64"})
+
+
+def curves(records: Iterable[TrialRecord]) -> pd.DataFrame:
+    """Build the long curve frame from trial records (shared by both sources)."""
+    rows = []
+    for r in records:
+        for rep in r.reports:
+            for key in sorted((k for k in rep if k.startswith(SEED_PREFIX)),
+                              key=lambda k: int(k[len(SEED_PREFIX):])):
+                rows.append({"sweep": r.sweep, "trial_id": r.trial_id,
+                             "seed": int(key[len(SEED_PREFIX):]),
+                             "iteration": int(rep["iteration"]), "mse": _num(rep[key]),
+                             "g_loss": _num(rep.get("train/g_loss", math.nan)),
+                             "d_loss": _num(rep.get("train/d_loss", math.nan))})
+    df = pd.DataFrame(rows, columns=CURVE_COLUMNS)
+    return (df.sort_values(["sweep", "trial_id", "seed", "iteration"], kind="stable")
+            .reset_index(drop=True)
+            .astype({"seed": "int64", "iteration": "int64", "mse": "float64",
+                     "g_loss": "float64", "d_loss": "float64"}))
+
+
+def seed_status(mse: float, threshold: float) -> str:
+    """ok / failed (finite, above the threshold) / diverged (non-finite: inf, or NaN)."""
+    if not math.isfinite(mse):
+        return "diverged"
+    return "failed" if mse > threshold else "ok"
+
+
+def problem_threshold(problem: str) -> float:
+    """The problem class's failure threshold (``gan_core.PROBLEMS[key].failure_threshold``)."""
+    if problem not in PROBLEMS:
+        raise KeyError(f"problem {problem!r} has no failure threshold: known problems are "
+                       f"{', '.join(sorted(PROBLEMS))}; add a failure_threshold column to the frame")
+    return float(PROBLEMS[problem].failure_threshold)
+
+
+# -- sources --------------------------------------------------------------------------------------
+def _records(source: str | Path, tracking_uri: str | None, sweep: str | None) -> tuple[list[TrialRecord], dict[str, Any]]:
+    path = Path(str(source)).expanduser()
+    if path.is_dir():
+        return _tune_records(path.resolve(), sweep)
+    return _mlflow_records(str(source), tracking_uri or default_tracking_uri(), sweep)
+
+
+def default_tracking_uri() -> str:
+    """What the sweeps use when no --tracking-uri is given: sqlite ./mlflow.db (absolute)."""
+    return f"sqlite:///{(Path.cwd() / 'mlflow.db').resolve()}"
+
+
+def _tune_experiments(path: Path, sweep: str | None) -> list[Path]:
+    """The Tune experiment folders `path` stands for (itself, or its newest / named child)."""
+    if any(path.glob("trial_*")) or (path / SWEEP_FILE).is_file():
+        return [path]
+    children = sorted((p for p in path.iterdir() if p.is_dir() and
+                       ((p / SWEEP_FILE).is_file() or any(p.glob("trial_*")))),
+                      key=lambda p: p.stat().st_mtime)
+    if not children:
+        raise SweepNotFound(f"{path} is neither a Tune experiment folder (no trial_* folders) nor "
+                            "a storage folder holding one; pass the folder the sweep printed "
+                            "after 'Tune:'")
+    if sweep == "all":
+        return children
+    if sweep is not None:
+        named = [p for p in children if p.name == sweep]
+        if not named:
+            raise SweepNotFound(f"no sweep {sweep!r} in {path}; there are: "
+                                f"{', '.join(p.name for p in children)}")
+        return named
+    return [children[-1]]
+
+
+def _tune_records(path: Path, sweep: str | None) -> tuple[list[TrialRecord], dict[str, Any]]:
+    records = []
+    experiments = _tune_experiments(path, sweep)
+    for exp in experiments:
+        for trial_dir in sorted(exp.glob("trial_*")):
+            if not trial_dir.is_dir():
+                continue
+            params_file = trial_dir / "params.json"
+            params = json.loads(params_file.read_text()) if params_file.is_file() else {}
+            reports = []
+            result_file = trial_dir / "result.json"
+            if result_file.is_file():
+                for line in result_file.read_text().splitlines():
+                    if line.strip():
+                        rep = json.loads(line)  # Python's json reads Infinity / NaN
+                        rep.pop("config", None)
+                        reports.append(rep)
+            trial_id = (reports[-1].get("trial_id") if reports else None) or \
+                trial_dir.name[len("trial_"):]
+            error = (trial_dir / "error.txt").is_file() or (trial_dir / "error.pkl").is_file()
+            records.append(TrialRecord(
+                sweep=exp.name, trial_id=str(trial_id), params=params,
+                reports=_dedupe(reports), error=error,
+                location={"kind": "tune", "trial_dir": str(trial_dir)}))
+    attrs: dict[str, Any] = {"source": "tune", "path": str(experiments[-1])}
+    meta = experiments[-1] / SWEEP_FILE
+    if meta.is_file():  # the sweep's MLflow run: where a report on it gets logged
+        m = json.loads(meta.read_text())
+        attrs.update(tracking_uri=m.get("tracking_uri"), experiment_id=m.get("experiment_id"),
+                     parent_run_id=m.get("parent_run_id"), sweep=m.get("name"))
+    return records, attrs
+
+
+def _mlflow_records(experiment: str, tracking_uri: str, sweep: str | None
+                    ) -> tuple[list[TrialRecord], dict[str, Any]]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None and experiment.isdigit():
+        try:
+            exp = client.get_experiment(experiment)
+        except Exception:  # noqa: BLE001 -- mlflow raises its own exception types per store
+            exp = None
+    if exp is None:
+        names = [e.name for e in client.search_experiments()]
+        raise SweepNotFound(f"no MLflow experiment {experiment!r} in {tracking_uri} (and no folder "
+                            f"of that name); experiments there: {', '.join(names) or 'none'}. "
+                            "Pass --tracking-uri, or a Tune results folder")
+    parents = client.search_runs([exp.experiment_id], filter_string="tags.kind = 'sweep'",
+                                 order_by=["attributes.start_time ASC"], max_results=50000)
+    if not parents:
+        raise SweepNotFound(f"experiment {exp.name!r} in {tracking_uri} has no sweep parent run "
+                            "(tag kind = 'sweep')")
+    if sweep == "all":
+        chosen = parents
+    elif sweep is not None:
+        chosen = [p for p in parents if sweep in (p.info.run_id, p.info.run_name)]
+        if not chosen:
+            raise SweepNotFound(f"no sweep {sweep!r} in experiment {exp.name!r}; sweeps there: "
+                                f"{', '.join(p.info.run_name for p in parents)}")
+    else:
+        chosen = [parents[-1]]
+    records = []
+    for parent in chosen:
+        children = client.search_runs(
+            [exp.experiment_id],
+            filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
+            max_results=50000)
+        for run in children:
+            reports = _mlflow_reports(client, run)
+            tags = run.data.tags
+            records.append(TrialRecord(
+                sweep=parent.info.run_name, trial_id=tags.get("trial_id", run.info.run_id),
+                params={k: _parse_param(v) for k, v in run.data.params.items()},
+                reports=reports, status=tags.get("status"), node=tags.get("node"),
+                error=tags.get("status") == "error",
+                location={"kind": "mlflow", "tracking_uri": tracking_uri,
+                          "run_id": run.info.run_id}))
+    last = chosen[-1]
+    attrs = {"source": "mlflow", "tracking_uri": tracking_uri,
+             "experiment_id": exp.experiment_id, "parent_run_id": last.info.run_id,
+             "sweep": last.info.run_name, "path": last.data.tags.get("ray_results")}
+    return records, attrs
+
+
+def _mlflow_reports(client: Any, run: Any) -> list[dict[str, Any]]:
+    """A run's metric histories folded back into one dict per report (step = iteration)."""
+    by_step: dict[int, dict[str, Any]] = {}
+    for key in run.data.metrics:
+        for m in client.get_metric_history(run.info.run_id, key):
+            value = m.value
+            if value >= _MLFLOW_MAX:
+                value = math.inf
+            elif value <= -_MLFLOW_MAX:
+                value = -math.inf
+            by_step.setdefault(int(m.step), {"iteration": int(m.step)})[key] = value
+    return [by_step[s] for s in sorted(by_step)]
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _dedupe(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One report per iteration, the latest kept (a retried trial reports some iterations twice,
+    MLflow keeps one value per step for the frame)."""
+    by_it: dict[int, dict[str, Any]] = {}
+    for rep in reports:
+        if "iteration" in rep:
+            by_it[int(rep["iteration"])] = rep
+    return [by_it[i] for i in sorted(by_it)]
+
+
+def _status(r: TrialRecord, params: dict[str, Any]) -> str:
+    """As sweeps.tracking.trial_status: error / diverged / early-stopped / ok."""
+    last = r.reports[-1] if r.reports else {}
+    if r.error:
+        return "error"
+    if last.get("run_status") == "diverged" or (
+            "eval/diverged" in last and params.get("seeds") is not None
+            and int(last["eval/diverged"]) == int(params["seeds"])):
+        return "diverged"
+    if int(last.get("iteration", 0)) < int(params.get("iterations", 0) or 0):
+        return "early-stopped"
+    return "ok"
+
+
+def _node(last: dict[str, Any]) -> str | None:
+    if not last:
+        return None
+    return (f"{last.get('hostname', '')}/{last.get('node_ip', '')}/"
+            f"{str(last.get('node_id', ''))[:8]}")
+
+
+def _threshold(params: dict[str, Any]) -> float:
+    own = params.get("failure_threshold")
+    if own is not None and not (isinstance(own, float) and math.isnan(own)):
+        return float(own)
+    problem = params.get("problem")
+    return problem_threshold(problem) if problem in PROBLEMS else math.nan
+
+
+def _parse_param(text: str) -> Any:
+    """MLflow keeps params as str(value): back to the number, bool, None, list or string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+
+
+def _hashable(v: Any) -> Any:
+    """Lists (betas) become tuples, so config columns can be grouped and compared."""
+    if isinstance(v, list):
+        return tuple(_hashable(x) for x in v)
+    return v
+
+
+def _num(v: Any) -> float:
+    if v is None:
+        return math.nan
+    return float(v)
+
+
+def _inf_aware_min(values: list[float]) -> float:
+    finite_or_inf = [v for v in values if not math.isnan(v)]
+    return float(np.min(finite_or_inf)) if finite_or_inf else math.nan

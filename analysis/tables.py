@@ -1,0 +1,286 @@
+"""Pure DataFrame -> DataFrame functions over the tidy (trial, seed) frame of ``analysis.loading``.
+
+Definitions used throughout (the README's glossary, applied per seed):
+- a seed *failed* when its final MSE is non-finite (inf: diverged; NaN: never evaluated) or above
+  its ``failure_threshold`` (the problem class's ``failure_threshold`` unless the config set one);
+- a seed is an *outlier* when its final MSE is more than ``OUTLIER_FACTOR`` (100) times the median
+  final MSE of its config's seeds: the "worst GAN" whose siblings, with the same config, did fine.
+  Nothing is an outlier of a config whose median is itself non-finite;
+- aggregates over seeds treat NaN as +inf (a missing result is never a good one); p90 takes the
+  higher neighbour (with 4 seeds the p90 is the worst seed), as the sweeps' objective does.
+
+A *config* is one trial (``sweep``, ``trial_id``): the sweeps give every trial its own config.
+Hand-made frames need only ``trial_id``, ``seed``, ``problem``, ``method`` and ``final_mse``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .loading import FRAME_COLUMNS, problem_threshold
+
+OUTLIER_FACTOR = 100.0
+COMPLETE = ("ok", "diverged")  # trial statuses that ran their whole budget
+CLASSICAL = ("l2", "l1", "huber")  # residual losses a GAN must beat; l2 is Lagaris
+# columns that describe a seed's outcome, never a hyperparameter
+_NOT_PARAMS = set(FRAME_COLUMNS) | {"failed", "diverged", "outlier", "config_median", "ratio",
+                                    "base_seed", "seeds", "iterations", "eval_every", "dtype"}
+
+
+# -- per seed ---------------------------------------------------------------------------------------
+def config_keys(df: pd.DataFrame) -> list[str]:
+    """The columns that identify a config: (sweep, trial_id), or trial_id alone."""
+    return [c for c in ("sweep", "trial_id") if c in df.columns]
+
+
+def with_failures(df: pd.DataFrame, outlier_factor: float = OUTLIER_FACTOR) -> pd.DataFrame:
+    """A copy with per-seed columns: failed, diverged (non-finite MSE), config_median,
+    ratio (final MSE / config median) and outlier (ratio > outlier_factor)."""
+    out = df.copy()
+    mse = _as_inf(out["final_mse"])
+    if "failure_threshold" in out.columns:
+        threshold = out["failure_threshold"].astype(float)
+    else:
+        threshold = out["problem"].map(problem_threshold).astype(float)
+    missing = threshold.isna()
+    if missing.any():  # e.g. a frame that only names the problem for some rows
+        threshold[missing] = out.loc[missing, "problem"].map(problem_threshold)
+    out["failure_threshold"] = threshold
+    out["diverged"] = ~np.isfinite(mse)
+    out["failed"] = out["diverged"] | (mse > threshold)
+    keys = config_keys(out)
+    median = mse.groupby([out[k] for k in keys]).transform("median") if keys else \
+        pd.Series(np.median(mse), index=out.index)
+    out["config_median"] = median
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(np.isfinite(median), mse / median.where(median > 0, 0.0), np.nan)
+        ratio = np.where((mse == 0) & (median == 0), 1.0, ratio)  # 0/0: as good as its siblings
+    out["ratio"] = ratio
+    out["outlier"] = np.isfinite(median) & (mse > outlier_factor * median)
+    return out
+
+
+# -- per config and per method ----------------------------------------------------------------------
+def failure_rates(df: pd.DataFrame, by: str | Sequence[str] | None = None,
+                  outlier_factor: float = OUTLIER_FACTOR) -> pd.DataFrame:
+    """Per group (default: per config; ``by="method"`` per method): seeds, failed, failure_rate,
+    diverged, outliers, outlier_rate and the MSE over seeds (median, p90, worst, best).
+
+    Outliers are always judged against their own config's median, whatever the grouping.
+    """
+    f = with_failures(df, outlier_factor)
+    keys = _keys(f, by)
+    g = f.assign(_mse=_as_inf(f["final_mse"])).groupby(keys, sort=True, dropna=False)
+    out = pd.DataFrame({
+        "seeds": g.size(),
+        "failed": g["failed"].sum().astype("int64"),
+        "failure_rate": g["failed"].mean().astype(float),
+        "diverged": g["diverged"].sum().astype("int64"),
+        "outliers": g["outlier"].sum().astype("int64"),
+        "outlier_rate": g["outlier"].mean().astype(float),
+        "median_mse": g["_mse"].median(),
+        "p90_mse": g["_mse"].quantile(0.9, interpolation="higher"),
+        "worst_mse": g["_mse"].max(),
+        "best_mse": g["_mse"].min(),
+    })
+    return out.reset_index()
+
+
+def worst_outliers(df: pd.DataFrame, n: int = 5, outlier_factor: float = OUTLIER_FACTOR
+                   ) -> pd.DataFrame:
+    """The n seeds furthest above their own config's median (largest ratio first), with their
+    config's searched parameters; ``outlier`` says whether the ratio passes outlier_factor.
+    Seeds of configs whose median is non-finite have no ratio and come last."""
+    f = with_failures(df, outlier_factor)
+    cols = [*config_keys(f), "seed", "problem", "method", "final_mse", "config_median", "ratio",
+            "outlier", "failed"]
+    cols += [c for c in ("status", "seed_status") if c in f.columns]
+    cols += searched_params(f)
+    order = f.assign(_r=f["ratio"].fillna(-np.inf)).sort_values(
+        ["_r", "final_mse"], ascending=False, kind="stable", na_position="last")
+    return order[cols].head(n).reset_index(drop=True)
+
+
+def best_configs(df: pd.DataFrame, by: str = "median", n: int = 5, complete_only: bool = True
+                 ) -> pd.DataFrame:
+    """Configs ranked by the median, p90 or worst seed's MSE (or failure_rate), ties by median.
+
+    complete_only: rank only trials that ran their whole budget (an early-stopped trial's MSE is
+    from fewer iterations); ignored when no trial did.
+    """
+    column = {"median": "median_mse", "p90": "p90_mse", "worst": "worst_mse",
+              "failure_rate": "failure_rate"}
+    if by not in column:
+        raise ValueError(f"by = {by!r}: expected one of {', '.join(column)}")
+    rates = failure_rates(df)
+    keys = config_keys(df)
+    extra = [c for c in ("status", "iteration", "method") if c in df.columns]
+    info = df.groupby(keys, sort=True)[extra + searched_params(df)].first().reset_index()
+    table = rates.merge(info, on=keys, how="left")
+    if complete_only and "status" in table.columns and table["status"].isin(COMPLETE).any():
+        table = table[table["status"].isin(COMPLETE)]
+    table = table.sort_values([column[by], "median_mse"], kind="stable")
+    return table.head(n).reset_index(drop=True)
+
+
+def compare_methods(df: pd.DataFrame, baseline: str = "l2",
+                    outlier_factor: float = OUTLIER_FACTOR) -> pd.DataFrame:
+    """GAN vs classical losses: one row per method with its seeds pooled over configs.
+
+    median_log10_mse is the centre of the log-MSE histogram; vs_baseline = median MSE / the
+    baseline method's median (below 1: better than Lagaris). ``iterations`` lists the budgets
+    seen, so a comparison on unequal budgets shows.
+    """
+    rates = failure_rates(df, by="method", outlier_factor=outlier_factor)
+    mse = _as_inf(df["final_mse"])
+    with np.errstate(divide="ignore"):
+        log = np.log10(mse.where(mse > 0, np.nan))
+    rates["median_log10_mse"] = log.groupby(df["method"]).median().reindex(rates["method"]).values
+    budget_col = "iterations" if "iterations" in df.columns else "iteration"
+    if budget_col in df.columns:
+        rates["iterations"] = (df.groupby("method")[budget_col]
+                               .agg(lambda s: ",".join(str(v) for v in sorted(set(s))))
+                               .reindex(rates["method"]).values)
+    base = rates.loc[rates["method"] == baseline, "median_mse"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rates["vs_baseline"] = (rates["median_mse"] / float(base.iloc[0])
+                                if len(base) else np.nan)
+    order = {m: i for i, m in enumerate(["gan", "gan_lhs_rhs", "wgan_gp", *CLASSICAL])}
+    return (rates.assign(_o=rates["method"].map(order).fillna(99))
+            .sort_values(["_o", "method"]).drop(columns="_o").reset_index(drop=True))
+
+
+# -- hyperparameters ---------------------------------------------------------------------------------
+def searched_params(df: pd.DataFrame) -> list[str]:
+    """Config columns that take more than one value across configs (what the sweep searched)."""
+    params = [c for c in df.columns if c not in _NOT_PARAMS and c not in ("_mse", "_r")]
+    if not params:
+        return []
+    per_config = df.groupby(config_keys(df), sort=False)[params].first() if config_keys(df) \
+        else df[params]
+    return [c for c in params if per_config[c].astype(str).nunique() > 1]
+
+
+def config_objective(df: pd.DataFrame, kind: str = "median") -> pd.DataFrame:
+    """Per config, the seed-aggregated objective the sweeps minimise (``sweeps.spaces.objective``:
+    log10 of the median / p90 / worst MSE, capped for non-finite values, or the failure rate)."""
+    from sweeps.spaces import objective  # the sweeps' own definition, so the two agree
+
+    f = with_failures(df)
+    rows = []
+    for key, g in f.groupby(config_keys(f), sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        value = objective(_as_inf(g["final_mse"]).to_numpy(), float(g["failed"].mean()), kind)
+        rows.append({**dict(zip(config_keys(f), key)), "objective": value})
+    return pd.DataFrame(rows)
+
+
+def param_importance(df: pd.DataFrame, objective: str = "median",
+                     params: Sequence[str] | None = None, evaluator: Any = None,
+                     distributions: dict[str, Any] | None = None,
+                     complete_only: bool = True) -> pd.DataFrame:
+    """How much each searched parameter explains the seed-aggregated objective, by Optuna's
+    importance evaluators (default fANOVA, seeded): a frame of (param, importance), summing to 1.
+
+    distributions: Optuna distributions per parameter (e.g. the sweep space's); inferred from the
+    values when not given (numbers: their range, log scale when positive and spanning >= 10x;
+    everything else categorical).
+    """
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+
+    data = df
+    if complete_only and "status" in df.columns and df["status"].isin(COMPLETE).any():
+        data = df[df["status"].isin(COMPLETE)]
+    params = list(params) if params is not None else searched_params(data)
+    values = config_objective(data, objective)
+    per_config = data.groupby(config_keys(data), sort=True)[params].first().reset_index()
+    table = values.merge(per_config, on=config_keys(data))
+    if len(table) < 2 or not params:
+        raise ValueError(f"parameter importance needs at least 2 configs and 1 searched parameter; "
+                         f"got {len(table)} configs and parameters {params}")
+    dists = dict(distributions or {})
+    for p in params:
+        dists.setdefault(p, _distribution(table[p]))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize")
+    for _, row in table.iterrows():
+        study.add_trial(optuna.trial.create_trial(
+            params={p: _optuna_value(row[p], dists[p]) for p in params},
+            distributions={p: dists[p] for p in params}, value=float(row["objective"])))
+    importances = get_param_importances(
+        study, evaluator=evaluator or FanovaImportanceEvaluator(seed=0), params=params)
+    return pd.DataFrame({"param": list(importances), "importance": list(importances.values())})
+
+
+# -- curves -----------------------------------------------------------------------------------------
+def convergence(curves: pd.DataFrame, by: str | Sequence[str] | None = None,
+                q: tuple[float, float] = (0.1, 0.9), value: str = "mse") -> pd.DataFrame:
+    """Median and a percentile band of `value` over seeds at each iteration (per group `by`).
+
+    Non-finite values (diverged seeds) are kept: they push the median and the upper band to inf
+    rather than vanishing. Band ends take the lower / higher neighbour (never interpolate with inf).
+    """
+    keys = ([] if by is None else [by] if isinstance(by, str) else list(by)) + ["iteration"]
+    v = _as_inf(curves[value])
+    g = v.groupby([curves[k] for k in keys], sort=True)
+    out = pd.DataFrame({
+        "median": g.median(),
+        f"p{round(q[0] * 100)}": g.quantile(q[0], interpolation="lower"),
+        f"p{round(q[1] * 100)}": g.quantile(q[1], interpolation="higher"),
+        "n": g.size(),
+    })
+    return out.reset_index()
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+def _keys(df: pd.DataFrame, by: str | Sequence[str] | None) -> list[str]:
+    if by is None:
+        keys = config_keys(df)
+        if not keys:
+            raise ValueError("the frame has no trial_id column: pass by=... to group by")
+        return keys
+    return [by] if isinstance(by, str) else list(by)
+
+
+def _as_inf(s: pd.Series) -> pd.Series:
+    """MSE with NaN as +inf: a missing or undefined result counts as the worst."""
+    return s.astype(float).fillna(math.inf)
+
+
+def _distribution(values: pd.Series) -> Any:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    vals = list(values)
+    numeric = all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
+        v, (bool, np.bool_)) and np.isfinite(v) for v in vals)
+    if numeric:
+        lo, hi = float(min(vals)), float(max(vals))
+        if all(float(v).is_integer() for v in vals) and all(
+                isinstance(v, (int, np.integer)) for v in vals):
+            return IntDistribution(int(lo), int(hi))
+        return FloatDistribution(lo, hi, log=lo > 0 and hi / lo >= 10)
+    return CategoricalDistribution(sorted({_choice(v) for v in vals}, key=str))
+
+
+def _choice(v: Any) -> Any:
+    """Optuna choices must be None, bool, int, float or str: tuples (betas) become strings."""
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, (np.integer, np.floating, np.bool_)):
+        return v.item()
+    return str(v)
+
+
+def _optuna_value(v: Any, dist: Any) -> Any:
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(dist, CategoricalDistribution):
+        return _choice(v)
+    if isinstance(dist, IntDistribution):
+        return int(v)
+    return float(v)

@@ -1,0 +1,176 @@
+"""analysis/: the loader (MLflow == Tune's folder), failure / outlier tables on hand-made frames with
+known answers, the report command and the notebooks on one smoke sweep made once per session."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import (best_configs, compare_methods, convergence, failure_rates, load_curves,
+                      load_sweep, param_importance, with_failures, worst_outliers)
+
+ROOT = Path(__file__).resolve().parents[1]
+INF, NAN = math.inf, math.nan
+
+
+# -- one smoke sweep per session ---------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def sweep(tmp_path_factory) -> dict:
+    """`python sweeps/exp_sweep.py --smoke-test` (3 trials x 2 seeds x 30 iterations) into temp
+    stores; its summary JSON says where MLflow and Tune put the results."""
+    d = tmp_path_factory.mktemp("sweep").resolve()
+    summary = d / "summary.json"
+    cmd = [sys.executable, str(ROOT / "sweeps" / "exp_sweep.py"), "--smoke-test",
+           "--tracking-uri", f"sqlite:///{d / 'mlflow.db'}", "--storage-path", str(d / "ray"),
+           "--summary-json", str(summary)]
+    proc = subprocess.run(cmd, cwd=d, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = json.loads(summary.read_text())
+    return {"dir": d, "summary": out, "tracking_uri": out["mlflow"]["tracking_uri"],
+            "experiment": out["mlflow"]["experiment_name"], "tune": out["ray_results"]}
+
+
+@pytest.fixture(scope="session")
+def frames(sweep) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from_mlflow = load_sweep(sweep["experiment"], tracking_uri=sweep["tracking_uri"])
+    from_tune = load_sweep(sweep["tune"])
+    return from_mlflow, from_tune
+
+
+# -- loading ---------------------------------------------------------------------------------------
+def test_loader_mlflow_and_tune_give_identical_frames(sweep, frames):
+    from_mlflow, from_tune = frames
+    pd.testing.assert_frame_equal(from_mlflow, from_tune)
+    s = sweep["summary"]
+    fixed_seeds = 2  # sweeps' SMOKE budget
+    assert len(from_tune) == s["num_trials"] * fixed_seeds
+    assert set(from_tune["seed"]) == {0, 1}
+    assert (from_tune["failure_threshold"] == 1e-4).all()  # gan_core's Exp.failure_threshold
+    assert set(from_tune["status"]) <= {"ok", "diverged", "early-stopped", "error"}
+    # the loader's per-config median is the sweep's own eval/mse
+    med = from_tune.groupby("trial_id")["final_mse"].median()
+    for t in s["top"]:
+        assert med[t["trial_id"]] == pytest.approx(t["median_mse"], rel=1e-12)
+    assert from_tune.attrs["parent_run_id"] == from_mlflow.attrs["parent_run_id"] == \
+        s["mlflow"]["parent_run_id"]
+
+
+def test_curves_mlflow_and_tune_agree(sweep):
+    a = load_curves(sweep["experiment"], tracking_uri=sweep["tracking_uri"])
+    b = load_curves(sweep["tune"])
+    pd.testing.assert_frame_equal(a, b)
+    last = b.sort_values("iteration").groupby(["trial_id", "seed"])["mse"].last()
+    f = load_sweep(sweep["tune"]).set_index(["trial_id", "seed"])["final_mse"]
+    np.testing.assert_array_equal(last.sort_index().to_numpy(), f.sort_index().to_numpy())
+
+
+def test_loader_names_what_is_missing(sweep):
+    from analysis import SweepNotFound
+
+    with pytest.raises(SweepNotFound, match="no MLflow experiment 'nope'.*gansweep-exp"):
+        load_sweep("nope", tracking_uri=sweep["tracking_uri"])
+
+
+# -- failure rates and outliers on hand-made frames -----------------------------------------------
+def _frame(mses: dict[str, list[float]], method: str = "gan", problem: str = "exp") -> pd.DataFrame:
+    rows = [{"trial_id": t, "seed": k, "problem": problem, "method": method, "final_mse": m}
+            for t, ms in mses.items() for k, m in enumerate(ms)]
+    return pd.DataFrame(rows)
+
+
+def test_failure_rates_known_answers():
+    # the seed notebook's ten GAN runs; exp's threshold is 1e-4, so only the 2.97 run failed
+    notebook = [2.4e-12, 5.9e-15, 8.5e-13, 2.968, 6.3e-13, 6.3e-10, 4.0e-12, 6.7e-5, 1.5e-14,
+                7.9e-16]
+    df = _frame({"nb": notebook, "none": [1e-8] * 4, "all": [1.0, 2.0, 5.0, 1e3],
+                 "bad": [NAN, INF, 1e-9, 1e-9]})
+    r = failure_rates(df).set_index("trial_id")
+    assert r.loc["nb", "failed"] == 1 and r.loc["nb", "failure_rate"] == pytest.approx(0.1)
+    assert r.loc["none", "failure_rate"] == 0.0 and r.loc["none", "outliers"] == 0
+    assert r.loc["all", "failure_rate"] == 1.0
+    assert r.loc["bad", "failed"] == 2 and r.loc["bad", "diverged"] == 2  # NaN and inf
+    assert r.loc["bad", "worst_mse"] == INF and r.loc["bad", "median_mse"] == INF
+    # outliers: > 100x the config's median
+    # median 1.6e-12: 6.3e-10, 6.7e-5 and 2.97 are all more than 100x above it
+    assert r.loc["nb", "outliers"] == 3
+    assert r.loc["all", "outliers"] == 1  # 1e3 > 100 x median 3.5
+    assert r.loc["bad", "outliers"] == 0  # median inf: nothing stands out from it
+    # p90 takes the higher neighbour (as the sweeps' objective): of 10 seeds, position 8.1 -> 10th
+    assert r.loc["nb", "p90_mse"] == 2.968
+    by_method = failure_rates(df, by="method")
+    assert by_method.loc[0, "seeds"] == 22 and by_method.loc[0, "failed"] == 1 + 0 + 4 + 2
+
+
+def test_outlier_ratio_and_nan_inf_seeds():
+    df = _frame({"a": [1e-12, 2e-12, 3e-12, INF], "z": [0.0, 0.0, 0.0, 1e-20],
+                 "n": [NAN, NAN, NAN, NAN]})
+    f = with_failures(df).set_index(["trial_id", "seed"])
+    assert f.loc[("a", 3), "outlier"] and f.loc[("a", 3), "ratio"] == INF
+    assert not f.loc[("a", 0), "outlier"]
+    assert f.loc[("z", 0), "ratio"] == 1.0 and f.loc[("z", 3), "outlier"]  # median 0
+    assert f.loc[("n", 0), "failed"] and not f.loc[("n", 0), "outlier"]
+    worst = worst_outliers(df, n=2)
+    assert list(zip(worst["trial_id"], worst["seed"])) in ([("a", 3), ("z", 3)],
+                                                           [("z", 3), ("a", 3)])
+    assert worst["outlier"].all()
+
+
+def test_thresholds_come_from_the_problem_class_unless_given():
+    from gan_core import PROBLEMS
+
+    df = pd.concat([_frame({"p": [5e-5]}, problem="pos"), _frame({"b": [5e-3]}, problem="burgers")])
+    f = with_failures(df).set_index("trial_id")
+    assert f.loc["p", "failure_threshold"] == PROBLEMS["pos"].failure_threshold
+    assert f.loc["p", "failed"] and not f.loc["b", "failed"]
+    own = df.assign(failure_threshold=[1e-3, 1e-3])
+    assert not with_failures(own).set_index("trial_id").loc["p", "failed"]
+
+
+def test_best_configs_and_method_comparison():
+    gan = _frame({"g1": [1e-12, 1e-12, 1e-12, 3.0], "g2": [1e-9, 1e-9, 2e-9, 2e-9]})
+    lag = _frame({"l": [1e-8, 2e-8, 3e-8, 4e-8]}, method="l2")
+    df = pd.concat([gan, lag], ignore_index=True)
+    assert best_configs(df, by="median").loc[0, "trial_id"] == "g1"
+    assert best_configs(df, by="worst").loc[0, "trial_id"] == "g2"
+    assert best_configs(df, by="p90").loc[0, "trial_id"] == "g2"
+    c = compare_methods(df).set_index("method")
+    assert c.loc["gan", "failure_rate"] == pytest.approx(1 / 8)
+    assert c.loc["l2", "failure_rate"] == 0.0 and c.loc["l2", "vs_baseline"] == 1.0
+    assert c.loc["gan", "vs_baseline"] < 1  # the GAN's median beats Lagaris, its worst does not
+    assert list(c.index) == ["gan", "l2"]
+
+
+def test_convergence_band_keeps_diverged_seeds():
+    curves = pd.DataFrame({"trial_id": "t", "seed": [0, 1, 2, 0, 1, 2],
+                           "iteration": [10, 10, 10, 20, 20, 20],
+                           "mse": [1.0, 2.0, 3.0, 1e-3, INF, 1e-2]})
+    c = convergence(curves, q=(0.1, 0.9)).set_index("iteration")
+    assert c.loc[10, "median"] == 2.0 and c.loc[10, "p10"] == 1.0 and c.loc[10, "p90"] == 3.0
+    assert c.loc[20, "median"] == 1e-2 and c.loc[20, "p90"] == INF
+
+
+def test_param_importance_uses_optuna_and_sums_to_one():
+    rng = np.random.default_rng(0)
+    rows = []
+    for t in range(12):
+        lr, width = float(10 ** rng.uniform(-4, -2)), int(rng.choice([10, 20, 40]))
+        for k in range(3):  # the MSE depends on lr only
+            rows.append({"trial_id": f"t{t}", "seed": k, "problem": "exp", "method": "gan",
+                         "final_mse": lr ** 4 * (1 + 0.01 * k), "G.lr": lr, "G.width": width})
+    imp = param_importance(pd.DataFrame(rows)).set_index("param")["importance"]
+    assert imp.sum() == pytest.approx(1.0)
+    assert imp["G.lr"] > imp["G.width"]
+
+
+def test_param_importance_on_the_sweep(frames):
+    _, df = frames
+    imp = param_importance(df, complete_only=False)
+    assert len(imp) >= 1 and imp["importance"].sum() == pytest.approx(1.0)
