@@ -27,17 +27,22 @@ def plot_solutions(result: Result, path: str | Path | None = None):  # noqa: ANN
     X, ref, pred = result.grid, result.reference, result.prediction
     order = np.argsort(np.where(np.isfinite(result.final_mse), result.final_mse, np.inf))
     if problem.dim == 1:
+        # top: every seed over the reference (they overlap when training worked);
+        # bottom: |error| on a log scale, where the seeds can be told apart
         comps = ref.shape[1]
-        fig, axes = plt.subplots(1, comps, figsize=(5.5 * comps, 4), squeeze=False)
-        for c, ax in enumerate(axes[0]):
+        fig, axes = plt.subplots(2, comps, figsize=(5.5 * comps, 6.5), squeeze=False,
+                                 sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+        for c in range(comps):
+            top, bottom = axes[0][c], axes[1][c]
             for k in order:
-                ok = np.isfinite(pred[k, :, c]).all()
-                ax.plot(X[:, 0], pred[k, :, c] if ok else np.full(len(X), np.nan), lw=1,
-                        alpha=0.8, label=f"seed {k}: MSE {result.final_mse[k]:.1e}")
-            ax.plot(X[:, 0], ref[:, c], "k--", lw=2, label="reference")
-            ax.set_xlabel(problem.axes[0])
-            ax.set_ylabel(problem.outputs[c])
-            ax.set_title(f"{problem.key} ({result.config.method}): {problem.outputs[c]}")
+                y = pred[k, :, c] if np.isfinite(pred[k, :, c]).all() else np.full(len(X), np.nan)
+                top.plot(X[:, 0], y, lw=1, alpha=0.8, label=f"seed {k}: MSE {result.final_mse[k]:.1e}")
+                bottom.semilogy(X[:, 0], np.abs(y - ref[:, c]) + 1e-300, lw=1, alpha=0.8)
+            top.plot(X[:, 0], ref[:, c], "k--", lw=2, label="reference")
+            top.set_ylabel(problem.outputs[c])
+            top.set_title(f"{problem.key} ({result.config.method}): {problem.outputs[c]}")
+            bottom.set_ylabel(f"|{problem.outputs[c]} - reference|")
+            bottom.set_xlabel(problem.axes[0])
         axes[0][0].legend(fontsize=7, loc="best")
     else:
         n = problem.n
