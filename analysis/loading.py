@@ -235,7 +235,8 @@ def _tune_records(path: Path, sweep: str | None) -> tuple[list[TrialRecord], dic
                 sweep=exp.name, trial_id=str(trial_id), params=params,
                 reports=_dedupe(reports), error=error,
                 location={"kind": "tune", "trial_dir": str(trial_dir)}))
-    attrs: dict[str, Any] = {"source": "tune", "path": str(experiments[-1])}
+    attrs: dict[str, Any] = {"source": "tune", "path": str(experiments[-1]),
+                             "storage": str(experiments[-1].parent)}
     meta = experiments[-1] / SWEEP_FILE
     if meta.is_file():  # the sweep's MLflow run: where a report on it gets logged
         m = json.loads(meta.read_text())

@@ -1,0 +1,314 @@
+"""Figures from the tidy frames (plotting last: every function takes frames or Results, returns a
+matplotlib Figure, and draws nothing it did not get).
+
+- ``hist_log_mse``: log10 final-MSE histograms per method (GAN vs Lagaris, seed notebook 000)
+- ``plot_best_worst``: the best and the worst seed's prediction against the reference
+- ``plot_loss_grid``: G / D loss curves, one panel per run, sorted by final MSE
+- ``plot_convergence``: median MSE over iterations with a percentile band
+- ``plot_parallel``: parallel coordinates of the top configs, coloured by the objective
+- ``plot_failure_by_param``: failure rate against each searched hyperparameter
+- ``plot_importance``: Optuna's parameter importances as bars
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from gan_core import Result, make_problem
+
+from .tables import (best_configs, config_keys, config_objective, convergence, searched_params,
+                     with_failures)
+
+_DIVERGED_GAP = 1.0  # decades right of the largest finite log10 MSE where diverged seeds are drawn
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot with a file-only backend unless a notebook already chose one."""
+    import matplotlib
+
+    if "inline" not in matplotlib.get_backend().lower():
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def hist_log_mse(df: pd.DataFrame, methods: Sequence[str] | None = None, bins: int = 20,
+                 ax: Any = None, title: str | None = None) -> Any:
+    """Histograms of log10 final MSE per method on shared bins, the failure threshold dashed.
+
+    Seeds with non-finite MSE (diverged) are drawn as one hatched bar right of the finite ones and
+    counted in the legend, never dropped.
+    """
+    plt = pyplot()
+    fig, ax = _axes(plt, ax, (7, 4.5))
+    methods = list(methods) if methods is not None else list(dict.fromkeys(df["method"]))
+    mse = df["final_mse"].astype(float)
+    finite = mse[np.isfinite(mse) & (mse > 0)]
+    logs = np.log10(finite) if len(finite) else pd.Series([0.0])
+    lo, hi = float(np.floor(logs.min())), float(np.ceil(logs.max()))
+    edges = np.linspace(lo, max(hi, lo + 1), bins + 1)
+    x_div = edges[-1] + _DIVERGED_GAP
+    for i, m in enumerate(methods):
+        v = mse[df["method"] == m]
+        ok = v[np.isfinite(v) & (v > 0)]
+        n_bad = int((~np.isfinite(v)).sum())
+        label = f"{_label(m)} ({len(v)} seeds, median {np.median(v.fillna(np.inf)):.1e}"
+        label += f", {n_bad} diverged)" if n_bad else ")"
+        ax.hist(np.log10(ok), bins=edges, alpha=0.55, color=f"C{i}", label=label)
+        if n_bad:
+            ax.bar(x_div, n_bad, width=(edges[1] - edges[0]) * 1.5, color=f"C{i}", alpha=0.55,
+                   hatch="//")
+    if "failure_threshold" in df.columns and df["failure_threshold"].notna().any():
+        thr = float(df["failure_threshold"].dropna().iloc[0])
+        ax.axvline(math.log10(thr), color="r", ls=":", label=f"failure threshold {thr:.0e}")
+    if (~np.isfinite(mse)).any():
+        ax.annotate("diverged", (x_div, 0), xytext=(0, -28), textcoords="offset points",
+                    ha="center", fontsize=8)
+    ax.set_xlabel("log10 final MSE")
+    ax.set_ylabel("seeds")
+    ax.set_title(title or "MSE comparison: " + " vs ".join(_label(m) for m in methods))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_best_worst(runs: Sequence[tuple[str, Result, int]], extrapolate: Any = None) -> Any:
+    """One panel per (title, Result, seed): that seed's prediction against the reference.
+
+    ODEs: x(t) curves; PDEs: the |error| map. extrapolate: optional (t, {title: (n, n_out)
+    predictions}, reference function) to draw beyond the training interval as well.
+    """
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4.2), squeeze=False)
+    for ax, (title, r, k) in zip(axes[0], runs):
+        problem = make_problem(r.config.problem, r.config.n_points)
+        mse = r.final_mse[k]
+        if problem.dim == 1:
+            for c in range(r.reference.shape[1]):
+                ax.plot(r.grid[:, 0], r.reference[:, c], "k--", lw=2,
+                        label="reference" if c == 0 else None)
+                ax.plot(r.grid[:, 0], r.prediction[k, :, c], color=f"C{c}", lw=1.5,
+                        label=f"{problem.outputs[c]}, seed {k}")
+            ax.set_xlabel(problem.axes[0])
+            ax.legend(fontsize=8)
+        else:
+            n = problem.n
+            err = np.abs(r.prediction[k, :, 0] - r.reference[:, 0]).reshape(n, n)
+            im = ax.imshow(err, origin="lower", aspect="auto",
+                           extent=[*problem.bounds[1], *problem.bounds[0]])
+            fig.colorbar(im, ax=ax)
+            ax.set_xlabel(problem.axes[1])
+            ax.set_ylabel(problem.axes[0])
+        ax.set_title(f"{title}: {r.config.method} seed {k}, MSE {mse:.2e}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_extrapolation(t: np.ndarray, predictions: dict[str, np.ndarray], reference: np.ndarray,
+                       train_end: float, ax: Any = None) -> Any:
+    """Predictions (n, n_out) of a few runs on t beyond the training interval [.., train_end]."""
+    plt = pyplot()
+    fig, ax = _axes(plt, ax, (9, 4.5))
+    ax.plot(t, reference[:, 0], "k--", lw=2, label="reference")
+    for i, (name, p) in enumerate(predictions.items()):
+        ax.plot(t, p[:, 0], color=f"C{i}", lw=1.5, label=name)
+    ax.axvspan(t.min(), train_end, color="0.9", zorder=0, label="training interval")
+    ax.set_xlabel("t")
+    ax.set_title("Extrapolation beyond the training interval")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_loss_grid(curves: pd.DataFrame, by: Sequence[str] = ("trial_id", "seed"),
+                   ncols: int = 4, max_panels: int = 12) -> Any:
+    """G loss (solid) and D loss (dashed) over iterations, one panel per `by` group, sorted by the
+    group's final MSE (median over its seeds), best first, as in seed notebook 000's last grid."""
+    plt = pyplot()
+    by = list(by)
+    last = curves.sort_values("iteration").groupby(by + ["seed"] if "seed" not in by else by)
+    final = last["mse"].last().fillna(np.inf).groupby(level=by).median().sort_values()
+    groups = list(final.index[:max_panels])
+    nrows = max(1, math.ceil(len(groups) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.8 * ncols, 2.6 * nrows), squeeze=False)
+    flat = axes.ravel()
+    for ax, key in zip(flat, groups):
+        key_t = key if isinstance(key, tuple) else (key,)
+        sel = np.logical_and.reduce([curves[c] == v for c, v in zip(by, key_t)])
+        c = (curves[sel].groupby("iteration")[["g_loss", "d_loss"]].median().reset_index())
+        ax.plot(c["iteration"], c["g_loss"], lw=1, label="G")
+        if c["d_loss"].notna().any():
+            ax.plot(c["iteration"], c["d_loss"], lw=1, ls="--", label="D")
+        ax.set_title(f"{' '.join(str(v) for v in key_t)}  MSE={final[key]:.1e}", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in flat[len(groups):]:
+        fig.delaxes(ax)
+    if groups:
+        flat[0].legend(fontsize=7)
+    fig.suptitle("Loss curves, sorted by final MSE (best first)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_convergence(curves: pd.DataFrame, by: str | None = None, q: tuple[float, float] = (0.1, 0.9),
+                     ax: Any = None, threshold: float | None = None) -> Any:
+    """Median MSE over iterations (log scale) with the q band over seeds, one line per `by` group."""
+    plt = pyplot()
+    fig, ax = _axes(plt, ax, (7, 4.5))
+    conv = convergence(curves, by=by, q=q)
+    lo, hi = f"p{round(q[0] * 100)}", f"p{round(q[1] * 100)}"
+    groups = [(None, conv)] if by is None else list(conv.groupby(by, sort=True))
+    for i, (name, c) in enumerate(groups):
+        cap = _finite_cap(c[[lo, "median", hi]].to_numpy())
+        ax.plot(c["iteration"], c["median"].clip(upper=cap), color=f"C{i}",
+                label=f"{_label(name) if name is not None else 'median'}")
+        ax.fill_between(c["iteration"], c[lo].clip(upper=cap), c[hi].clip(upper=cap),
+                        color=f"C{i}", alpha=0.2)
+    if threshold is not None:
+        ax.axhline(threshold, color="r", ls=":", label="failure threshold")
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("MSE")
+    ax.set_title(f"Convergence: median and {lo}-{hi} band over seeds (diverged: top edge)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_parallel(df: pd.DataFrame, top: int = 10, objective: str = "median",
+                  params: Sequence[str] | None = None) -> Any:
+    """Parallel coordinates of the `top` configs by `objective` over all searched parameters
+    (log axes for positive ranges over 10x; categories evenly spaced), coloured by the objective."""
+    plt = pyplot()
+    params = list(params) if params is not None else searched_params(df)
+    best = best_configs(df, by=objective if objective != "failure_rate" else "failure_rate",
+                        n=top, complete_only=False)
+    keys = config_keys(df)
+    obj = config_objective(df, objective).merge(best[keys], on=keys)
+    table = best[keys + params].merge(obj, on=keys)
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * (len(params) + 1)), 4.5))
+    cols = params + ["objective"]
+    scaled, ticks = {}, {}
+    for p in cols:
+        scaled[p], ticks[p] = _scale(table[p], df[p] if p in df.columns else table[p])
+    cmap = plt.get_cmap("viridis")  # low (good) objective = dark
+    values = table["objective"].to_numpy(dtype=float)
+    span = (values.min(), values.max() if values.max() > values.min() else values.min() + 1)
+    for i in range(len(table)):
+        y = [scaled[p][i] for p in cols]
+        ax.plot(range(len(cols)), y, color=cmap((values[i] - span[0]) / (span[1] - span[0])),
+                lw=1.5, alpha=0.85)
+    for j, p in enumerate(cols):
+        ax.axvline(j, color="0.6", lw=0.8)
+        for pos, text in ticks[p]:
+            ax.text(j + 0.03, pos, text, fontsize=7, va="center")
+    ax.set_xticks(range(len(cols)))
+    ax.set_xticklabels(cols, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks([])
+    ax.set_ylim(-0.05, 1.05)
+    name = "failure rate" if objective == "failure_rate" else f"log10 {objective} MSE"
+    ax.set_title(f"Top {len(table)} configs by {name} (darker = better)")
+    sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(*span))
+    fig.colorbar(sm, ax=ax, label=name)
+    fig.tight_layout()
+    return fig
+
+
+def plot_failure_by_param(df: pd.DataFrame, params: Sequence[str] | None = None, bins: int = 4,
+                          ncols: int = 4) -> Any:
+    """Failure rate (fraction of seeds) against each searched hyperparameter: categories as bars,
+    numbers binned into quantile bins (log-spaced for learning rates); n seeds on each bar."""
+    plt = pyplot()
+    f = with_failures(df)
+    params = list(params) if params is not None else searched_params(df)
+    nrows = max(1, math.ceil(len(params) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.8 * nrows), squeeze=False)
+    flat = axes.ravel()
+    for ax, p in zip(flat, params):
+        col = f[p]
+        if _is_numeric(col) and col.nunique() > bins:
+            groups = pd.qcut(col.astype(float), q=bins, duplicates="drop")
+            labels = [f"{iv.left:.2g}-{iv.right:.2g}" for iv in groups.cat.categories]
+        else:
+            groups = col.astype(str)
+            labels = None
+        g = f.groupby(groups, observed=True, sort=True)["failed"]
+        rate, n = g.mean(), g.size()
+        x = np.arange(len(rate))
+        ax.bar(x, rate.to_numpy(), color="C3", alpha=0.7)
+        for xi, (r, k) in enumerate(zip(rate, n)):
+            ax.text(xi, r + 0.02, str(k), ha="center", fontsize=7)
+        ax.set_xticks(x)
+        ax.set_xticklabels(labels or [_short(v) for v in rate.index], rotation=30, ha="right",
+                           fontsize=7)
+        ax.set_ylim(0, 1.1)
+        ax.set_title(p, fontsize=9)
+    for ax in flat[len(params):]:
+        fig.delaxes(ax)
+    fig.suptitle("Failure rate by hyperparameter (numbers: seeds per bar)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_importance(importance: pd.DataFrame, ax: Any = None) -> Any:
+    """Horizontal bars of (param, importance), the most important on top."""
+    plt = pyplot()
+    fig, ax = _axes(plt, ax, (6, 0.4 * len(importance) + 1.5))
+    imp = importance.sort_values("importance")
+    ax.barh(imp["param"], imp["importance"], color="C0")
+    ax.set_xlabel("importance (Optuna, sums to 1)")
+    ax.set_title("Hyperparameter importance for the seed-aggregated objective")
+    fig.tight_layout()
+    return fig
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _axes(plt: Any, ax: Any, size: tuple[float, float]) -> tuple[Any, Any]:
+    if ax is None:
+        fig, ax = plt.subplots(figsize=size)
+        return fig, ax
+    return ax.figure, ax
+
+
+def _label(method: Any) -> str:
+    return {"gan": "GAN", "l2": "Lagaris (l2)", "l1": "l1", "huber": "huber"}.get(method,
+                                                                                   str(method))
+
+
+def _finite_cap(values: np.ndarray) -> float:
+    """Where to draw infinite values: a decade above the largest finite one."""
+    finite = values[np.isfinite(values)]
+    return float(finite.max() * 10) if finite.size else 1.0
+
+
+def _short(v: Any) -> str:
+    try:
+        return f"{float(v):.3g}"
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+
+
+def _scale(values: pd.Series, domain: pd.Series) -> tuple[list[float], list[tuple[float, str]]]:
+    """Values mapped to [0, 1] over the domain's range; tick positions and labels."""
+    if _is_numeric(domain):
+        d = domain.astype(float)
+        lo, hi = float(d.min()), float(d.max())
+        log = lo > 0 and hi / lo >= 10
+        f = (lambda v: math.log10(v)) if log else (lambda v: v)
+        a, b = f(lo), f(hi)
+        span = b - a if b > a else 1.0
+        pos = [(f(float(v)) - a) / span if np.isfinite(v) else 1.0 for v in values]
+        return pos, [(0.0, f"{lo:.3g}"), (1.0, f"{hi:.3g}")]
+    cats = sorted({str(v) for v in domain}, key=str)
+    step = 1.0 / max(1, len(cats) - 1)
+    where = {c: i * step if len(cats) > 1 else 0.5 for i, c in enumerate(cats)}
+    return [where[str(v)] for v in values], [(where[c], c) for c in cats]

@@ -1,0 +1,268 @@
+"""A sweep's self-contained HTML report (tables, figures as base64 PNG), logged to its parent run.
+
+    python -m analysis report gansweep-sho --tracking-uri sqlite:///mlflow.db [--out DIR]
+    python -m analysis report ray_results/sho-gan-20261123-201306
+
+It answers "which config is best AND reliable, how often does the GAN fail, and how does it
+compare with the classical loss?": best configs by median / p90 / worst seed, failure rates, the
+worst outliers, GAN vs Lagaris histograms, the best and worst runs, curves, parallel coordinates,
+failure rate by hyperparameter and Optuna's parameter importances.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from . import plots as P
+from .solutions import results_frame, trial_config, trial_result
+from .tables import (CLASSICAL, best_configs, compare_methods, failure_rates, param_importance,
+                     searched_params, with_failures, worst_outliers)
+
+# every figure the report draws, by its HTML id (the tests look for each)
+FIGURES = ("fig-hist", "fig-best-worst", "fig-convergence", "fig-loss-grid", "fig-parallel",
+           "fig-failure-by-param", "fig-importance")
+REPORT_FILE = "report.html"
+ARTIFACT_DIR = "report"  # where the HTML goes on the sweep's parent MLflow run
+
+
+@dataclass
+class Report:
+    """What ``build`` wrote: the HTML path, the sections that could not be drawn, the baseline."""
+
+    path: Path
+    errors: dict[str, str] = field(default_factory=dict)
+    logged_to: str | None = None
+
+
+def build(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, baseline: bool = True,
+          say: Callable[[str], Any] = print) -> Report:
+    """Write ``out/report.html`` for the sweep frame `df` and its `curves` (``load_curves``).
+
+    baseline: when the frame holds no classical-loss runs, train Lagaris (l2) on the best config's
+    network with the same seeds and iterations (the sweeps log only its aggregates).
+    A section that fails is reported in the page and in ``Report.errors``; the rest still renders.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    parts: list[str] = []
+    errors: dict[str, str] = {}
+
+    def section(title: str, key: str, fn: Callable[[], list[str]]) -> None:
+        say(f"report: {title}")
+        parts.append(f"<h2>{html.escape(title)}</h2>")
+        try:
+            parts.extend(fn())
+        except Exception as e:  # noqa: BLE001 -- one broken section must not lose the others
+            errors[key] = f"{type(e).__name__}: {e}"
+            parts.append(f"<p class='error'>Could not draw this section: "
+                         f"{html.escape(errors[key])}</p>"
+                         f"<pre>{html.escape(traceback.format_exc(limit=3))}</pre>")
+
+    f = with_failures(df)
+    best = best_configs(df, by="median", n=1)
+    best_id = best.loc[0, "trial_id"] if len(best) else None
+    params = searched_params(df)
+
+    # -- the answer first ---------------------------------------------------------------------------
+    def overview() -> list[str]:
+        counts = df.groupby("trial_id")["status"].first().value_counts().to_dict()
+        rows = {
+            "sweep": ", ".join(map(str, df["sweep"].unique())),
+            "problem / method": ", ".join(f"{p} / {m}" for p, m in
+                                          df[["problem", "method"]].drop_duplicates().values),
+            "trials": f"{df['trial_id'].nunique()} ({', '.join(f'{v} {k}' for k, v in counts.items())})",
+            "seeds per trial": ", ".join(map(str, sorted(df.groupby("trial_id").size().unique()))),
+            "seeds failed": f"{int(f['failed'].sum())} of {len(f)} ({f['failed'].mean():.0%}); "
+                            f"{int(f['diverged'].sum())} diverged; {int(f['outlier'].sum())} "
+                            f"outliers (> 100x their config's median)",
+            "failure threshold": ", ".join(f"{t:g}" for t in f["failure_threshold"].unique()),
+            "source": f"{df.attrs.get('source', '?')}: {df.attrs.get('path') or ''}",
+            "MLflow": f"{df.attrs.get('tracking_uri', '-')} parent run "
+                      f"{df.attrs.get('parent_run_id', '-')}",
+        }
+        if best_id is not None:
+            b = best.iloc[0]
+            rows["best config (median)"] = (f"trial {best_id}: median {b['median_mse']:.2e}, "
+                                            f"p90 {b['p90_mse']:.2e}, worst {b['worst_mse']:.2e}, "
+                                            f"failure rate {b['failure_rate']:.0%}")
+        return [_table(pd.DataFrame({"": list(rows), "value": list(rows.values())}),
+                       index=False, header=False)]
+
+    section("Overview", "overview", overview)
+
+    def best_tables() -> list[str]:
+        out_: list[str] = []
+        for by, what in (("median", "median seed"), ("p90", "90th-percentile seed"),
+                         ("worst", "worst seed"), ("failure_rate", "failure rate")):
+            t = best_configs(df, by=by, n=5)
+            out_ += [f"<h3>by {what}</h3>", _table(_round(t[_cols(t, params)]))]
+        return out_
+
+    section("Best configs (trials that ran their whole budget)", "best", best_tables)
+
+    def failures() -> list[str]:
+        per_method = failure_rates(df, by="method")
+        per_config = failure_rates(df).sort_values(["failure_rate", "median_mse"])
+        return ["<h3>per method</h3>", _table(_round(per_method)),
+                "<h3>per config</h3>", _table(_round(per_config.head(30)))]
+
+    section("Failure rates", "failures", failures)
+
+    def outliers() -> list[str]:
+        w = worst_outliers(df, n=10)
+        return ["<p>Seeds furthest above their own config's median final MSE: the 'worst GAN' "
+                "whose siblings, with the same config, did fine.</p>", _table(_round(w))]
+
+    section("Worst outliers", "outliers", outliers)
+
+    # -- GAN vs classical --------------------------------------------------------------------------
+    def versus() -> list[str]:
+        both = df
+        note = ""
+        if baseline and not df["method"].isin(CLASSICAL).any() and best_id is not None:
+            cfg = trial_config(df, best_id).replace(method="l2")
+            say(f"report: training the Lagaris (l2) baseline on trial {best_id}'s network "
+                f"({cfg.seeds} seeds x {cfg.iterations} iterations)")
+            from gan_core import train
+
+            r = train(cfg)
+            base = results_frame({f"{best_id}-l2": r}, sweep="baseline")
+            gan = df[df["trial_id"] == best_id]
+            both = pd.concat([gan, base[[c for c in base.columns if c in gan.columns]]],
+                             ignore_index=True)
+            note = (f"<p>GAN: the best config (trial {best_id}); Lagaris: the same generator, "
+                    f"seeds and iterations with the l2 residual loss, trained by this report "
+                    f"(the sweep logs only the baseline's aggregates).</p>")
+        table = compare_methods(both)
+        fig = P.hist_log_mse(both)
+        return [note, _table(_round(table)), _img("fig-hist", fig)]
+
+    section("GAN vs classical losses", "versus", versus)
+
+    def best_worst() -> list[str]:
+        ranked = f.assign(_m=f["final_mse"].fillna(np.inf)).sort_values("_m", kind="stable")
+        lo, hi = ranked.iloc[0], ranked.iloc[-1]
+        results = {t: trial_result(df, t) for t in dict.fromkeys([lo["trial_id"], hi["trial_id"]])}
+        fig = P.plot_best_worst([("best", results[lo["trial_id"]], int(lo["seed"])),
+                                 ("worst", results[hi["trial_id"]], int(hi["seed"]))])
+        return [f"<p>Best seed: trial {lo['trial_id']} seed {lo['seed']}; worst: trial "
+                f"{hi['trial_id']} seed {hi['seed']} (weights from the trials' last "
+                f"checkpoints).</p>", _img("fig-best-worst", fig)]
+
+    section("Best and worst runs", "best-worst", best_worst)
+
+    def convergence() -> list[str]:
+        c = curves[curves["trial_id"] == best_id] if best_id is not None else curves
+        thr = float(f["failure_threshold"].iloc[0])
+        fig = P.plot_convergence(c, threshold=thr)
+        return [f"<p>MSE over iterations of the best config (trial {best_id}): median and "
+                "10-90% band over its seeds.</p>", _img("fig-convergence", fig)]
+
+    section("Convergence", "convergence", convergence)
+
+    def loss_grid() -> list[str]:
+        fig = P.plot_loss_grid(curves, by=["trial_id"])
+        return ["<p>Per trial, the median over seeds of the G loss (solid) and D loss (dashed); "
+                "panels sorted by the trial's median final MSE.</p>", _img("fig-loss-grid", fig)]
+
+    section("Loss curves", "loss-grid", loss_grid)
+
+    def hyper() -> list[str]:
+        out_ = [_img("fig-parallel", P.plot_parallel(df, top=10)),
+                _img("fig-failure-by-param", P.plot_failure_by_param(df))]
+        imp = param_importance(df, objective="median")
+        out_ += ["<p>fANOVA (Optuna) on log10 of each config's median MSE over seeds.</p>",
+                 _table(_round(imp), index=False), _img("fig-importance", P.plot_importance(imp))]
+        return out_
+
+    section("Hyperparameters", "hyper", hyper)
+
+    title = f"gansweep report: {', '.join(map(str, df['sweep'].unique()))}"
+    page = _page(title, parts)
+    path = out / REPORT_FILE
+    path.write_text(page)
+    return Report(path=path, errors=errors)
+
+
+def log_to_mlflow(report: Report, df: pd.DataFrame) -> str | None:
+    """Log the HTML as an artifact of the sweep's parent MLflow run; returns the run id."""
+    uri, parent = df.attrs.get("tracking_uri"), df.attrs.get("parent_run_id")
+    if not uri or not parent:
+        return None
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(uri).log_artifact(parent, str(report.path), ARTIFACT_DIR)
+    report.logged_to = parent
+    return parent
+
+
+# -- HTML --------------------------------------------------------------------------------------------
+def _img(fig_id: str, fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    P.pyplot().close(fig)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f"<img id='{fig_id}' alt='{fig_id}' src='data:image/png;base64,{data}'>"
+
+
+def _table(t: pd.DataFrame, index: bool = False, header: bool = True) -> str:
+    return t.to_html(index=index, header=header, border=0, classes="t", na_rep="-",
+                     escape=True)
+
+
+def _round(t: pd.DataFrame) -> pd.DataFrame:
+    """Floats as short strings: MSEs in scientific notation, rates as percentages."""
+    out = t.copy()
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c]):
+            if "rate" in c:
+                out[c] = out[c].map(lambda v: "-" if pd.isna(v) else f"{v:.0%}")
+            else:
+                out[c] = out[c].map(_num)
+    return out
+
+
+def _num(v: float) -> str:
+    if pd.isna(v):
+        return "-"
+    if not math.isfinite(v):
+        return "inf" if v > 0 else "-inf"
+    return f"{v:.3g}" if 1e-2 <= abs(v) < 1e4 or v == 0 else f"{v:.2e}"
+
+
+def _cols(t: pd.DataFrame, params: list[str]) -> list[str]:
+    head = ["trial_id", "status", "iteration", "seeds", "median_mse", "p90_mse", "worst_mse",
+            "failure_rate", "outliers"]
+    return [c for c in head if c in t.columns] + [p for p in params if p in t.columns]
+
+
+def _page(title: str, parts: list[str]) -> str:
+    style = """
+    body { font-family: sans-serif; margin: 2em; max-width: 1400px; }
+    table.t { border-collapse: collapse; font-size: 12px; margin: 0.5em 0 1em; }
+    table.t td, table.t th { padding: 2px 8px; border-bottom: 1px solid #ddd; text-align: right; }
+    img { max-width: 100%; display: block; margin: 0.5em 0 1.5em; }
+    .error { color: #b00; font-weight: bold; }
+    pre { font-size: 11px; background: #f6f6f6; padding: 0.5em; }
+    """
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+            f"</title><style>{style}</style></head><body><h1>{html.escape(title)}</h1>"
+            f"<p>Generated {stamp} by <code>python -m analysis report</code>.</p>"
+            + "\n".join(parts) + "</body></html>\n")
+
+
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
