@@ -141,9 +141,10 @@ def plot_loss_grid(curves: pd.DataFrame, by: Sequence[str] = ("trial_id", "seed"
         key_t = key if isinstance(key, tuple) else (key,)
         sel = np.logical_and.reduce([curves[c] == v for c, v in zip(by, key_t)])
         c = (curves[sel].groupby("iteration")[["g_loss", "d_loss"]].median().reset_index())
-        ax.plot(c["iteration"], c["g_loss"], lw=1, label="G")
+        mark = "o" if len(c) < 5 else None  # a run stopped at its first report is one point
+        ax.plot(c["iteration"], c["g_loss"], lw=1, marker=mark, label="G")
         if c["d_loss"].notna().any():
-            ax.plot(c["iteration"], c["d_loss"], lw=1, ls="--", label="D")
+            ax.plot(c["iteration"], c["d_loss"], lw=1, ls="--", marker=mark, label="D")
         ax.set_title(f"{' '.join(str(v) for v in key_t)}  MSE={final[key]:.1e}", fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in flat[len(groups):]:
