@@ -174,3 +174,52 @@ def test_param_importance_on_the_sweep(frames):
     _, df = frames
     imp = param_importance(df, complete_only=False)
     assert len(imp) >= 1 and imp["importance"].sum() == pytest.approx(1.0)
+
+
+# -- report and notebooks on the smoke sweep ---------------------------------------------------------
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    # the checkout first: an older editable install may not know analysis/ is a package yet
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["MPLBACKEND"] = "Agg"
+    env.update(extra)
+    return env
+
+
+def test_report_command_writes_html_with_every_figure_and_logs_it(sweep, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from analysis.report import FIGURES
+
+    out = tmp_path / "report"
+    proc = subprocess.run(
+        [sys.executable, "-m", "analysis", "report", sweep["experiment"],
+         "--tracking-uri", sweep["tracking_uri"], "--out", str(out)],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    page = (out / "report.html").read_text()
+    for fig in FIGURES:
+        assert f"id='{fig}' alt='{fig}' src='data:image/png;base64," in page, fig
+    assert "Could not draw" not in page
+    assert "Worst outliers" in page and "GAN vs classical losses" in page
+    parent = sweep["summary"]["mlflow"]["parent_run_id"]
+    logged = [a.path for a in MlflowClient(sweep["tracking_uri"]).list_artifacts(parent, "report")]
+    assert logged == ["report/report.html"]
+
+
+@pytest.mark.parametrize("name", ["failure_rates", "gan_vs_classical"])
+def test_notebook_executes(sweep, name, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    for key, value in _env(GANSWEEP_SOURCE=sweep["experiment"],
+                           GANSWEEP_TRACKING_URI=sweep["tracking_uri"],
+                           GANSWEEP_SEEDS="3", GANSWEEP_ITERATIONS="20").items():
+        monkeypatch.setenv(key, value)  # the kernel inherits this process's environment
+    nb = nbformat.read(ROOT / "analysis" / f"{name}.ipynb", as_version=4)
+    # nbclient raises CellExecutionError on the first cell that errors
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT / "analysis")}}).execute()
+    images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
+                 for o in c.get("outputs", []))
+    assert images >= 4
