@@ -31,6 +31,9 @@ from .spaces import METRIC, MODE
 from .trainable import train_trial
 
 
+_ANALYSIS = Path(__file__).resolve().parents[1] / "analysis"  # the notebooks, in this checkout
+
+
 class SweepError(Exception):
     """The sweep cannot run as asked (e.g. more GPUs per trial than any node has)."""
 
@@ -285,8 +288,8 @@ def _where(out: dict[str, Any]) -> str:
         f"Time:     {out['wall_seconds']:.0f}s in all; training {out['training_share']:.0%} of "
         "the trial slots' time",
         f"Open:     {ui}",
-        f"          jupyter lab {Path.cwd() / 'analysis'}   (notebooks: load this sweep from "
-        "the MLflow URI above)",
+        f"          jupyter lab {_ANALYSIS}   (notebooks: load this sweep from the MLflow URI "
+        "above)",
     ])
 
 

@@ -1,0 +1,62 @@
+"""--resume: the driver is killed mid-sweep (and its local Ray with it); the resumed sweep ends with
+exactly the requested trials in Tune, and exactly one MLflow run per trial under one parent."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_resume_after_the_driver_is_killed(tmp_path):
+    from mlflow.tracking import MlflowClient
+    from ray.tune import ExperimentAnalysis
+
+    common = ["--storage-path", str(tmp_path / "ray"), "--tracking-uri",
+              f"sqlite:///{tmp_path / 'm.db'}", "--summary-json", str(tmp_path / "s.json")]
+    # long enough that the kill lands mid-sweep: 5 trials, no early stopping before 200 iterations
+    cmd = [sys.executable, str(ROOT / "sweeps" / "sho_sweep.py"), "--smoke-test", "--trials", "5",
+           "--iterations", "400", "--eval-every", "50", "--no-baseline", *common]
+    # own session: killing its process group kills the driver and the Ray it started, nothing else
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    seen = []
+    try:
+        deadline = time.monotonic() + 240
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("[2/5]") or time.monotonic() > deadline:
+                break
+        assert any(x.startswith("[2/5]") for x in seen), "".join(seen)[-3000:]
+        time.sleep(2)  # let the next trials start: the kill interrupts running trials
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert not (tmp_path / "s.json").exists()  # it really died before the end
+
+    resumed = subprocess.run([sys.executable, str(ROOT / "sweeps" / "sho_sweep.py"), "--resume",
+                              "--no-baseline", *common],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=400)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "resuming sweep" in resumed.stdout
+    # the trials that had finished are restored, not run again: counting resumes at 3 or later
+    counts = [int(x[1:].split("/")[0]) for x in resumed.stdout.splitlines() if x.startswith("[")]
+    assert counts and min(counts) >= 3 and max(counts) == 5, resumed.stdout[-3000:]
+
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["num_trials"] == 5
+    tune_ids = {t.trial_id for t in ExperimentAnalysis(s["ray_results"]).trials}
+    assert len(tune_ids) == 5
+
+    m = s["mlflow"]
+    runs = MlflowClient(m["tracking_uri"]).search_runs([m["experiment_id"]])
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == m["parent_run_id"]]
+    assert len(runs) == 6 and len(children) == 5  # one parent, one run per trial: no duplicates
+    assert sorted(r.data.tags["trial_id"] for r in children) == sorted(tune_ids)
+    assert all(r.info.status == "FINISHED" for r in runs)
