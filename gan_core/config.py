@@ -75,6 +75,7 @@ class Config:
     failure_threshold: float | None = None  # final MSE above this = failed seed (None: problem default)
     device: str = "cpu"  # torch device, e.g. "cpu", "cuda", "cuda:1"
     dtype: str = "float32"  # float32 | float64 (precision-hungry problems)
+    compile: bool = False  # torch.compile the G step: pays off for long runs (~30 s compile)
 
     def __post_init__(self) -> None:
         self.validate()

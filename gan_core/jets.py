@@ -87,8 +87,11 @@ class Jet:
 
     # -- arithmetic ---------------------------------------------------------------------------
     def _split(self) -> tuple[Tensor, Tensor, Tensor]:
+        # one split (its backward is one cat) rather than three slices, whose backwards each
+        # allocate a zero tensor of the full jet's size and add them up
         D = self.dim
-        return self.a[:, :1], self.a[:, 1:1 + D], self.a[:, 1 + D:]
+        d1 = D if self.order >= 1 else 0
+        return torch.split(self.a, [1, d1, self.a.shape[1] - 1 - d1], dim=1)
 
     def __add__(self, other: "Jet | Tensor | Number") -> "Jet":
         if isinstance(other, Jet):

@@ -139,6 +139,20 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
             err = (u - reference).double()
             return _per_seed_mean(err * err).cpu().numpy(), u.cpu().numpy()
 
+    def g_loss(X: Tensor, inst: Tensor | None) -> Tensor:
+        """(K,) generator loss at points X: solution jets, residual, D or a residual loss."""
+        lhs, rhs = solve(Jet.coordinates(X, order))
+        if D is None:
+            return losses.residual_loss(cfg.method, lhs - rhs, cfg.huber_delta)
+        _, fake = real_fake(lhs, rhs)
+        d_fake = D(d_input(fake, X, inst))
+        return (-_group_mean(d_fake, K) if cfg.method == "wgan_gp" else losses.bce(d_fake, 1.0, K))
+
+    if cfg.compile:
+        # one fused graph for the G step's forward and backward (Inductor, C++ on CPU): 1.4-1.8x
+        # faster steps at K = 32, after a one-off ~30 s compile per process and shape
+        g_loss = torch.compile(g_loss, dynamic=False)
+
     # -- training loop -------------------------------------------------------------------------
     it = start
     mse = best.copy()
@@ -171,14 +185,7 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
 
         # G steps: make the residual look real to D, or shrink it directly (classical losses)
         for _ in range(cfg.g_iters):
-            lhs, rhs = solve(coords)
-            if D is None:
-                loss_G = losses.residual_loss(cfg.method, lhs - rhs, cfg.huber_delta)
-            else:
-                _, fake = real_fake(lhs, rhs)
-                d_fake = D(d_input(fake, X, inst))
-                loss_G = (-_group_mean(d_fake, K) if cfg.method == "wgan_gp"
-                          else losses.bce(d_fake, 1.0, K))
+            loss_G = g_loss(X, inst)
             opt_G.zero_grad(set_to_none=True)
             loss_G.sum().backward()
             opt_G.step()

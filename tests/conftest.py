@@ -9,6 +9,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the sweep drivers import `sweeps` from the checkout
 
 
+# one thread: the tensors are tiny and extra threads only add synchronisation (2x slower seen on
+# this 2-core box, far worse when it is loaded)
+torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     torch.manual_seed(0)

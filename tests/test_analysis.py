@@ -223,3 +223,36 @@ def test_notebook_executes(sweep, name, monkeypatch):
     images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
                  for o in c.get("outputs", []))
     assert images >= 4
+
+
+def test_tune_storage_folder_and_report_sections_from_tune(sweep, frames, tmp_path):
+    from analysis.report import FIGURES, build
+
+    _, from_tune = frames
+    storage = Path(sweep["tune"]).parent  # the --storage-path: the newest sweep in it
+    pd.testing.assert_frame_equal(load_sweep(storage), from_tune)
+    pd.testing.assert_frame_equal(load_sweep(storage, sweep="all"), from_tune)
+    # the report from Tune's folder: weights come from Tune's checkpoints, no baseline training
+    rep = build(from_tune, load_curves(sweep["tune"]), tmp_path, baseline=False, say=lambda _: None)
+    assert rep.errors == {}
+    page = rep.path.read_text()
+    assert all(f"id='{fig}'" in page for fig in FIGURES)
+
+
+def test_compare_same_network_and_budget(tmp_path, capsys):
+    from analysis.compare import configs, run
+
+    cfgs = configs("exp", seeds=3, iterations=20, methods=("gan", "l2", "huber"))
+    gan = cfgs["gan"]
+    for m, cfg in cfgs.items():  # only the method differs
+        assert cfg.method == m and cfg.replace(method="gan") == gan
+    c = run(problem="exp", seeds=2, iterations=20, out=tmp_path, methods=("gan", "l2"))
+    assert list(c.table["method"]) == ["gan", "l2"]
+    assert (c.table["seeds"] == 2).all() and c.frame["iteration"].eq(20).all()
+    assert {p.name for p in tmp_path.iterdir()} >= {"exp_histogram.png", "exp_best_worst.png",
+                                                   "exp_extrapolation.png"}
+    out = capsys.readouterr().out
+    assert "final MSE per seed" in out and "vs_baseline" in out
+    t, preds, ref, end = c.extrapolation("gan")
+    assert t.max() == pytest.approx(100.0) and end == pytest.approx(10.0)
+    assert all(p.shape == ref.shape for p in preds.values())

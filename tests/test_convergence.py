@@ -6,16 +6,9 @@ only works for lucky seeds fails here.
 
 import numpy as np
 import pytest
-import torch
 
 from gan_core import train
 from gan_core.presets import preset
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)  # tiny tensors: threads only add synchronisation
-    yield
 
 
 @pytest.mark.parametrize("problem,method,median_below,worst_below,overrides", [

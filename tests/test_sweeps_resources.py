@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -88,16 +89,20 @@ def _ports(n: int) -> list[int]:
     return ports
 
 
-def _ray_start(args: list[str], temp: str, log: Path) -> subprocess.Popen:
+def _env(token: str) -> dict[str, str]:
+    """This test cluster's own auth token, for its nodes and every process that joins it."""
+    return {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+
+
+def _ray_start(args: list[str], temp: str, log: Path, env: dict[str, str]) -> subprocess.Popen:
     """`ray start --block` in its own session, so the test can stop exactly this node."""
-    p = _ports(7)
+    p = _ports(6)
     cmd = [shutil.which("ray") or "ray", "start", "--block", "--num-cpus", "1",
            "--temp-dir", temp, "--node-ip-address", "127.0.0.1", "--disable-usage-stats",
            "--node-manager-port", str(p[0]), "--object-manager-port", str(p[1]),
            "--dashboard-agent-listen-port", str(p[2]), "--dashboard-agent-grpc-port", str(p[3]),
-           "--metrics-export-port", str(p[4]), "--runtime-env-agent-port", str(p[5]),
-           "--ray-client-server-port", str(p[6]), *args]
-    return subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT,
+           "--metrics-export-port", str(p[4]), "--runtime-env-agent-port", str(p[5]), *args]
+    return subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env,
                             start_new_session=True)
 
 
@@ -119,13 +124,13 @@ def _stop(proc: subprocess.Popen) -> None:
         pass
 
 
-def _wait_nodes(address: str, n: int, timeout: float = 120) -> None:
+def _wait_nodes(address: str, n: int, env: dict[str, str], timeout: float = 120) -> None:
     code = (f"import ray; ray.init(address={address!r}, log_to_driver=False); "
             "print(sum(x['Alive'] for x in ray.nodes()))")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             timeout=60)
+                             timeout=60, env=env)
         if out.returncode == 0 and out.stdout.strip().splitlines()[-1:] == [str(n)]:
             return
         time.sleep(2)
@@ -138,18 +143,20 @@ def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path):
     temp = tempfile.mkdtemp(prefix="gsray", dir="/tmp")  # short: Ray's socket paths must be
     (gcs_port,) = _ports(1)
     address = f"127.0.0.1:{gcs_port}"
+    env = _env(secrets.token_hex(32))
     head = _ray_start(["--head", "--port", str(gcs_port), "--include-dashboard", "false"], temp,
-                      tmp_path / "head.log")
+                      tmp_path / "head.log", env)
     worker = None
     try:
-        _wait_nodes(address, 1)
-        worker = _ray_start(["--address", address], temp, tmp_path / "worker.log")
-        _wait_nodes(address, 2)
+        _wait_nodes(address, 1, env)
+        worker = _ray_start(["--address", address], temp, tmp_path / "worker.log", env)
+        _wait_nodes(address, 2, env)
         # 1 CPU per node, 2 trials at a time: Ray has to place them on both nodes
         proc = subprocess.run(
             [sys.executable, str(ROOT / "sweeps" / "exp_sweep.py"), "--smoke-test", "--trials",
              "4", "--iterations", "200", "--eval-every", "50", "--address", address,
-             *_store(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+             *_store(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            env=env)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         s = json.loads((tmp_path / "s.json").read_text())
         m = s["mlflow"]

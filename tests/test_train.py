@@ -122,3 +122,9 @@ def test_cuda_device_trains_there_or_is_a_clear_error():
     else:
         with pytest.raises(RuntimeError, match="CUDA is not available"):
             train(_cfg(device="cuda"))
+
+
+def test_compiled_g_step_matches_eager():
+    cfg = _cfg(iterations=20, eval_every=20, method="gan")
+    eager, compiled = train(cfg), train(cfg.replace(compile=True))
+    np.testing.assert_allclose(compiled.final_mse, eager.final_mse, rtol=1e-3)
