@@ -42,7 +42,7 @@ def _store(tmp: Path) -> list[str]:
 def test_half_gpu_trials_share_gpus_four_at_a_time(fake_gpu_ray, tmp_path, capsys):
     from mlflow.tracking import MlflowClient
 
-    argv = ["exp", "--smoke-test", "--trials", "8", "--iterations", "300", "--eval-every", "100",
+    argv = ["exp", "--smoke-test", "--trials", "8", "--iterations", "200", "--eval-every", "100",
             "--gpus-per-trial", "0.5", *_store(tmp_path)]
     assert main(argv) == 0
     assert "4 at a time" in capsys.readouterr().out
@@ -70,12 +70,19 @@ def test_more_gpus_than_the_cluster_has_is_a_clear_error(fake_gpu_ray, tmp_path,
     assert "GPUs per node: [2.0]" in err
 
 
-def test_gpus_on_a_cpu_only_local_ray_fail_at_start(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "sweeps" / "exp_sweep.py"), "--smoke-test",
-                           "--gpus-per-trial", "1", *_store(tmp_path)],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 1
-    assert "gansweep: error: --gpus-per-trial 1.0, but the local Ray has no GPUs" in proc.stderr
+def test_gpus_on_a_cluster_without_gpus_fail_at_start(monkeypatch):
+    from sweeps import driver
+    from sweeps.cli import plan
+
+    cpu_nodes = [{"Alive": True, "Resources": {"CPU": 2.0}},
+                 {"Alive": True, "Resources": {"CPU": 4.0}}]
+    monkeypatch.setattr(driver.ray, "nodes", lambda: cpu_nodes)
+    with pytest.raises(driver.SweepError, match=r"--gpus-per-trial 0.5, but the Ray cluster at "
+                                               r"auto has no GPUs: use --gpus-per-trial 0"):
+        driver._check_resources(plan(["sho", "--gpus-per-trial", "0.5", "--address", "auto"]))
+    with pytest.raises(driver.SweepError, match=r"CPUs per node: \[2.0, 4.0\]"):
+        driver._check_resources(plan(["sho", "--cpus-per-trial", "8"]))
+    assert driver._check_resources(plan(["sho", "--cpus-per-trial", "2"])) == 3  # 1 + 2 slots
 
 
 # -- a 2-node cluster on this machine -----------------------------------------------------------------
@@ -151,10 +158,11 @@ def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path):
         _wait_nodes(address, 1, env)
         worker = _ray_start(["--address", address], temp, tmp_path / "worker.log", env)
         _wait_nodes(address, 2, env)
-        # 1 CPU per node, 2 trials at a time: Ray has to place them on both nodes
+        # 1 CPU per node, 2 trials at a time: Ray has to place them on both nodes. Trials last a
+        # few seconds, longer than starting a second actor (else Tune reuses the first for all)
         proc = subprocess.run(
-            [sys.executable, str(ROOT / "sweeps" / "exp_sweep.py"), "--smoke-test", "--trials",
-             "4", "--iterations", "200", "--eval-every", "50", "--address", address,
+            [sys.executable, str(ROOT / "sweeps" / "sho_sweep.py"), "--smoke-test", "--trials",
+             "4", "--iterations", "1000", "--eval-every", "100", "--address", address,
              *_store(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
             env=env)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
