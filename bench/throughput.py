@@ -182,8 +182,12 @@ def time_naive(s: Setup, K: int, warmup: int, budget: float, iterations: int | N
 
 
 # -- gan_core: K seeds as batched tensors, derivatives as forward jets -----------------------------
+COMPILE = False  # --compile: gan_core side with Config.compile (the warm-up absorbs the compile)
+
+
 def _config(s: Setup, K: int, iterations: int, eval_every: int) -> Config:
     return Config(problem=s.problem, method="gan", seeds=K, seed=0, iterations=iterations,
+                  compile=COMPILE,
                   n_points=s.n_points, g_iters=s.g_iters, d_iters=s.d_iters, eval_every=eval_every,
                   G=NetConfig(width=s.g[0], depth=s.g[1], activation="tanh"),
                   D=NetConfig(width=s.d[0], depth=s.d[1], activation="tanh"))
@@ -266,7 +270,11 @@ def main(argv: list[str] | None = None) -> list[Row]:
                     help="measure each config this many times, keep each side's best")
     ap.add_argument("--quick", action="store_true", help="small budget and K = 1, 8 only")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    ap.add_argument("--compile", action="store_true",
+                    help="gan_core with Config.compile=True (torch.compile of the G step)")
     args = ap.parse_args(argv)
+    global COMPILE
+    COMPILE = args.compile
     if any(k < 1 for k in args.seeds):
         ap.error(f"--seeds {args.seeds}: every K must be >= 1")
     for name in ("iterations", "warmup", "repeat", "threads"):
@@ -291,7 +299,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
         args.json.write_text(json.dumps({
             "unit": "trial-epochs per second per core",
             "threads": args.threads, "budget_s": budget, "warmup": warmup,
-            "repeat": args.repeat, "iterations": args.iterations,
+            "repeat": args.repeat, "iterations": args.iterations, "compile": args.compile,
             "torch": torch.__version__, "cpu_count": os.cpu_count(),
             "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
             "rows": [asdict(r) for r in rows],
