@@ -179,15 +179,19 @@ def build(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, baseline: boo
 
     section("Loss curves", "loss-grid", loss_grid)
 
-    def hyper() -> list[str]:
-        out_ = [_img("fig-parallel", P.plot_parallel(df, top=10)),
-                _img("fig-failure-by-param", P.plot_failure_by_param(df))]
-        imp = param_importance(df, objective="median")
-        out_ += ["<p>fANOVA (Optuna) on log10 of each config's median MSE over seeds.</p>",
-                 _table(_round(imp), index=False), _img("fig-importance", P.plot_importance(imp))]
-        return out_
+    section("Top configs in parallel coordinates", "parallel",
+            lambda: [_img("fig-parallel", P.plot_parallel(df, top=10))])
+    section("Failure rate by hyperparameter", "failure-by-param",
+            lambda: [_img("fig-failure-by-param", P.plot_failure_by_param(df))])
 
-    section("Hyperparameters", "hyper", hyper)
+    def importance() -> list[str]:
+        imp = param_importance(df, objective="median")
+        return ["<p>fANOVA (Optuna's evaluator) on log10 of each config's median final MSE over "
+                "seeds; trials that ran their whole budget, or all trials when fewer than two "
+                "did.</p>", _table(_round(imp), index=False),
+                _img("fig-importance", P.plot_importance(imp))]
+
+    section("Hyperparameter importance", "importance", importance)
 
     title = f"gansweep report: {', '.join(map(str, df['sweep'].unique()))}"
     page = _page(title, parts)

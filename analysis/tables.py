@@ -186,6 +186,8 @@ def param_importance(df: pd.DataFrame, objective: str = "median",
     """How much each searched parameter explains the seed-aggregated objective, by Optuna's
     importance evaluators (default fANOVA, seeded): a frame of (param, importance), summing to 1.
 
+    complete_only: use only trials that ran their whole budget, unless fewer than 2 did.
+
     distributions: Optuna distributions per parameter (e.g. the sweep space's); inferred from the
     values when not given (numbers: their range, log scale when positive and spanning >= 10x;
     everything else categorical).
@@ -194,8 +196,10 @@ def param_importance(df: pd.DataFrame, objective: str = "median",
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
     data = df
-    if complete_only and "status" in df.columns and df["status"].isin(COMPLETE).any():
-        data = df[df["status"].isin(COMPLETE)]
+    if complete_only and "status" in df.columns:
+        complete = df[df["status"].isin(COMPLETE)]
+        if complete.groupby(config_keys(df)).ngroups >= 2:
+            data = complete
     params = list(params) if params is not None else searched_params(data)
     values = config_objective(data, objective)
     per_config = data.groupby(config_keys(data), sort=True)[params].first().reset_index()
@@ -203,6 +207,9 @@ def param_importance(df: pd.DataFrame, objective: str = "median",
     if len(table) < 2 or not params:
         raise ValueError(f"parameter importance needs at least 2 configs and 1 searched parameter; "
                          f"got {len(table)} configs and parameters {params}")
+    if table["objective"].nunique() < 2:
+        raise ValueError(f"every config has the same {objective} objective "
+                         f"({table['objective'].iloc[0]:g}): nothing for importance to explain")
     dists = dict(distributions or {})
     for p in params:
         dists.setdefault(p, _distribution(table[p]))
