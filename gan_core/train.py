@@ -144,9 +144,16 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         lhs, rhs = solve(Jet.coordinates(X, order))
         if D is None:
             return losses.residual_loss(cfg.method, lhs - rhs, cfg.huber_delta)
-        _, fake = real_fake(lhs, rhs)
+        real, fake = real_fake(lhs, rhs)
         d_fake = D(d_input(fake, X, inst))
-        return (-_group_mean(d_fake, K) if cfg.method == "wgan_gp" else losses.bce(d_fake, 1.0, K))
+        if cfg.method == "wgan_gp":
+            return -_group_mean(d_fake, K)
+        loss = losses.bce(d_fake, 1.0, K)
+        if cfg.method == "gan_lhs_rhs":
+            # both sides come from G here: it also pulls its "real" side towards looking fake,
+            # else it only chases a target it moves (seen: MSE ~1e3 on exp without this term)
+            loss = loss + losses.bce(D(d_input(real, X, inst)), 0.0, K)
+        return loss
 
     if cfg.compile:
         # one fused graph for the G step's forward and backward (Inductor, C++ on CPU): 1.4-1.8x
