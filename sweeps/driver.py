@@ -111,7 +111,7 @@ def _run(p: Plan) -> dict[str, Any]:
         "problem": meta["problem"], "method": meta["method"], "objective": meta["objective"],
         "mlflow": {"tracking_uri": p.tracking_uri, "experiment_name": p.experiment_name,
                    "experiment_id": exp_id, "parent_run_id": parent},
-        "ray_results": exp_dir,
+        "sweep": meta["name"], "ray_results": exp_dir,
         "wall_seconds": time.perf_counter() - t0, "fit_seconds": fit_seconds,
         "training_share": out["training_seconds"] / (fit_seconds * slots_used),
         "orphan_runs_deleted": deleted,
@@ -228,9 +228,10 @@ def _check_resources(p: Plan) -> int:
 
 # -- MLflow ------------------------------------------------------------------------------------------
 def _artifact_root(tracking_uri: str) -> str | None:
-    """Beside a sqlite store: <folder of the .db>/mlartifacts (absolute); servers choose their own."""
+    """Beside a sqlite store: <folder of the .db>/mlruns (absolute; MLflow's usual local folder
+    name, which .gitignore already covers); servers choose their own."""
     if tracking_uri.startswith("sqlite:///"):
-        return (Path(tracking_uri[len("sqlite:///"):]).parent / "mlartifacts").as_uri()
+        return (Path(tracking_uri[len("sqlite:///"):]).parent / "mlruns").as_uri()
     return None
 
 
@@ -288,8 +289,10 @@ def _where(out: dict[str, Any]) -> str:
         f"Time:     {out['wall_seconds']:.0f}s in all; training {out['training_share']:.0%} of "
         "the trial slots' time",
         f"Open:     {ui}",
-        f"          jupyter lab {_ANALYSIS}   (notebooks: load this sweep from the MLflow URI "
-        "above)",
+        f"          GANSWEEP_SOURCE={m['experiment_name']} GANSWEEP_TRACKING_URI={uri} "
+        f"GANSWEEP_SWEEP={out['sweep']} jupyter lab {_ANALYSIS}",
+        f"          python -m analysis report {m['experiment_name']} --tracking-uri {uri} "
+        f"--sweep {out['sweep']}",
     ])
 
 

@@ -60,7 +60,7 @@ def ranked(df: pd.DataFrame) -> pd.DataFrame:
             .drop(columns="_full"))
 
 
-def worst_outlier(df: pd.DataFrame) -> dict[str, Any] | None:
+def worst_outlier(df: pd.DataFrame, searched: list[str] | None = None) -> dict[str, Any] | None:
     """The seed furthest above its own trial's median MSE, among trials that ran to the end:
     the "worst GAN" whose siblings, with the same config, did fine."""
     best: dict[str, Any] | None = None
@@ -76,7 +76,8 @@ def worst_outlier(df: pd.DataFrame) -> dict[str, Any] | None:
             if best is None or ratio > best["ratio"]:
                 best = {"trial_id": row["trial_id"], "seed": int(col[len("seed_"):]),
                         "mse": float(mse), "trial_median_mse": float(median),
-                        "ratio": float(ratio)}
+                        "ratio": float(ratio),
+                        "params": {p: _plain(row[p]) for p in searched or [] if p in row}}
     return best
 
 
@@ -106,7 +107,7 @@ def summarize(df: pd.DataFrame, searched: list[str], top: int = 5) -> dict[str, 
         "status_counts": {k: int(v) for k, v in counts.items()},
         "best": {**_row(b), "config": {k: _plain(v) for k, v in b["config"].items()}},
         "top": [_row(x) for _, x in r.head(top).iterrows()],
-        "worst_outlier": worst_outlier(df),
+        "worst_outlier": worst_outlier(df, searched),
         "training_seconds": float(df["train_seconds"].sum()),
     }
 
@@ -138,7 +139,8 @@ def table(summary: dict[str, Any]) -> str:
     o = summary.get("worst_outlier")
     if o:
         lines.append(f"Worst outlier: trial {o['trial_id']} seed {o['seed']}: MSE {o['mse']:.2e} "
-                     f"while its trial's median is {o['trial_median_mse']:.2e}")
+                     f"while its trial's median is {o['trial_median_mse']:.2e}; config: "
+                     + " ".join(f"{k}={_fmt(v)}" for k, v in o.get("params", {}).items()))
     return "\n".join(lines)
 
 
