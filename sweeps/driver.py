@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -50,14 +51,17 @@ def run(p: Plan) -> dict[str, Any]:
 
 def _run(p: Plan) -> dict[str, Any]:
     t0 = time.perf_counter()
+    if p.resume:  # the interrupted sweep's own stores, whatever the defaults are today
+        meta = json.loads(Path(p.resume, SWEEP_FILE).read_text())
+        p = dataclasses.replace(p, tracking_uri=meta["tracking_uri"],
+                                experiment_name=meta["experiment_name"])
     slots = _check_resources(p)
     max_concurrent = p.max_concurrent or slots
     artifact_root = _artifact_root(p.tracking_uri)
     exp_id = tracking.experiment_id(p.tracking_uri, p.experiment_name, artifact_root)
     client = MlflowClient(p.tracking_uri)
 
-    if p.resume:  # everything but the paths comes back from the interrupted sweep's folder
-        meta = json.loads(Path(p.resume, SWEEP_FILE).read_text())
+    if p.resume:  # the sweep's settings come back from its folder: Tune's state and SWEEP_FILE
         parent = meta["parent_run_id"]
         client.update_run(parent, status="RUNNING")
         _say(f"resuming sweep {meta['name']} from {p.resume}")

@@ -4,6 +4,7 @@ outlier seed, the Lagaris (l2) baseline on the best config's network, and where 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,8 @@ def trials_frame(grid: Any, searched: list[str]) -> pd.DataFrame:
         if not m and r.error is None:
             continue  # never started (the time budget ran out first): not a trial of this sweep
         row = {
-            "trial_id": m.get("trial_id") or (r.path or "").rsplit("_", 2)[-2:][0],
+            # an errored trial may have no result: its id is in its folder's name (trial_<id>)
+            "trial_id": m.get("trial_id") or Path(r.path or "").name.removeprefix("trial_"),
             "status": _status(r, m, cfg),
             "iteration": int(m.get("iteration", 0)),
             "median_mse": m.get("eval/mse", math.inf),

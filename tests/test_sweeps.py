@@ -156,3 +156,33 @@ def test_objective_is_finite_and_ordered():
     assert objective(mse, 0.25, "p90") == 3.0
     assert objective(mse, 0.25, "failure_rate") == 0.25
     assert set(OBJECTIVES) == {"median", "p90", "worst", "failure_rate"}
+
+
+def test_summary_ranks_full_runs_first_and_finds_the_worst_outlier():
+    import math
+
+    import pandas as pd
+
+    from sweeps import summary as S
+
+    df = pd.DataFrame([
+        # an early-stopped trial with a good early number must not beat full runs
+        {"trial_id": "a", "status": "early-stopped", "iteration": 300, "median_mse": 1e-9,
+         "worst_mse": 1e-9, "failure_rate": 0.0, "objective": -9.0, "train_seconds": 1.0,
+         "G.lr": 0.01, "seed_0": 1e-9, "seed_1": 1e-9, "config": {"seeds": 2}},
+        {"trial_id": "b", "status": "ok", "iteration": 2000, "median_mse": 1e-7,
+         "worst_mse": 2.97, "failure_rate": 0.5, "objective": -7.0, "train_seconds": 5.0,
+         "G.lr": 0.003, "seed_0": 1e-12, "seed_1": 2.97, "config": {"seeds": 2}},
+        {"trial_id": "c", "status": "ok", "iteration": 2000, "median_mse": 1e-8,
+         "worst_mse": 2e-8, "failure_rate": 0.0, "objective": -8.0, "train_seconds": 5.0,
+         "G.lr": 0.005, "seed_0": 1e-8, "seed_1": 2e-8, "config": {"seeds": 2}},
+    ])
+    s = S.summarize(df, ["G.lr"])
+    assert [t["trial_id"] for t in s["top"]] == ["c", "b", "a"]
+    assert s["best"]["trial_id"] == "c" and s["best"]["params"] == {"G.lr": 0.005}
+    o = s["worst_outlier"]
+    assert (o["trial_id"], o["seed"], o["mse"]) == ("b", 1, 2.97)
+    assert math.isclose(o["ratio"], 2.97 / 1e-7)
+    assert s["training_seconds"] == 11.0 and s["status_counts"] == {"ok": 2, "early-stopped": 1}
+    text = S.table(s)
+    assert "Best: c" in text and "Worst outlier: trial b seed 1" in text
