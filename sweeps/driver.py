@@ -18,6 +18,7 @@ from typing import Any
 
 import optuna
 import ray
+import torch
 from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
@@ -57,6 +58,9 @@ def _run(p: Plan) -> dict[str, Any]:
                                 experiment_name=meta["experiment_name"])
     slots = _check_resources(p)
     max_concurrent = p.max_concurrent or slots
+    # the driver's own torch work (plots from checkpoints, the l2 baseline) gets a trial's CPUs:
+    # torch's default (every core) next to running trials oversubscribes, 25x slower measured
+    torch.set_num_threads(max(1, int(p.cpus_per_trial)))
     artifact_root = _artifact_root(p.tracking_uri)
     exp_id = tracking.experiment_id(p.tracking_uri, p.experiment_name, artifact_root)
     client = MlflowClient(p.tracking_uri)

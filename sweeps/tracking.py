@@ -149,7 +149,11 @@ class TrialRuns(MLflowLoggerCallback):
 
         from .trainable import STATE_FILE, load_state
 
-        state = load_state(trial.checkpoint)
+        import torch
+
+        # the point-noise generator of a GPU trial has a CUDA state a CPU generator cannot take;
+        # nothing is sampled when there is nothing left to train, so any CPU state will do
+        state = {**load_state(trial.checkpoint), "rng": torch.Generator().get_state()}
         # rebuild gan_core's Result from the state: train() with no iterations left only evaluates
         cfg = Config.from_dict({**to_config(trial.config), "device": "cpu",
                                 "iterations": max(1, int(state["iteration"]))})
