@@ -43,9 +43,11 @@ class SweepError(Exception):
 def run(p: Plan) -> dict[str, Any]:
     """Run (or resume) the sweep `p` and return its summary (also printed and logged)."""
     started_ray = _start_ray(p)
+    threads = torch.get_num_threads()
     try:
         return _run(p)
     finally:
+        torch.set_num_threads(threads)  # run() may be called in-process (tests, notebooks)
         if started_ray:
             ray.shutdown()
 
