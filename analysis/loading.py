@@ -14,7 +14,7 @@ Columns of the sweep frame (``FRAME_COLUMNS``, then one column per config key, e
 | sweep | the sweep's name (Tune's experiment folder = the MLflow parent run's name) |
 | trial_id | Tune's trial id; one trial = one config |
 | seed | replica index k within the trial (own initial weights and point noise) |
-| status | how the trial ended: ok / diverged / early-stopped (ASHA) / error |
+| status | how the trial ended: ok / diverged (every seed) / early-stopped (fewer iterations than its config's: ASHA, the sweep's time budget, or still running) / error |
 | seed_status | this seed: ok / failed (finite MSE above the threshold) / diverged (non-finite) |
 | final_mse | this seed's MSE at the trial's last report (+inf when it diverged, NaN if never reported) |
 | best_mse | this seed's lowest MSE over the trial's reports |
@@ -287,7 +287,9 @@ def _mlflow_records(experiment: str, tracking_uri: str, sweep: str | None
             records.append(TrialRecord(
                 sweep=parent.info.run_name, trial_id=tags.get("trial_id", run.info.run_id),
                 params={k: _parse_param(v) for k, v in run.data.params.items()},
-                reports=reports, status=tags.get("status"), node=tags.get("node"),
+                # status comes from the reports, as for Tune's folder: the run's status tag is
+                # stale ("running") for trials the sweep's time budget stopped
+                reports=reports, node=tags.get("node"),
                 error=tags.get("status") == "error",
                 location={"kind": "mlflow", "tracking_uri": tracking_uri,
                           "run_id": run.info.run_id}))
