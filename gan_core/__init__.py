@@ -3,8 +3,8 @@
 from .config import ACTIVATIONS, METHODS, Config, ConfigError, NetConfig, Result
 from .jets import Jet
 from .networks import BatchedMLP
-from .problems import PROBLEMS, Problem, make_problem
+from .problems import DE_PROBLEMS, DIST_PROBLEMS, PROBLEMS, Distribution, Problem, make_problem
 from .train import Progress, train
 
-__all__ = ["ACTIVATIONS", "METHODS", "PROBLEMS", "BatchedMLP", "Config", "ConfigError", "Jet",
+__all__ = ["ACTIVATIONS", "DE_PROBLEMS", "DIST_PROBLEMS", "Distribution", "METHODS", "PROBLEMS", "BatchedMLP", "Config", "ConfigError", "Jet",
            "NetConfig", "Problem", "Progress", "Result", "make_problem", "train"]

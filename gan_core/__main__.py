@@ -78,18 +78,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.quiet:
             return
         m = p.metrics
-        print(f"  it {p.iteration:>6}/{cfg.iterations}  median MSE {m['eval/mse']:.2e}  "
-              f"worst {m['eval/mse_worst']:.2e}  failed {m['eval/failure_rate']:.0%}  "
+        name = next(k for k in m if k.endswith("_worst"))[len("eval/"):-len("_worst")]
+        print(f"  it {p.iteration:>6}/{cfg.iterations}  median {name} {m[f'eval/{name}']:.2e}  "
+              f"worst {m[f'eval/{name}_worst']:.2e}  failed {m['eval/failure_rate']:.0%}  "
               f"({time.perf_counter() - t0:.0f}s)", flush=True)
 
     print(f"training {cfg.seeds} seeds of {cfg.method} on {cfg.problem} for {cfg.iterations} "
           f"iterations on {cfg.device}", flush=True)
     result = train(cfg, report=progress)
 
-    print(f"\n{'seed':>4}  {'final MSE':>10}  {'best MSE':>10}  status")
+    label = result.metric.upper() if result.metric == "mse" else result.metric
+    print(f"\n{'seed':>4}  {'final ' + label:>10}  {'best ' + label:>10}  status")
     for k, status in enumerate(result.seed_status()):
         print(f"{k:>4}  {result.final_mse[k]:>10.3e}  {result.best_mse[k]:>10.3e}  {status}")
-    print(f"\nmedian MSE {result.median_mse:.3e}   worst {result.worst_mse:.3e}   "
+    print(f"\nmedian {label} {result.median_mse:.3e}   worst {result.worst_mse:.3e}   "
           f"failure rate {result.failure_rate:.0%} (threshold {result.failure_threshold:.0e})   "
           f"{result.iterations} iterations in {result.wall_time:.1f}s")
 

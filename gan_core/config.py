@@ -149,6 +149,14 @@ class Config:
         _check(self.problem in PROBLEMS, "problem", self.problem,
                f"one of {', '.join(sorted(PROBLEMS))}")
         _check(self.method in METHODS, "method", self.method, f"one of {', '.join(METHODS)}")
+        if PROBLEMS[self.problem].family == "dist":
+            _check(self.method in ("gan", "wgan_gp"), "method", self.method,
+                   f"gan or wgan_gp for the distribution problem {self.problem!r} (residual "
+                   "methods need a differential equation)")
+            _check(not self.conditional_d, "conditional_d", self.conditional_d,
+                   f"False for the distribution problem {self.problem!r} (no coordinates)")
+            _check(not self.d_per_equation, "d_per_equation", self.d_per_equation,
+                   f"False for the distribution problem {self.problem!r} (no equations)")
         _check_int(self.seeds, "seeds", 1)
         _check_int(self.seed, "seed", 0)
         _check_int(self.iterations, "iterations", 1)
@@ -220,6 +228,8 @@ class Result:
     prediction: np.ndarray  # (seeds, n, n_out) final prediction on the grid
     reference: np.ndarray  # (n, n_out) reference solution on the grid
     status: str = "ok"  # "ok" | "diverged" (every seed diverged)
+    metric: str = "mse"  # what final_mse/best_mse hold: "mse" for equations, else the
+    # distribution problem's primary distance (energy, w1, modes_missed), lower is better
 
     @property
     def failed(self) -> np.ndarray:
@@ -253,10 +263,11 @@ class Result:
 
     def summary(self) -> dict[str, float]:
         """Aggregate metrics as a flat dict with namespaced names."""
+        m = self.metric
         return {
-            "eval/mse": self.median_mse,
-            "eval/mse_worst": self.worst_mse,
-            "eval/mse_best": float(np.min(self.final_mse)),
+            f"eval/{m}": self.median_mse,
+            f"eval/{m}_worst": self.worst_mse,
+            f"eval/{m}_best": float(np.min(self.final_mse)),
             "eval/failure_rate": self.failure_rate,
             "eval/diverged": int(self.diverged.sum()),
             "iterations": self.iterations,

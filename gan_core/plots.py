@@ -26,7 +26,9 @@ def plot_solutions(result: Result, path: str | Path | None = None):  # noqa: ANN
     problem = make_problem(result.config.problem, result.config.n_points)
     X, ref, pred = result.grid, result.reference, result.prediction
     order = np.argsort(np.where(np.isfinite(result.final_mse), result.final_mse, np.inf))
-    if problem.dim == 1:
+    if problem.family == "dist":
+        fig = _plot_samples(plt, result, order)
+    elif problem.dim == 1:
         # top: every seed over the reference (they overlap when training worked);
         # bottom: |error| on a log scale, where the seeds can be told apart
         comps = ref.shape[1]
@@ -74,12 +76,12 @@ def plot_curves(result: Result, path: str | Path | None = None):  # noqa: ANN201
     it = c["iteration"]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for k in range(result.final_mse.shape[0]):
-        axes[0].semilogy(it, c["eval/mse"][:, k], lw=1, label=f"seed {k}")
+        axes[0].semilogy(it, c[f"eval/{result.metric}"][:, k], lw=1, label=f"seed {k}")
         axes[1].plot(it, c["train/g_loss"][:, k], lw=1, color=f"C{k % 10}")
         if result.config.adversarial:
             axes[1].plot(it, c["train/d_loss"][:, k], lw=1, ls="--", color=f"C{k % 10}")
     axes[0].axhline(result.failure_threshold, color="r", ls=":", label="failure threshold")
-    axes[0].set_title("eval/mse per seed")
+    axes[0].set_title(f"eval/{result.metric} per seed")
     axes[1].set_title("train/g_loss (solid), train/d_loss (dashed)")
     for ax in axes:
         ax.set_xlabel("iteration")
@@ -87,4 +89,28 @@ def plot_curves(result: Result, path: str | Path | None = None):  # noqa: ANN201
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=110)
+    return fig
+
+
+def _plot_samples(plt, result: Result, order: np.ndarray):  # noqa: ANN001, ANN202
+    """Distribution problems: each seed's samples over the held-out real ones, best first."""
+    K = len(order)
+    cols = min(K, 4)
+    rows = -(-K // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.4 * rows), squeeze=False)
+    ref, pred = result.reference, result.prediction
+    for ax, k in zip(axes.ravel(), order):
+        x = pred[k][np.isfinite(pred[k]).all(axis=1)]
+        if ref.shape[1] == 1:
+            bins = np.linspace(ref.min() - 1, ref.max() + 1, 50)
+            ax.hist(ref[:, 0], bins=bins, density=True, alpha=0.4, color="grey", label="real")
+            ax.hist(x[:, 0], bins=bins, density=True, histtype="step", color="C0", label="G")
+        else:
+            ax.scatter(ref[:, 0], ref[:, 1], s=2, c="grey", alpha=0.4, label="real")
+            ax.scatter(x[:, 0], x[:, 1], s=2, c="C0", alpha=0.6, label="G")
+        ax.set_title(f"seed {k}: {result.metric} {result.final_mse[k]:.3g}", fontsize=9)
+    for ax in axes.ravel()[K:]:
+        ax.axis("off")
+    axes[0][0].legend(fontsize=7, markerscale=4)
+    fig.suptitle(f"{result.config.problem} ({result.config.method})")
     return fig

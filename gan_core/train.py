@@ -16,9 +16,9 @@ import torch
 
 from . import losses
 from .config import Config, Result
-from .jets import Jet
 from .networks import BatchedMLP
-from .problems import Problem, make_problem
+from .problems import make_problem
+from .tasks import DETask, DistTask
 
 Tensor = torch.Tensor
 
@@ -60,22 +60,19 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
 
     # -- setup: problem, points, networks, optimisers -------------------------------------------
     problem = make_problem(cfg.problem, cfg.n_points)
-    grid_np = problem.grid()  # (n, dim)
-    grid = torch.as_tensor(grid_np, dtype=dtype, device=device)
-    reference = torch.as_tensor(problem.reference(grid_np), dtype=dtype, device=device)
-    noise_std = torch.as_tensor(problem.noise_std(), dtype=dtype, device=device)
-    n, dim = grid.shape
-    threshold = cfg.failure_threshold or problem.failure_threshold
-    order = problem.order
+    task = (DETask if problem.family == "de" else DistTask)(problem, cfg, device, dtype)
+    n = task.n
+    threshold = cfg.failure_threshold or task.failure_threshold
+    metric = task.metric  # "mse" for equations; the problem's distance for distributions
 
-    G = BatchedMLP(K, dim, problem.n_out, cfg.G, cfg.seed, stream=0).to(device, dtype)
+    G = BatchedMLP(K, task.n_in, task.n_out, cfg.G, cfg.seed, stream=0).to(device, dtype)
     opt_G = _adam(G, cfg.G.lr, cfg.G.betas)
     sched_G = _scheduler(opt_G, cfg)
     # one D per equation = a batch of K * n_eq discriminators, each seeing one residual channel
-    d_groups = problem.n_eq if cfg.d_per_equation else 1
-    D = D_in = opt_D = sched_D = None
+    d_groups = task.d_channels if cfg.d_per_equation else 1
+    D = opt_D = sched_D = None
     if cfg.adversarial:
-        D_in = (problem.n_eq // d_groups) + (dim if cfg.conditional_d else 0)
+        D_in = task.d_channels // d_groups + (task.cond_dim if cfg.conditional_d else 0)
         D = BatchedMLP(K * d_groups, D_in, 1, cfg.D, cfg.seed, stream=1,
                        spectral_norm=cfg.spectral_norm).to(device, dtype)
         opt_D = _adam(D, cfg.D.lr, cfg.D.betas)
@@ -86,7 +83,7 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
     best = np.full(K, np.inf)
     diverged = np.zeros(K, dtype=bool)
     diverged_at = np.full(K, -1)
-    curves: dict[str, list] = {k: [] for k in ("iteration", "eval/mse", "train/g_loss",
+    curves: dict[str, list] = {k: [] for k in ("iteration", f"eval/{metric}", "train/g_loss",
                                                 "train/d_loss", "train/lr_g")}
     loss_G = torch.zeros(K, dtype=dtype, device=device)
     loss_D = torch.zeros(K, dtype=dtype, device=device)
@@ -107,11 +104,6 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         loss_G, loss_D = state["loss_G"].to(device, dtype), state["loss_D"].to(device, dtype)
         elapsed = state["elapsed"]
 
-    def solve(coords: list[Jet]) -> tuple[Tensor, Tensor]:
-        """(lhs, rhs) of the equation for the trial solution at the points, (K, n, n_eq) each."""
-        u = problem.solution(G(problem.net_input(coords)), coords)
-        return problem.equation(u, coords)
-
     def d_input(z: Tensor, X: Tensor, noise_std: Tensor | None) -> Tensor:
         """What D sees of z (K, n, n_eq): grouped per equation, instance noise, coordinates."""
         if noise_std is not None:
@@ -121,30 +113,17 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
             X = X.repeat_interleave(d_groups, dim=0)
         return torch.cat([z, X], dim=-1) if cfg.conditional_d else z
 
-    def real_fake(lhs: Tensor, rhs: Tensor) -> tuple[Tensor, Tensor]:
-        if cfg.method == "gan_lhs_rhs":
-            return rhs, lhs  # the seed notebook: real = right-hand side, fake = derivative
-        return torch.zeros_like(lhs), lhs - rhs  # DEQGAN: real = zeros, fake = residual
-
     def labels(value: float, like: Tensor) -> Tensor | float:
         if cfg.soft_labels == 0:
             return value
         jitter = cfg.soft_labels * torch.rand(like.shape, generator=rng, dtype=dtype, device=device)
         return 1.0 - jitter if value == 1.0 else jitter
 
-    def evaluate() -> np.ndarray:
-        with torch.no_grad():
-            coords = Jet.coordinates(grid.expand(K, n, dim), order=0)
-            u = problem.solution(G(problem.net_input(coords)), coords).value  # (K, n, n_out)
-            err = (u - reference).double()
-            return _per_seed_mean(err * err).cpu().numpy(), u.cpu().numpy()
-
     def g_loss(X: Tensor, inst: Tensor | None) -> Tensor:
-        """(K,) generator loss at points X: solution jets, residual, D or a residual loss."""
-        lhs, rhs = solve(Jet.coordinates(X, order))
+        """(K,) generator loss at inputs X: the residual (or samples) through D, or a residual loss."""
+        real, fake = task.pair(G, X, rng)
         if D is None:
-            return losses.residual_loss(cfg.method, lhs - rhs, cfg.huber_delta)
-        real, fake = real_fake(lhs, rhs)
+            return losses.residual_loss(cfg.method, fake - real, cfg.huber_delta)
         d_fake = D(d_input(fake, X, inst))
         if cfg.method == "wgan_gp":
             return -_group_mean(d_fake, K)
@@ -165,15 +144,14 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
     mse = best.copy()
     prediction = None
     for it in range(start + 1, cfg.iterations + 1):
-        # fresh collocation points for every seed: the grid plus Gaussian noise
-        X = grid + noise_std * torch.randn((K, n, dim), generator=rng, dtype=dtype, device=device)
-        coords = Jet.coordinates(X, order)
+        # fresh inputs for every seed: collocation points (grid + noise) or noise z
+        X = task.draw(rng)
         inst = (loss_G - loss_D).clamp(min=0)[:, None, None] if cfg.instance_noise else None
 
-        # D steps: learn to tell real (zeros, or the rhs) from fake (the residual, or the lhs)
+        # D steps: learn to tell real (zeros, the rhs, data) from fake (the residual, the lhs, G(z))
         if D is not None:
             with torch.no_grad():
-                real, fake = real_fake(*solve(coords))
+                real, fake = task.pair(G, X, rng)
             for _ in range(cfg.d_iters):
                 d_real, d_fake = D(d_input(real, X, inst)), D(d_input(fake, X, inst))
                 if cfg.method == "wgan_gp":
@@ -201,24 +179,25 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         if sched_D is not None:
             sched_D.step()
 
-        # evaluate on the unperturbed grid; NaN/inf marks a seed diverged, never raises
+        # evaluate (the unperturbed grid, or fixed noise); NaN/inf marks a seed diverged, never raises
         last = it == cfg.iterations
         if it % cfg.eval_every == 0 or last:
-            mse, prediction = evaluate()
+            mse, prediction, extras = task.evaluate(G)
             g_np, d_np = loss_G.cpu().numpy(), loss_D.cpu().numpy()
             bad = ~np.isfinite(mse) | ~np.isfinite(g_np) | ~np.isfinite(d_np)
             diverged_at[bad & ~diverged] = it
             diverged |= bad
             mse = np.where(diverged, np.inf, mse)
             best = np.minimum(best, mse)
-            for key, value in (("iteration", it), ("eval/mse", mse), ("train/g_loss", g_np),
+            for key, value in (("iteration", it), (f"eval/{metric}", mse), ("train/g_loss", g_np),
                                ("train/d_loss", d_np),
-                               ("train/lr_g", opt_G.param_groups[0]["lr"])):
-                curves[key].append(value)
+                               ("train/lr_g", opt_G.param_groups[0]["lr"]),
+                               *((f"eval/{k}", v) for k, v in extras.items() if k != metric)):
+                curves.setdefault(key, []).append(value)
             last = last or bool(diverged.all())
             report(Progress(
                 iteration=it,
-                metrics=_aggregate(mse, g_np, d_np, diverged, threshold),
+                metrics=_aggregate(metric, mse, extras, g_np, d_np, diverged, threshold),
                 mse=mse.copy(), done=last,
                 checkpoint=lambda: _state(it, G, D, opt_G, opt_D, sched_G, sched_D, rng, best,
                                           diverged, diverged_at, curves, loss_G, loss_D,
@@ -227,7 +206,7 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
                 break
 
     if prediction is None:  # resumed at the end: nothing left to run
-        mse, prediction = evaluate()
+        mse, prediction, _ = task.evaluate(G)
         mse = np.where(diverged, np.inf, mse)
     return Result(
         config=cfg,
@@ -239,9 +218,10 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         iterations=it,
         wall_time=elapsed + time.perf_counter() - t_start,
         curves={k: np.asarray(v, dtype=float) for k, v in curves.items()},
-        grid=grid_np,
+        grid=task.grid_np,
         prediction=prediction,
-        reference=reference.cpu().numpy(),
+        reference=task.reference_np,
+        metric=metric,
         status="diverged" if diverged.all() else "ok",
     )
 
@@ -263,23 +243,20 @@ def _scheduler(opt: torch.optim.Optimizer, cfg: Config) -> torch.optim.lr_schedu
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
 
 
-def _per_seed_mean(x: Tensor) -> Tensor:
-    return x.reshape(x.shape[0], -1).mean(dim=1)
-
-
 def _group_mean(d: Tensor, K: int) -> Tensor:
     """Mean critic output per seed, over points and (per-equation) discriminators."""
     return d.reshape(K, -1).mean(dim=1)
 
 
-def _aggregate(mse: np.ndarray, g: np.ndarray, d: np.ndarray, diverged: np.ndarray,
-               threshold: float) -> dict[str, float]:
+def _aggregate(metric: str, mse: np.ndarray, extras: dict[str, np.ndarray], g: np.ndarray,
+               d: np.ndarray, diverged: np.ndarray, threshold: float) -> dict[str, float]:
     ok = ~diverged
     failed = ~np.isfinite(mse) | (mse > threshold)
     return {
-        "eval/mse": float(np.median(mse)),
-        "eval/mse_worst": float(np.max(mse)),
-        "eval/mse_best": float(np.min(mse)),
+        **{f"eval/{k}": float(np.median(v)) for k, v in extras.items()},
+        f"eval/{metric}": float(np.median(mse)),
+        f"eval/{metric}_worst": float(np.max(mse)),
+        f"eval/{metric}_best": float(np.min(mse)),
         "eval/failure_rate": float(failed.mean()),
         "eval/diverged": int(diverged.sum()),
         "train/g_loss": float(np.median(g[ok])) if ok.any() else float("nan"),

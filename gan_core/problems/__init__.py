@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from .base import Problem
+from .distributions import Distribution, Gauss1D, Gauss2D, Grid25, Moons, Ring8
 from .odes import COO, NLO, SHO, SIR, Exp, SHOSystem
 from .pdes import Burgers, Heat, Poisson, Wave
 
-PROBLEMS: dict[str, type[Problem]] = {
-    cls.key: cls for cls in (Exp, SHO, SHOSystem, NLO, COO, SIR, Poisson, Heat, Wave, Burgers)
+PROBLEMS: dict[str, type[Problem] | type[Distribution]] = {
+    cls.key: cls for cls in (Exp, SHO, SHOSystem, NLO, COO, SIR, Poisson, Heat, Wave, Burgers,
+                             Gauss1D, Gauss2D, Moons, Ring8, Grid25)
 }
+DE_PROBLEMS = [k for k, c in PROBLEMS.items() if c.family == "de"]
+DIST_PROBLEMS = [k for k, c in PROBLEMS.items() if c.family == "dist"]
 
 
-def make_problem(key: str, n_points: int | None = None) -> Problem:
+def make_problem(key: str, n_points: int | None = None) -> Problem | Distribution:
     """The problem `key` with `n_points` per axis (None: its default)."""
     if key not in PROBLEMS:
         raise KeyError(f"unknown problem {key!r}; known: {', '.join(sorted(PROBLEMS))}")
     return PROBLEMS[key](n_points)
 
 
-__all__ = ["PROBLEMS", "Problem", "make_problem"]
+__all__ = ["DE_PROBLEMS", "DIST_PROBLEMS", "PROBLEMS", "Distribution", "Problem", "make_problem"]
