@@ -109,6 +109,8 @@ def _run(p: Plan) -> dict[str, Any]:
     if df.empty:
         raise SweepError(f"no trial produced a result; see {exp_dir}")
     deleted = tracking.reconcile(p.tracking_uri, exp_id, parent, set(df["trial_id"]))
+    tracking.close_open_runs(p.tracking_uri, exp_id, parent,
+                             dict(zip(df["trial_id"], df["status"])))
     out = S.summarize(df, searched)
     if p.baseline and meta["method"] not in ("l2",):
         result = S.baseline(out["best"]["config"])

@@ -69,6 +69,20 @@ def reconcile(tracking_uri: str, exp_id: str, parent_run_id: str, trial_ids: set
     return len(orphans)
 
 
+def close_open_runs(tracking_uri: str, exp_id: str, parent_run_id: str,
+                    statuses: dict[str, str]) -> int:
+    """End child runs Tune never ended (trials the time budget stopped get no trial-end callback):
+    status tag from the trial's results, run FINISHED. Returns how many were closed."""
+    client = MlflowClient(tracking_uri)
+    n = 0
+    for r in child_runs(tracking_uri, exp_id, parent_run_id):
+        if r.info.status == "RUNNING" and r.data.tags.get(TRIAL_TAG) in statuses:
+            client.set_tag(r.info.run_id, "status", statuses[r.data.tags[TRIAL_TAG]])
+            client.set_terminated(r.info.run_id, "FINISHED")
+            n += 1
+    return n
+
+
 class TrialRuns(MLflowLoggerCallback):
     """Ray Tune callback: one MLflow run per trial under the parent run (see the module doc)."""
 
