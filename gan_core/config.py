@@ -93,7 +93,11 @@ class Config:
         top_fields = {f.name for f in dataclasses.fields(cls)}
         for key, value in d.items():
             net, sub = _split_net_key(key)
-            if net is not None:
+            if net is not None and sub in ("beta1", "beta2"):  # searched one beta at a time
+                betas = list(nets[net].get("betas", getattr(cls(), net).betas))
+                betas[int(sub[-1]) - 1] = value
+                nets[net]["betas"] = tuple(betas)
+            elif net is not None:
                 if sub not in net_fields:
                     raise ConfigError(f"unknown key {key!r}: {net} networks have "
                                       f"{', '.join(sorted(net_fields))}")

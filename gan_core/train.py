@@ -97,7 +97,12 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
             D.load_state_dict(state["D"])
             opt_D.load_state_dict(state["opt_D"])
             sched_D.load_state_dict(state["sched_D"])
-        rng.set_state(state["rng"].to(rng.get_state().device))
+        if state["rng"].numel() == rng.get_state().numel():
+            rng.set_state(state["rng"])
+        else:  # saved on another device type (a GPU checkpoint resumed on a CPU node): CUDA and
+            # CPU generator states differ, so continue on a stream derived from (seed, iteration)
+            rng.manual_seed(int(np.random.SeedSequence([cfg.seed, state["iteration"]])
+                                .generate_state(1)[0]))
         start, best, diverged, diverged_at = (state["iteration"], state["best"].copy(),
                                               state["diverged"].copy(), state["diverged_at"].copy())
         curves = {k: list(v) for k, v in state["curves"].items()}

@@ -55,3 +55,10 @@ def test_round_trip_and_flat_aliases():
     assert Config.from_dict(cfg.to_dict()) == cfg
     assert cfg.replace(seeds=9).seeds == 9
     assert Config().G == NetConfig()
+
+
+def test_betas_can_be_set_one_at_a_time():
+    cfg = Config.from_dict({"G.beta1": 0.5, "D.beta2": 0.99})
+    assert cfg.G.betas == (0.5, 0.999) and cfg.D.betas == (0.9, 0.99)
+    with pytest.raises(ConfigError, match=r"G.betas = \(1.5, 0.999\)"):
+        Config.from_dict({"G.beta1": 1.5})

@@ -128,3 +128,11 @@ def test_compiled_g_step_matches_eager():
     cfg = _cfg(iterations=20, eval_every=20, method="gan")
     eager, compiled = train(cfg), train(cfg.replace(compile=True))
     np.testing.assert_allclose(compiled.final_mse, eager.final_mse, rtol=1e-3)
+
+
+def test_resume_from_another_device_types_rng_state_continues():
+    cfg = _cfg(iterations=40)
+    state = _checkpoint_at(cfg, 20)
+    foreign = {**state, "rng": torch.zeros(16, dtype=torch.uint8)}  # a CUDA generator's size
+    r = train(cfg, state=foreign)
+    assert r.iterations == 40 and np.isfinite(r.final_mse).all()
