@@ -21,6 +21,11 @@ LR_DECAYS = ("none", "exp", "step")
 DTYPES = ("float32", "float64")
 
 
+def failed_seeds(metric: np.ndarray, threshold: float) -> np.ndarray:
+    """(seeds,) bool: the failure rule everywhere: non-finite (diverged) or above the threshold."""
+    return ~np.isfinite(metric) | (metric > threshold)
+
+
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the field, the value and the fix."""
 
@@ -238,7 +243,7 @@ class Result:
     @property
     def failed(self) -> np.ndarray:
         """(seeds,) bool: final MSE non-finite or above the failure threshold."""
-        return ~np.isfinite(self.final_mse) | (self.final_mse > self.failure_threshold)
+        return failed_seeds(self.final_mse, self.failure_threshold)
 
     @property
     def median_mse(self) -> float:

@@ -147,13 +147,6 @@ class Jet:
     def cosh(self) -> "Jet":
         return self.apply(lambda x: (torch.cosh(x), torch.sinh(x), torch.cosh(x)))
 
-    def tanh(self) -> "Jet":
-        def f(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-            t = torch.tanh(x)
-            s = 1 - t * t
-            return t, s, -2 * t * s
-        return self.apply(f)
-
     def reciprocal(self) -> "Jet":
         def f(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
             r = 1 / x

@@ -170,5 +170,5 @@ class BatchedMLP(nn.Module):
             h = h + z if (self.cfg.residual and i > 0) else z
         y = self.out(h)
         if self.cfg.output_tanh:
-            y = y.tanh()
+            y = activate(y, "tanh")
         return y.value if plain else y

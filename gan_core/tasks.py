@@ -13,6 +13,7 @@ import torch
 
 from .config import Config
 from .jets import Jet
+from .losses import _per_seed
 from .problems.distributions import Distribution
 from .problems.base import Problem
 
@@ -58,8 +59,7 @@ class DETask:
             coords = Jet.coordinates(self.grid.expand(self.K, *self.grid.shape), order=0)
             u = self.problem.solution(G(self.problem.net_input(coords)), coords).value
             err = (u - self.reference).double()
-            mse = (err * err).reshape(self.K, -1).mean(dim=1)
-            return mse.cpu().numpy(), u.cpu().numpy(), {}
+            return _per_seed(err * err).cpu().numpy(), u.cpu().numpy(), {}
 
 
 class DistTask:

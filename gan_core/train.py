@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from . import losses
-from .config import Config, Result
+from .config import Config, Result, failed_seeds
 from .networks import BatchedMLP
 from .problems import make_problem
 from .tasks import DETask, DistTask
@@ -146,7 +146,6 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
 
     # -- training loop -------------------------------------------------------------------------
     it = start
-    mse = best.copy()
     prediction = None
     for it in range(start + 1, cfg.iterations + 1):
         # fresh inputs for every seed: collocation points (grid + noise) or noise z
@@ -256,7 +255,7 @@ def _group_mean(d: Tensor, K: int) -> Tensor:
 def _aggregate(metric: str, mse: np.ndarray, extras: dict[str, np.ndarray], g: np.ndarray,
                d: np.ndarray, diverged: np.ndarray, threshold: float) -> dict[str, float]:
     ok = ~diverged
-    failed = ~np.isfinite(mse) | (mse > threshold)
+    failed = failed_seeds(mse, threshold)
     return {
         **{f"eval/{k}": float(np.median(v)) for k, v in extras.items()},
         f"eval/{metric}": float(np.median(mse)),
