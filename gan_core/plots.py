@@ -26,6 +26,8 @@ def plot_solutions(result: Result, path: str | Path | None = None):  # noqa: ANN
     problem = make_problem(result.config.problem, result.config.n_points)
     X, ref, pred = result.grid, result.reference, result.prediction
     order = np.argsort(np.where(np.isfinite(result.final_mse), result.final_mse, np.inf))
+    if hasattr(problem, "image_shape"):  # digits, mnist: images, not points
+        return plot_digit_grid(result, path)
     if problem.family == "dist":
         fig = _plot_samples(plt, result, order)
     elif problem.dim == 1:
@@ -113,4 +115,63 @@ def _plot_samples(plt, result: Result, order: np.ndarray):  # noqa: ANN001, ANN2
         ax.axis("off")
     axes[0][0].legend(fontsize=7, markerscale=4)
     fig.suptitle(f"{result.config.problem} ({result.config.method})")
+    return fig
+
+
+def plot_digit_grid(result: Result, path: str | Path | None = None, per_seed: int = 25):  # noqa: ANN201
+    """Digits / MNIST: for every seed (best first) a grid of `per_seed` generated digits, each
+    tagged with the class the judge assigns (grey: not confident), over the histogram of the judge's
+    classes on all evaluation samples with the coverage line. Saved to `path` when given."""
+    from .problems.digits import CONFIDENT, COVERAGE_SHARE, N_CLASSES
+
+    plt = _pyplot()
+    problem = make_problem(result.config.problem, result.config.n_points)
+    h, w = problem.image_shape
+    K = result.final_mse.shape[0]
+    order = np.argsort(np.where(np.isfinite(result.final_mse), result.final_mse, np.inf),
+                       kind="stable")
+    side = int(np.ceil(np.sqrt(per_seed)))
+    cols = min(K, 4)
+    rows = -(-K // cols)
+    fig, axes = plt.subplots(2 * rows, cols, figsize=(3.2 * cols, 4.6 * rows), squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 1.2] * rows})
+    for i, k in enumerate(order):
+        top, bottom = axes[2 * (i // cols)][i % cols], axes[2 * (i // cols) + 1][i % cols]
+        x = result.prediction[k]  # (m, h * w)
+        ok = np.isfinite(x).all(axis=1)
+        m = len(x)
+        label = np.full(m, -1)
+        sure = np.zeros(m, dtype=bool)
+        if ok.any():
+            prob = problem.classifier().probabilities(x[ok])
+            label[ok], sure[ok] = prob.argmax(axis=1), prob.max(axis=1) >= CONFIDENT
+        # the first per_seed samples as one mosaic; NaN tiles stay blank
+        mosaic = np.full((side * (h + 1), side * (w + 1)), np.nan)
+        for j in range(min(per_seed, m)):
+            r, c = divmod(j, side)
+            mosaic[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = x[j].reshape(h, w)
+            top.text(c * (w + 1), r * (h + 1), str(label[j]) if label[j] >= 0 else "nan",
+                     fontsize=7, va="top", color="C3" if sure[j] else "0.6")
+        top.imshow(mosaic, cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
+        top.axis("off")
+        covered = result.curves["eval/classes_covered"][-1][k] if "eval/classes_covered" in \
+            result.curves else float("nan")
+        top.set_title(f"seed {k}: {covered:.0f}/{N_CLASSES} classes "
+                      f"({result.seed_status()[k]})", fontsize=9)
+        counts = np.bincount(label[label >= 0], minlength=N_CLASSES)
+        sure_counts = np.bincount(label[sure], minlength=N_CLASSES)
+        bottom.bar(range(N_CLASSES), counts, color="0.8", label="all")
+        bottom.bar(range(N_CLASSES), sure_counts, color="C0", label=f"p >= {CONFIDENT}")
+        bottom.axhline(COVERAGE_SHARE * m / N_CLASSES, color="r", ls=":", lw=1, label="covered")
+        bottom.set_xticks(range(N_CLASSES))
+        bottom.tick_params(labelsize=7)
+    for i in range(K, rows * cols):
+        axes[2 * (i // cols)][i % cols].axis("off")
+        axes[2 * (i // cols) + 1][i % cols].axis("off")
+    axes[1][0].legend(fontsize=6)
+    fig.suptitle(f"{result.config.problem} ({result.config.method}): judge's class per digit "
+                 f"(red: p >= {CONFIDENT}), class histogram of {m} samples")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
     return fig
