@@ -65,3 +65,11 @@ def preset(problem: str, method: str = "gan", **overrides: Any) -> Config:
     d.update(entry.get(method, {}))
     d.update(overrides)
     return Config.from_dict(d)
+
+# digits: the seed notebooks' MLP GAN (G z100 -> 128 -> 128 -> 64 with tanh out, leaky relu D,
+# Adam betas 0.5) at lr 1e-3, batch 128. Measured (4 seeds, seed 0, 1 thread, loaded 2-core box):
+# all 10 classes on 4/4 seeds from 2000 iterations, Frechet 5-6 at 3000 (two real samples: 0.35,
+# noise: 140), 54 s; at lr 2e-4 (the Keras seed's) 5-7 classes and Frechet 26-41 after 3000.
+PRESETS["digits"] = {"*": {**_GAN_ADAM, "G.width": 128, "G.depth": 2, "G.activation": "leaky_relu",
+                           "G.output_tanh": True, "D.width": 128, "D.depth": 2,
+                           "D.activation": "leaky_relu"}}
