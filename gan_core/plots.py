@@ -77,8 +77,11 @@ def plot_curves(result: Result, path: str | Path | None = None):  # noqa: ANN201
     c = result.curves
     it = c["iteration"]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    metric = c[f"eval/{result.metric}"]
+    if np.all(metric[np.isfinite(metric)] > 0):  # counts (classes or modes missed) reach 0: linear
+        axes[0].set_yscale("log")
     for k in range(result.final_mse.shape[0]):
-        axes[0].semilogy(it, c[f"eval/{result.metric}"][:, k], lw=1, label=f"seed {k}")
+        axes[0].plot(it, metric[:, k], lw=1, label=f"seed {k}")
         axes[1].plot(it, c["train/g_loss"][:, k], lw=1, color=f"C{k % 10}")
         if result.config.adversarial:
             axes[1].plot(it, c["train/d_loss"][:, k], lw=1, ls="--", color=f"C{k % 10}")
@@ -154,10 +157,9 @@ def plot_digit_grid(result: Result, path: str | Path | None = None, per_seed: in
                      fontsize=7, va="top", color="C3" if sure[j] else "0.6")
         top.imshow(mosaic, cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
         top.axis("off")
-        covered = result.curves["eval/classes_covered"][-1][k] if "eval/classes_covered" in \
-            result.curves else float("nan")
-        top.set_title(f"seed {k}: {covered:.0f}/{N_CLASSES} classes "
-                      f"({result.seed_status()[k]})", fontsize=9)
+        last = {name: result.curves[f"eval/{name}"][-1][k] for name in ("classes_covered", "frechet")}
+        top.set_title(f"seed {k}: {last['classes_covered']:.0f}/{N_CLASSES} classes, "
+                      f"Frechet {last['frechet']:.3g} ({result.seed_status()[k]})", fontsize=8)
         counts = np.bincount(label[label >= 0], minlength=N_CLASSES)
         sure_counts = np.bincount(label[sure], minlength=N_CLASSES)
         bottom.bar(range(N_CLASSES), counts, color="0.8", label="all")
