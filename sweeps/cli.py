@@ -5,8 +5,11 @@
     gansweep run sho --smoke-test             # a few trials and iterations, temporary stores
     gansweep run sho --resume                 # finish the last interrupted sho sweep
     gansweep run sho --address auto --gpus-per-trial 0.5 --tracking-uri http://head:5000
+    gansweep run sho --set G.activation=tanh --search G.lr=1e-3:3e-3   # change the space
+    gansweep relog ray_results/sho-gan-...    # (re)write a sweep's Tune results into MLflow
 
-Every option is checked before Ray starts: a bad value exits with status 2 and one line on stderr.
+Every option is checked before Ray starts, and so are the MLflow store, --address and the local
+GPUs: a bad value exits with status 2 and one line on stderr.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from typing import Any, NoReturn, Sequence
 from gan_core import METHODS, PROBLEMS, Config, ConfigError
 from gan_core.presets import preset
 
+from . import preflight
+from .errors import UsageError
+from .overrides import CustomSpace, parse_value, search_range, split
 from .spaces import OBJECTIVES, Space, study_for
 
 SWEEP_FILE = "gansweep.json"  # the sweep's own settings, beside Tune's state in the experiment dir
@@ -36,10 +42,6 @@ BUDGETS: dict[str, dict[str, int]] = {
 }
 DEFAULT_BUDGET = {"trials": 16, "seeds": 4, "time_budget": 1800}
 SMOKE = {"trials": 3, "seeds": 2, "iterations": 30, "eval_every": 10, "time_budget": 0}
-
-
-class UsageError(Exception):
-    """A bad option value: printed as one line, exit status 2, before Ray starts."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -77,6 +79,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--summary-json", metavar="PATH", help="also write the summary as JSON")
     p.add_argument("--no-baseline", action="store_true", help="skip the l2 (Lagaris) baseline")
     p.add_argument("--max-failures", type=int, default=2, help="retries of a crashed trial")
+    p.add_argument("--max-failed-trials", type=int, default=5,
+                   help="stop the sweep once more than this many trials ended in error (after "
+                        "their retries); 0: at the first")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="fix a config field for every trial, e.g. --set G.activation=tanh; a "
+                        "searched field is taken out of the search (repeatable)")
+    p.add_argument("--search", action="append", default=[], metavar="KEY=RANGE",
+                   help="a searched field's range: --search G.lr=1e-4:1e-2 (floats, ints; the "
+                        "log scale is kept) or --search G.activation=tanh,sin (repeatable)")
     p.add_argument("--verbose", action="store_true", help="Ray's own progress tables and logs")
     return p
 
@@ -103,6 +114,9 @@ class Plan:
     summary_json: str | None
     baseline: bool
     max_failures: int
+    max_failed_trials: int
+    pinned: list[str]  # searched keys fixed by --set
+    ranges: dict[str, list[Any]]  # searched keys given a new range by --search
     verbose: bool
     smoke: bool
     argv: list[str] = field(default_factory=list)
@@ -128,6 +142,9 @@ def plan(argv: Sequence[str]) -> Plan:
         raise UsageError(f"--time-budget = {a.time_budget}: expected seconds >= 0 (0 = no limit)")
     if a.max_failures < 0:
         raise UsageError(f"--max-failures = {a.max_failures}: expected an integer >= 0")
+    if a.max_failed_trials < 0:
+        raise UsageError(f"--max-failed-trials = {a.max_failed_trials}: expected an integer >= 0 "
+                         "(0: stop the sweep at the first errored trial)")
     if a.seed < 0:
         raise UsageError(f"--seed = {a.seed}: expected an integer >= 0")
     if not (math.isfinite(a.cpus_per_trial) and a.cpus_per_trial > 0):
@@ -146,11 +163,22 @@ def plan(argv: Sequence[str]) -> Plan:
         if value is not None:
             fixed[key] = value
     fixed["seed"] = a.seed
+    set_keys = set()
+    for item in a.set:
+        key, text = split(item, "--set")
+        if key in ("problem", "method", "device"):
+            raise UsageError(f"--set {item}: {key} is not set this way: "
+                             + ("give the problem as the first argument" if key == "problem" else
+                                "use --method" if key == "method" else
+                                "the trainable uses the device Ray gives it (--gpus-per-trial)"))
+        fixed[key] = parse_value(text)
+        set_keys.add(key)
     try:
         fixed = Config.from_dict(fixed).to_dict()
     except ConfigError as e:
-        raise UsageError(str(e)) from None
+        raise UsageError(f"{_set_flag(str(e), a.set)}{e}") from None
     fixed.pop("device")  # the trainable picks the device Ray gave it
+    pinned, ranges = _overrides(a.problem, a.method, fixed, set_keys, a.search)
 
     temp = Path(tempfile.mkdtemp(prefix="gansweep_smoke_")) if a.smoke_test else None
     storage = _local_or_uri(a.storage_path, "--storage-path",
@@ -174,8 +202,39 @@ def plan(argv: Sequence[str]) -> Plan:
         storage_path=storage, resume=resume, seed=a.seed,
         summary_json=(str(Path(a.summary_json).expanduser().resolve())
                       if a.summary_json else None),
-        baseline=not a.no_baseline, max_failures=a.max_failures, verbose=a.verbose,
+        baseline=not a.no_baseline, max_failures=a.max_failures,
+        max_failed_trials=a.max_failed_trials, pinned=pinned, ranges=ranges, verbose=a.verbose,
         smoke=a.smoke_test, argv=list(argv))
+
+
+def _set_flag(message: str, items: list[str]) -> str:
+    """'--set X=V: ' when the config error is about a key the user set (else the preset's)."""
+    for item in items:
+        if message.startswith(item.split("=", 1)[0].strip()):
+            return f"--set {item}: "
+    return ""
+
+
+def _overrides(problem: str, method: str, fixed: dict[str, Any], set_keys: set[str],
+               search: list[str]) -> tuple[list[str], dict[str, list[Any]]]:
+    """Searched keys pinned by --set, and the --search ranges, checked against the study."""
+    try:  # the study itself: a range written empty in spaces.py fails here, not in a trial
+        dists = Space(study_for(problem), method, fixed).distributions()
+    except ValueError as e:
+        raise UsageError(f"the {problem} search space ({study_for(problem).__name__} in "
+                         f"sweeps/spaces.py) is invalid: {e}; fix its range there") from None
+    pinned = [k for k in dists if k in set_keys
+              or (k.endswith(".beta1") and k.replace(".beta1", ".betas") in set_keys)]
+    ranges: dict[str, list[Any]] = {}
+    for item in search:
+        key, text = split(item, "--search")
+        if key not in dists or key in pinned:
+            why = "is fixed by --set" if key in pinned else \
+                f"is not searched by the {study_for(problem).__name__} study"
+            raise UsageError(f"--search {item}: {key} {why}; searched: {', '.join(dists)} "
+                             f"(use --set {key}=VALUE to fix a field)")
+        ranges[key] = search_range(key, text, dists[key], fixed)
+    return pinned, ranges
 
 
 def _local_or_uri(value: str | None, option: str, default: Path) -> str:
@@ -236,6 +295,10 @@ def _find_resume(value: str, problem: str, storage: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: ``gansweep run <problem> [options]`` (``run`` may be omitted)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "relog":
+        from .relog import main as relog
+
+        return relog(args[1:])
     if args and args[0] == "run":
         args = args[1:]
     if not args or args[0] in ("-h", "--help"):
@@ -243,6 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if args else 2
     try:
         p = plan(args)
+        check(p)
     except UsageError as e:
         print(f"gansweep: error: {e}", file=sys.stderr)
         return 2
@@ -256,8 +320,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if summary.get("best") else 1
 
 
+def check(p: Plan) -> None:
+    """What the options point at, before Ray starts: the MLflow store answers and can be written,
+    something listens at --address, a local Ray would have the GPUs/CPUs a trial asks for."""
+    if p.resume:  # the sweep's own store, as the driver will use it
+        p = _resumed_stores(p)
+    preflight.tracking(p.tracking_uri)
+    preflight.address(p.address)
+    ray = sys.modules.get("ray")
+    if p.address is None and not (ray is not None and ray.is_initialized()):
+        preflight.gpus(p.gpus_per_trial, p.cpus_per_trial)  # else: the cluster's, once joined
+
+
+def _resumed_stores(p: Plan) -> Plan:
+    import dataclasses
+
+    meta = json.loads(Path(p.resume, SWEEP_FILE).read_text())
+    return dataclasses.replace(p, tracking_uri=meta["tracking_uri"],
+                               experiment_name=meta["experiment_name"])
+
+
 def space_for(p: Plan) -> Space:
-    """The define-by-run space of this plan: the problem's study around the fixed config."""
+    """The define-by-run space of this plan: the problem's study around the fixed config, with
+    the --set pins and --search ranges."""
+    if p.pinned or p.ranges:
+        return CustomSpace(study_for(p.problem), p.method, p.fixed, p.pinned, p.ranges)
     return Space(study_for(p.problem), p.method, p.fixed)
 
 

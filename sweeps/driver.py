@@ -27,6 +27,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from . import summary as S
 from . import tracking
+from .budget import FailureBudget
 from .cli import SWEEP_FILE, Plan, space_for
 from .progress import ProgressLines
 from .spaces import METRIC, MODE
@@ -42,6 +43,11 @@ class SweepError(Exception):
 
 def run(p: Plan) -> dict[str, Any]:
     """Run (or resume) the sweep `p` and return its summary (also printed and logged)."""
+    # MLflow's client retries a lost server for ~4 minutes per call by default, during which Tune
+    # waits; a shorter wait is enough, since what it misses is written later (tracking.py)
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    tracking.UNSYNCED.clear()
     started_ray = _start_ray(p)
     threads = torch.get_num_threads()
     try:
@@ -88,7 +94,8 @@ def _run(p: Plan) -> dict[str, Any]:
                 "trials": p.trials, "parent_run_id": parent, "experiment_id": exp_id,
                 "tracking_uri": p.tracking_uri, "experiment_name": p.experiment_name,
                 "cpus_per_trial": p.cpus_per_trial, "gpus_per_trial": p.gpus_per_trial,
-                "fixed": p.fixed}
+                "fixed": p.fixed, "pinned": p.pinned, "ranges": p.ranges,
+                "max_failed_trials": p.max_failed_trials}
         _write_meta(exp_dir, meta)
         tuner = _tuner(p, meta, max_concurrent)
     searched = list(space_for(p).distributions()) if not p.resume else \
@@ -104,20 +111,41 @@ def _run(p: Plan) -> dict[str, Any]:
     grid = tuner.fit()
     fit_seconds = time.perf_counter() - t_fit
 
-    # -- summary ---------------------------------------------------------------------------------
+    # -- MLflow in line with Tune: orphans, runs Tune never closed, what an outage missed ---------
     df = S.trials_frame(grid, searched)
-    if df.empty:
-        raise SweepError(f"no trial produced a result; see {exp_dir}")
-    deleted = tracking.reconcile(p.tracking_uri, exp_id, parent, set(df["trial_id"]))
-    tracking.close_open_runs(p.tracking_uri, exp_id, parent,
-                             dict(zip(df["trial_id"], df["status"])))
+    store_error: BaseException | None = None
+    deleted = 0
+    try:
+        if not df.empty:
+            deleted = tracking.reconcile(p.tracking_uri, exp_id, parent, set(df["trial_id"]))
+            tracking.close_open_runs(p.tracking_uri, exp_id, parent,
+                                     dict(zip(df["trial_id"], df["status"])))
+        if tracking.UNSYNCED:
+            from .relog import relog
+
+            relog(exp_dir, p.tracking_uri, only=set(tracking.UNSYNCED), quiet=True)
+            tracking.UNSYNCED.clear()
+    except tracking.STORE_ERRORS as e:
+        store_error = e
+    _check_failure_budget(grid, meta, p, client, parent, exp_dir)
+    if df.empty or not (df["iteration"] > 0).any():
+        errored = [r for r in grid if r.error is not None]
+        raise SweepError(f"no trial produced a result; see {exp_dir}" + (
+            f": {len(errored)} trials failed, first error: {_error_line(errored[0].error)}"
+            if errored else ""))
+
+    # -- summary ---------------------------------------------------------------------------------
     out = S.summarize(df, searched)
     if p.baseline and meta["method"] not in ("l2",):
         result = S.baseline(out["best"]["config"])
         out["baseline"] = {"method": "l2", "median_mse": result.median_mse,
                            "worst_mse": result.worst_mse, "failure_rate": result.failure_rate,
                            "iterations": result.iterations, "seconds": result.wall_time}
-        _log_baseline(client, parent, result)
+        if store_error is None:
+            try:
+                _log_baseline(client, parent, result)
+            except tracking.STORE_ERRORS as e:
+                store_error = e
     slots_used = max(1, min(max_concurrent, meta["trials"]))
     out.update({
         "problem": meta["problem"], "method": meta["method"], "objective": meta["objective"],
@@ -129,17 +157,70 @@ def _run(p: Plan) -> dict[str, Any]:
         "orphan_runs_deleted": deleted,
     })
     text = S.table(out) + "\n\n" + _where(out)
-    _log_summary(client, parent, df, out, text)
+    _save_summary(exp_dir, df, out, text)  # in Tune's folder too: relog puts it on the parent
+    if store_error is None:
+        try:
+            _log_summary(client, parent, df, out, text)
+        except tracking.STORE_ERRORS as e:
+            store_error = e
     if p.summary_json:
         Path(p.summary_json).write_text(json.dumps(out, indent=2, default=str))
     print("\n" + text, flush=True)
+    if store_error is not None:
+        raise SweepError(
+            f"MLflow at {p.tracking_uri} stopped answering ({tracking.short_error(store_error)}): "
+            f"Tune's results are complete in {exp_dir}; once the store answers again, write "
+            f"them to MLflow with: gansweep relog {exp_dir}")
     return out
+
+
+def _check_failure_budget(grid: Any, meta: dict[str, Any], p: Plan, client: MlflowClient,
+                          parent: str, exp_dir: str) -> None:
+    """Raise SweepError if more trials errored than --max-failed-trials allows (FailureBudget
+    stopped the sweep then), naming the first error and where its traceback is."""
+    budget = meta.get("max_failed_trials")
+    errored = [r for r in grid if r.error is not None]
+    if budget is None or len(errored) <= budget:
+        return
+    first = errored[0]
+    trial_dir = first.path or exp_dir
+    try:
+        client.set_terminated(parent, "FAILED")
+    except tracking.STORE_ERRORS:
+        pass
+    raise SweepError(
+        f"stopped: {len(errored)} trials failed (after {p.max_failures} retries each), more "
+        f"than --max-failed-trials {budget} allows; first error: {_error_line(first.error)} "
+        f"(traceback in {trial_dir}/error.txt); fix the cause, then finish the sweep with "
+        f"--resume {exp_dir}")
+
+
+def _error_line(error: BaseException) -> str:
+    """The exception's own line out of Ray's wrapped traceback ('InjectedFault: ...')."""
+    lines = [x.strip() for x in str(error).splitlines() if x.strip()]
+    for line in reversed(lines):
+        if not line.startswith(("File ", "^", "~")) and ":" in line:
+            return line[:300]
+    return (lines[-1] if lines else type(error).__name__)[:300]
 
 
 # -- Tune --------------------------------------------------------------------------------------------
 def _grace(iterations: int, every: int) -> int:
     """ASHA's first rung: 1/8 of the run (GANs are noisy early), a multiple of eval_every."""
     return min(iterations, max(every, math.ceil(iterations / 8 / every) * every))
+
+
+def _save_summary(exp_dir: str, df: Any, out: dict[str, Any], text: str) -> None:
+    """summary.{csv,txt,json} in Tune's folder (local storage only)."""
+    if "://" in exp_dir:
+        return
+    from .relog import SUMMARY_DIR
+
+    d = Path(exp_dir, SUMMARY_DIR)
+    d.mkdir(parents=True, exist_ok=True)
+    df.drop(columns=["config"]).to_csv(d / "summary.csv", index=False)
+    (d / "summary.txt").write_text(text + "\n")
+    (d / "summary.json").write_text(json.dumps(out, indent=2, default=str))
 
 
 def _trainable(meta: dict[str, Any]) -> Any:
@@ -150,8 +231,12 @@ def _trainable(meta: dict[str, Any]) -> Any:
 
 
 def _space_from_meta(meta: dict[str, Any]) -> Any:
+    from .overrides import CustomSpace
     from .spaces import Space, study_for
 
+    if meta.get("pinned") or meta.get("ranges"):
+        return CustomSpace(study_for(meta["problem"]), meta["method"], meta["fixed"],
+                           meta["pinned"], meta["ranges"])
     return Space(study_for(meta["problem"]), meta["method"], meta["fixed"])
 
 
@@ -174,6 +259,7 @@ def _tuner(p: Plan, meta: dict[str, Any], max_concurrent: int) -> tune.Tuner:
     grace = _grace(iterations, every)
     scheduler = ASHAScheduler(time_attr="iteration", max_t=iterations, grace_period=grace,
                               reduction_factor=3)
+    budget = FailureBudget(p.max_failed_trials)  # stops the sweep once too many trials errored
     return tune.Tuner(
         _trainable(meta),
         tune_config=tune.TuneConfig(
@@ -186,7 +272,8 @@ def _tuner(p: Plan, meta: dict[str, Any], max_concurrent: int) -> tune.Tuner:
                 tracking.TrialRuns(p.tracking_uri, p.experiment_name, meta["parent_run_id"],
                                    tags={"problem": p.problem, "method": p.method,
                                          tracking.SWEEP_TAG: meta["name"]}),
-                ProgressLines(p.trials)],
+                ProgressLines(p.trials), budget],
+            stop=budget,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             failure_config=tune.FailureConfig(max_failures=p.max_failures),
             verbose=1 if p.verbose else 0))

@@ -8,7 +8,10 @@
 - tags say where the trial ran (hostname, node IP, Ray node id, device, GPU ids) and how it ended
   (status: ok / diverged / early-stopped / error);
 - at the end the trial's last checkpoint becomes artifacts: prediction-vs-reference and curve plots,
-  and the weights.
+  and the weights;
+- an MLflow store that stops answering never stops the sweep: the trial is noted in ``UNSYNCED``,
+  logging resumes once the store answers again (probed every ``PROBE_S``), and the driver (or
+  ``gansweep relog``, see relog.py) writes the missed results from Tune's folder afterwards.
 
 Everything runs on the driver, so the trainables never talk to MLflow (they only need Tune).
 """
@@ -16,12 +19,15 @@ Everything runs on the driver, so the trainables never talk to MLflow (they only
 from __future__ import annotations
 
 import logging
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import requests
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 
@@ -32,6 +38,10 @@ TRIAL_TAG = "trial_id"
 SWEEP_TAG = "gansweep.sweep"
 _PARENT_TAG = "mlflow.parentRunId"  # what makes the MLflow UI nest a run under its parent
 _NODE_KEYS = ("hostname", "node_ip", "node_id", "device", "gpu_ids")
+# what a store that went away raises (an HTTP server, a sqlite file on a lost disk)
+STORE_ERRORS = (MlflowException, requests.RequestException, OSError)
+PROBE_S = 10.0  # while the store is down: seconds between attempts to reach it again
+UNSYNCED: set[str] = set()  # trial ids whose results this process could not log (driver reads)
 
 
 def experiment_id(tracking_uri: str, name: str, artifact_root: str | None) -> str:
@@ -93,11 +103,13 @@ class TrialRuns(MLflowLoggerCallback):
         self.parent_run_id = parent_run_id
         self._client: MlflowClient | None = None
         self._where: dict[str, tuple] = {}
+        self._down_since: float | None = None
+        self._last_probe = 0.0
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its callbacks into the experiment (for --resume); clients and caches stay out
         state = dict(self.__dict__)
-        state.update(_client=None, _where={}, _trial_runs={})
+        state.update(_client=None, _where={}, _trial_runs={}, _down_since=None)
         return state
 
     @property
@@ -106,8 +118,42 @@ class TrialRuns(MLflowLoggerCallback):
             self._client = MlflowClient(self.tracking_uri)
         return self._client
 
-    # -- Tune's LoggerCallback hooks -------------------------------------------------------------
+    # -- Tune's LoggerCallback hooks: each survives a store that stopped answering ---------------
     def log_trial_start(self, trial: Any) -> None:
+        self._safely(trial, self._start, trial)
+
+    def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
+        self._safely(trial, self._result, trial, result)
+
+    def log_trial_end(self, trial: Any, failed: bool = False) -> None:
+        self._safely(trial, self._end, trial, failed)
+
+    def _safely(self, trial: Any, fn: Any, *args: Any) -> None:
+        if self._down_since is not None and not self._answers_again():
+            UNSYNCED.add(trial.trial_id)
+            return
+        try:
+            fn(*args)
+        except STORE_ERRORS as e:
+            UNSYNCED.add(trial.trial_id)
+            if self._down_since is None:
+                _warn(f"MLflow at {self.tracking_uri} stopped answering ({short_error(e)}); the "
+                      "sweep goes on and Tune keeps every result: they are written to MLflow "
+                      "when it answers again")
+            self._down_since = self._last_probe = time.monotonic()
+
+    def _answers_again(self) -> bool:
+        if time.monotonic() - self._last_probe < PROBE_S:
+            return False
+        self._last_probe = time.monotonic()
+        if not reachable(self.tracking_uri):
+            return False
+        _warn(f"MLflow at {self.tracking_uri} answers again after "
+              f"{time.monotonic() - self._down_since:.0f}s; logging resumes")
+        self._down_since = None
+        return True
+
+    def _start(self, trial: Any) -> None:
         if trial not in self._trial_runs:
             self._trial_runs[trial] = self._find(trial.trial_id) or self.client.create_run(
                 self.mlflow_util.experiment_id, run_name=str(trial),
@@ -120,30 +166,25 @@ class TrialRuns(MLflowLoggerCallback):
         if new:
             self.client.log_batch(run_id, params=new)
 
-    def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
+    def _result(self, trial: Any, result: dict) -> None:
+        self._start(trial)  # its run, if the store was down when the trial started
         run_id = self._trial_runs[trial]
-        step = int(result.get("iteration", result.get("training_iteration", iteration)))
-        now = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), now, step) for k, v in result.items()
-                   if (k.startswith(("eval/", "train/")) or k == METRIC)
-                   and isinstance(v, (int, float)) and not isinstance(v, bool)]
         where = tuple(str(result.get(k, "")) for k in _NODE_KEYS)
         tags = []
         if self._where.get(trial.trial_id) != where:  # first result, or a retry on another node
-            self._where[trial.trial_id] = where
-            tags = [RunTag(k, v) for k, v in zip(_NODE_KEYS, where)]
-            tags.append(RunTag("node", f"{where[0]}/{where[1]}/{where[2][:8]}"))
-        self.client.log_batch(run_id, metrics=metrics, tags=tags)
+            tags = node_tags(result)
+        self.client.log_batch(run_id, metrics=metrics_of(result), tags=tags)
+        self._where[trial.trial_id] = where
 
-    def log_trial_end(self, trial: Any, failed: bool = False) -> None:
+    def _end(self, trial: Any, failed: bool) -> None:
         run_id = self._trial_runs.get(trial)
         if run_id is None:
-            return
+            if trial.trial_id not in UNSYNCED:
+                return
+            self._start(trial)
+            run_id = self._trial_runs[trial]
         self.client.set_tag(run_id, "status", trial_status(trial, failed))
-        try:
-            self._log_artifacts(trial, run_id)
-        except Exception as e:  # noqa: BLE001 -- a missing plot must never fail the sweep
-            log.warning("trial %s: could not log artifacts: %s", trial.trial_id, e)
+        log_final_artifacts(self.client, run_id, trial)
         self.client.set_terminated(run_id, "FAILED" if failed else "FINISHED")
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -154,31 +195,88 @@ class TrialRuns(MLflowLoggerCallback):
                            f"and tags.{TRIAL_TAG} = '{trial_id}'"), max_results=1)
         return runs[0].info.run_id if runs else None
 
-    def _log_artifacts(self, trial: Any, run_id: str) -> None:
-        """Plots of the final state (prediction vs reference per seed, curves) and the weights."""
-        if trial.checkpoint is None:
-            return
-        from gan_core import Config, train
-        from gan_core.plots import plot_curves, plot_solutions
 
-        from .trainable import STATE_FILE, load_state
 
-        import torch
+# -- shared with relog.py ----------------------------------------------------------------------------
+def metrics_of(result: dict) -> list[Metric]:
+    """One Tune result as MLflow metrics at step = gan_core iteration."""
+    step = int(result.get("iteration", result.get("training_iteration", 0)))
+    ms = int(result.get("timestamp", time.time()) * 1000)
+    return [Metric(k, float(v), ms, step) for k, v in result.items()
+            if (k.startswith(("eval/", "train/")) or k == METRIC)
+            and isinstance(v, (int, float)) and not isinstance(v, bool)]
 
-        # the point-noise generator of a GPU trial has a CUDA state a CPU generator cannot take;
-        # nothing is sampled when there is nothing left to train, so any CPU state will do
-        state = {**load_state(trial.checkpoint), "rng": torch.Generator().get_state()}
-        # rebuild gan_core's Result from the state: train() with no iterations left only evaluates
-        cfg = Config.from_dict({**to_config(trial.config), "device": "cpu",
-                                "iterations": max(1, int(state["iteration"]))})
-        result = train(cfg, state=state)
-        with tempfile.TemporaryDirectory() as d:
-            plot_solutions(result, Path(d, "solution.png"))
-            plot_curves(result, Path(d, "curves.png"))
-            _close_figures()
-            self.client.log_artifacts(run_id, d, "plots")
-        with trial.checkpoint.as_directory() as d:
-            self.client.log_artifact(run_id, str(Path(d, STATE_FILE)), "weights")
+
+def node_tags(result: dict) -> list[RunTag]:
+    """Where the trial ran (hostname, node IP, Ray node id, device, GPU ids) as run tags."""
+    where = [str(result.get(k, "")) for k in _NODE_KEYS]
+    return [*(RunTag(k, v) for k, v in zip(_NODE_KEYS, where)),
+            RunTag("node", f"{where[0]}/{where[1]}/{where[2][:8]}")]
+
+
+def log_final_artifacts(client: MlflowClient, run_id: str, trial: Any) -> None:
+    """Plots of the trial's final state and its weights; a plot that fails only warns (a store
+    that went away raises, so the caller can note the trial as unsynced)."""
+    try:
+        _log_artifacts(client, run_id, trial)
+    except STORE_ERRORS:
+        raise
+    except Exception as e:  # noqa: BLE001 -- a missing plot must never fail the sweep
+        log.warning("trial %s: could not log artifacts: %s", trial.trial_id, e)
+
+
+def reachable(tracking_uri: str) -> bool:
+    """One quick, unretried request (MLflow's client retries for minutes)."""
+    try:
+        if tracking_uri.startswith(("http://", "https://")):
+            r = requests.get(f"{tracking_uri.rstrip('/')}/api/2.0/mlflow/experiments/search",
+                             params={"max_results": 1}, timeout=2)
+            return r.status_code < 500
+        MlflowClient(tracking_uri).search_experiments(max_results=1)
+        return True
+    except Exception:  # noqa: BLE001 -- any failure means "not yet"
+        return False
+
+
+def short_error(e: BaseException) -> str:
+    """The gist of a store error in a few words (MLflow's are paragraphs of retry details)."""
+    text = str(e)
+    for known in ("Connection refused", "Max retries exceeded", "timed out", "readonly database",
+                  "unable to open database", "disk I/O error", "No space left"):
+        if known.lower() in text.lower():
+            return known.lower()
+    return (text.splitlines() or [type(e).__name__])[0][:160]
+
+
+def _warn(text: str) -> None:
+    print(f"gansweep: warning: {text}", file=sys.stderr, flush=True)
+
+
+def _log_artifacts(client: MlflowClient, run_id: str, trial: Any) -> None:
+    """Plots of the final state (prediction vs reference per seed, curves) and the weights."""
+    if trial.checkpoint is None:
+        return
+    from gan_core import Config, train
+    from gan_core.plots import plot_curves, plot_solutions
+
+    from .trainable import STATE_FILE, load_state
+
+    import torch
+
+    # the point-noise generator of a GPU trial has a CUDA state a CPU generator cannot take;
+    # nothing is sampled when there is nothing left to train, so any CPU state will do
+    state = {**load_state(trial.checkpoint), "rng": torch.Generator().get_state()}
+    # rebuild gan_core's Result from the state: train() with no iterations left only evaluates
+    cfg = Config.from_dict({**to_config(trial.config), "device": "cpu",
+                            "iterations": max(1, int(state["iteration"]))})
+    result = train(cfg, state=state)
+    with tempfile.TemporaryDirectory() as d:
+        plot_solutions(result, Path(d, "solution.png"))
+        plot_curves(result, Path(d, "curves.png"))
+        _close_figures()
+        client.log_artifacts(run_id, d, "plots")
+    with trial.checkpoint.as_directory() as d:
+        client.log_artifact(run_id, str(Path(d, STATE_FILE)), "weights")
 
 
 def trial_status(trial: Any, failed: bool = False) -> str:

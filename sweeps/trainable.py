@@ -18,6 +18,7 @@ from ray import tune
 
 from gan_core import Config, Progress, train
 
+from . import faults
 from .spaces import METRIC, objective, to_config
 
 STATE_FILE = "state.pt"  # gan_core's resumable state inside every Tune checkpoint
@@ -36,6 +37,9 @@ def train_trial(config: dict[str, Any], objective_kind: str = "median",
     cfg = Config.from_dict({**to_config(config), "device": device})
     ckpt = tune.get_checkpoint()  # set when Tune retries or resumes this trial
     state = load_state(ckpt) if ckpt else None
+    # test-only fault injection (sweeps/faults.py): a no-op unless GANSWEEP_FAULTS is set
+    fault = faults.Trial(tune.get_context().get_trial_id(), state["iteration"] if state else 0)
+    state = state or fault.start_state(cfg)
     train_seconds = state.get("train_seconds", 0.0) if state else 0.0
     t_last = time.perf_counter()
 
@@ -48,6 +52,7 @@ def train_trial(config: dict[str, Any], objective_kind: str = "median",
                    "device": device, "gpu_ids": ",".join(gpu_ids),
                    "node_id": ray.get_runtime_context().get_node_id(),
                    **{f"eval/mse_seed_{k}": float(m) for k, m in enumerate(p.mse)}}
+        fault.reported(p.iteration)  # test-only: logs the report, may raise
         if p.done or p.iteration % checkpoint_every == 0:
             with tempfile.TemporaryDirectory() as d:
                 torch.save({**p.checkpoint(), "train_seconds": train_seconds}, Path(d, STATE_FILE))

@@ -1,0 +1,227 @@
+"""Reliability under real faults, on one local Ray for the module: a trial's worker SIGKILLed by
+pid, trials that raise (retried, then errored; the failure budget), seeds that go NaN, and an
+MLflow server killed mid-sweep (then `gansweep relog`).
+
+The faults inside trials come from sweeps/faults.py (test-only, switched on by GANSWEEP_FAULTS,
+which the workers of this module's Ray inherit); each test writes the fault spec it wants.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sweeps import faults
+from sweeps.cli import main
+
+
+@pytest.fixture(scope="module")
+def faulty_ray(tmp_path_factory):
+    """A local Ray whose workers read the fault spec at the path this yields."""
+    import ray
+
+    spec = tmp_path_factory.mktemp("faults") / "faults.json"
+    spec.write_text("{}")
+    os.environ[faults.ENV] = str(spec)  # before ray.init: the workers inherit it
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield spec
+    ray.shutdown()
+    os.environ.pop(faults.ENV, None)
+
+
+def _inject(spec_path: Path, tmp: Path, **rules: Any) -> Path:
+    log = tmp / "events.jsonl"
+    spec_path.write_text(json.dumps({"log": str(log), **rules}))
+    return log
+
+
+def _store(tmp: Path, uri: str | None = None) -> list[str]:
+    return ["--storage-path", str(tmp / "ray"), "--tracking-uri", uri or f"sqlite:///{tmp / 'm.db'}",
+            "--summary-json", str(tmp / "s.json"), "--no-baseline", "--time-budget", "0"]
+
+
+def _tune(exp_dir: str) -> dict[str, Any]:
+    from ray.tune import ExperimentAnalysis
+
+    return {t.trial_id: t for t in ExperimentAnalysis(exp_dir).trials}
+
+
+def _results(trial: Any) -> list[dict[str, Any]]:
+    text = Path(trial.path, "result.json").read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _children(summary: dict[str, Any]) -> list[Any]:
+    from mlflow.tracking import MlflowClient
+
+    m = summary["mlflow"]
+    runs = MlflowClient(m["tracking_uri"]).search_runs([m["experiment_id"]])
+    assert [r.info.run_id for r in runs if "mlflow.parentRunId" not in r.data.tags] == \
+        [m["parent_run_id"]]  # one parent: the sweep's
+    return [r for r in runs if r.data.tags.get("mlflow.parentRunId") == m["parent_run_id"]]
+
+
+# -- a trial's worker is SIGKILLed mid-training -------------------------------------------------------
+def test_a_killed_trial_worker_resumes_from_its_checkpoint_exactly(faulty_ray, tmp_path):
+    import numpy as np
+
+    from gan_core import Config, train
+    from sweeps.spaces import to_config
+
+    log = _inject(faulty_ray, tmp_path)
+    iterations, every, ckpt = 600, 10, 80  # checkpoints every 80 (ASHA's first rung)
+    killed: dict[str, int] = {}
+
+    def kill_mid_training() -> None:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not killed:
+            reports = [e for e in faults.events(log) if e["event"] == "report"]
+            if reports and reports[-1]["iteration"] >= ckpt + 2 * every:  # past a checkpoint
+                killed.update(pid=reports[-1]["pid"], seen=reports[-1]["iteration"])
+                os.kill(reports[-1]["pid"], signal.SIGKILL)
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_mid_training)
+    killer.start()
+    argv = ["sho", "--trials", "1", "--seeds", "2", "--iterations", str(iterations),
+            "--eval-every", str(every), "--max-failures", "1", *_store(tmp_path)]
+    try:
+        assert main(argv) == 0
+    finally:
+        killer.join()
+    assert killed and killed["seen"] < iterations, "the trial ended before it could be killed"
+
+    s = json.loads((tmp_path / "s.json").read_text())
+    (trial,) = _tune(s["ray_results"]).values()
+    assert trial.status == "TERMINATED" and trial.num_failures == 1
+    assert trial.last_result["iteration"] == iterations
+
+    # the retry started in a new process from the last checkpoint Tune had before the kill
+    starts = [e for e in faults.events(log) if e["event"] == "start"]
+    assert [(e["attempt"], e["pid"] == killed["pid"]) for e in starts] == [(0, True), (1, False)]
+    rows = _results(trial)
+    before = [r for r in rows if r["pid"] == killed["pid"]]
+    after = [r for r in rows if r["pid"] != killed["pid"]]
+    last_ckpt = max(r["iteration"] for r in before if r.get("checkpoint_dir_name"))
+    assert last_ckpt >= ckpt and last_ckpt % ckpt == 0
+    assert starts[1]["from"] == last_ckpt
+    # ... and ran every iteration after it exactly once: no gap, no repeat, up to the budget
+    assert [r["iteration"] for r in after] == list(range(last_ckpt + every, iterations + 1, every))
+    assert [e["iteration"] for e in faults.events(log)
+            if e["event"] == "report" and e["attempt"] == 1] == [r["iteration"] for r in after]
+
+    # model, optimiser and RNG state of every seed came back: bit-identical to a run never killed
+    cfg = Config.from_dict({**to_config(trial.config), "device": "cpu"})
+    clean = train(cfg)
+    got = np.array([trial.last_result[f"eval/mse_seed_{k}"] for k in range(cfg.seeds)])
+    assert np.array_equal(got, clean.final_mse), (got, clean.final_mse)
+
+    (run,) = _children(s)
+    assert run.info.status == "FINISHED" and run.data.tags["status"] == "ok"
+
+
+# -- trials that raise; seeds that go NaN ---------------------------------------------------------------
+def test_raising_trials_are_retried_then_errored_and_nan_seeds_are_failures(faulty_ray, tmp_path):
+    import numpy as np
+
+    from analysis import failure_rates, load_sweep
+
+    # trial 1 raises once (then its retry runs), trial 2 every time; trial 3 has one NaN seed,
+    # trial 4 two; failure_threshold 1e3 so that only a diverged seed counts as failed here
+    log = _inject(faulty_ray, tmp_path,
+                  **{"raise": [{"trials": [1], "at": 10, "attempts": 1},
+                               {"trials": [2], "at": 10, "attempts": 99}],
+                     "diverge": [{"trials": [3], "seeds": [1], "at": 10},
+                                 {"trials": [4], "seeds": [0, 1], "at": 10}]})
+    argv = ["sho", "--trials", "6", "--seeds", "2", "--iterations", "40", "--eval-every", "10",
+            "--max-failures", "1", "--max-failed-trials", "1", "--set", "failure_threshold=1e3",
+            *_store(tmp_path)]
+    assert main(argv) == 0  # one errored trial is within the budget: the sweep goes on
+    s = json.loads((tmp_path / "s.json").read_text())
+    trials = _tune(s["ray_results"])
+    assert len(trials) == 6
+    ev = faults.events(log)
+    index = {e["trial"]: e["index"] for e in ev if e["event"] == "start"}
+    by_index = {i: trials[t] for t, i in index.items()}
+    starts = {i: sum(e["event"] == "start" and e["index"] == i for e in ev) for i in range(6)}
+
+    # retried up to the bound (--max-failures 1: two starts), then marked error
+    assert starts[2] == 2 and by_index[2].status == "ERROR" and by_index[2].num_failures == 2
+    assert "InjectedFault" in Path(by_index[2].path, "error.txt").read_text()
+    # a transient failure: retried once, then it ran (and was not counted as an error)
+    assert starts[1] == 2 and by_index[1].status == "TERMINATED"
+    assert by_index[1].last_result["iteration"] >= 10
+    # the sweep went on: every other trial ran and ended without error
+    assert [t.status for i, t in sorted(by_index.items()) if i != 2] == ["TERMINATED"] * 5
+    assert s["status_counts"]["error"] == 1 and s["num_trials"] == 6
+
+    # NaN seeds: results, not crashes, counted as failures everywhere
+    one, both = by_index[3].last_result, by_index[4].last_result
+    assert one["eval/diverged"] == 1 and one["eval/failure_rate"] == 0.5
+    assert math.isinf(one["eval/mse_seed_1"]) and math.isfinite(one["eval/mse_seed_0"])
+    assert both["eval/diverged"] == 2 and both["eval/failure_rate"] == 1.0
+    assert both["run_status"] == "diverged" and both["objective"] == 3.0  # finite for TPE/ASHA
+    healthy = [by_index[i].last_result["eval/failure_rate"] for i in (0, 1, 5)]
+    assert healthy == [0.0, 0.0, 0.0]
+    # the sweep's summary table (in Tune's folder, and on the parent run)
+    import pandas as pd
+
+    table = pd.read_csv(Path(s["ray_results"], "summary", "summary.csv")).set_index("trial_id")
+    assert table.loc[by_index[3].trial_id, "failure_rate"] == 0.5
+    assert table.loc[by_index[4].trial_id, "failure_rate"] == 1.0
+    assert table.loc[by_index[4].trial_id, "status"] == "diverged"
+    assert table.loc[by_index[2].trial_id, "status"] == "error"
+    # MLflow: one run per trial; metrics and status as Tune has them
+    runs = {r.data.tags["trial_id"]: r for r in _children(s)}
+    assert set(runs) == set(trials)
+    assert runs[by_index[3].trial_id].data.metrics["eval/failure_rate"] == 0.5
+    assert runs[by_index[4].trial_id].data.tags["status"] == "diverged"
+    err = runs[by_index[2].trial_id]
+    assert err.data.tags["status"] == "error" and err.info.status == "FAILED"
+    assert all(r.info.status in ("FINISHED", "FAILED") for r in runs.values())
+    # analysis tables, from Tune's folder and from MLflow alike
+    m = s["mlflow"]
+    for df in (load_sweep(s["ray_results"]),
+               load_sweep(m["experiment_name"], tracking_uri=m["tracking_uri"], sweep=s["sweep"])):
+        seeds = df.set_index(["trial_id", "seed"])
+        assert seeds.loc[(by_index[3].trial_id, 1), "seed_status"] == "diverged"
+        assert np.isinf(seeds.loc[(by_index[3].trial_id, 1), "final_mse"])
+        rates = failure_rates(df, by="trial_id").set_index("trial_id")
+        assert rates.loc[by_index[3].trial_id, "failure_rate"] == 0.5
+        assert rates.loc[by_index[4].trial_id, "failure_rate"] == 1.0
+
+
+def test_a_sweep_whose_trials_keep_crashing_stops_at_the_failure_budget(faulty_ray, tmp_path,
+                                                                         capsys):
+    from mlflow.tracking import MlflowClient
+
+    log = _inject(faulty_ray, tmp_path,
+                  **{"raise": [{"trials": list(range(50)), "at": 10, "attempts": 99}]})
+    argv = ["sho", "--trials", "12", "--seeds", "1", "--iterations", "40", "--eval-every", "10",
+            "--max-failures", "0", "--max-failed-trials", "2", *_store(tmp_path)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("gansweep: error: stopped: ") and "--max-failed-trials 2" in err
+    assert "InjectedFault: injected fault" in err and "--resume" in err
+    started = {e["trial"] for e in faults.events(log) if e["event"] == "start"}
+    assert 3 <= len(started) <= 4  # stopped at the third error (two ran at once), not all 12
+    exp_dir = err.rsplit("--resume ", 1)[1]
+    tune = _tune(exp_dir)
+    assert sum(t.status == "ERROR" for t in tune.values()) >= 3
+    meta = json.loads(Path(exp_dir, "gansweep.json").read_text())
+    client = MlflowClient(meta["tracking_uri"])
+    assert client.get_run(meta["parent_run_id"]).info.status == "FAILED"
+    children = client.search_runs(
+        [meta["experiment_id"]], f"tags.`mlflow.parentRunId` = '{meta['parent_run_id']}'")
+    assert children and all(r.info.status != "RUNNING" for r in children)
