@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import optuna
 import ray
@@ -41,8 +41,10 @@ class SweepError(Exception):
     """The sweep cannot run as asked (e.g. more GPUs per trial than any node has)."""
 
 
-def run(p: Plan) -> dict[str, Any]:
-    """Run (or resume) the sweep `p` and return its summary (also printed and logged)."""
+def run(p: Plan, callbacks: Sequence[tune.Callback] = ()) -> dict[str, Any]:
+    """Run (or resume) the sweep `p` and return its summary (also printed and logged).
+
+    callbacks: more Tune callbacks for a new sweep (bench/load.py measures memory with one)."""
     # MLflow's client retries a lost server for ~4 minutes per call by default, during which Tune
     # waits; a shorter wait is enough, since what it misses is written later (tracking.py)
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
@@ -51,14 +53,14 @@ def run(p: Plan) -> dict[str, Any]:
     started_ray = _start_ray(p)
     threads = torch.get_num_threads()
     try:
-        return _run(p)
+        return _run(p, callbacks)
     finally:
         torch.set_num_threads(threads)  # run() may be called in-process (tests, notebooks)
         if started_ray:
             ray.shutdown()
 
 
-def _run(p: Plan) -> dict[str, Any]:
+def _run(p: Plan, callbacks: Sequence[tune.Callback]) -> dict[str, Any]:
     t0 = time.perf_counter()
     if p.resume:  # the interrupted sweep's own stores, whatever the defaults are today
         meta = json.loads(Path(p.resume, SWEEP_FILE).read_text())
@@ -97,7 +99,7 @@ def _run(p: Plan) -> dict[str, Any]:
                 "fixed": p.fixed, "pinned": p.pinned, "ranges": p.ranges,
                 "max_failed_trials": p.max_failed_trials}
         _write_meta(exp_dir, meta)
-        tuner = _tuner(p, meta, max_concurrent)
+        tuner = _tuner(p, meta, max_concurrent, callbacks)
     searched = list(space_for(p).distributions()) if not p.resume else \
         list(_space_from_meta(meta).distributions())
     _say(f"sweep {meta['name']}: {meta['trials']} trials of {meta['method']} on "
@@ -244,7 +246,8 @@ def _trial_dirname(trial: Any) -> str:
     return f"trial_{trial.trial_id}"  # short: Ray's default packs every param into the name
 
 
-def _tuner(p: Plan, meta: dict[str, Any], max_concurrent: int) -> tune.Tuner:
+def _tuner(p: Plan, meta: dict[str, Any], max_concurrent: int,
+           callbacks: Sequence[tune.Callback] = ()) -> tune.Tuner:
     space = space_for(p)
     start = space.start_point()  # the preset, so the known-good config is always measured
     iterations, every = p.fixed["iterations"], p.fixed["eval_every"]
@@ -272,7 +275,7 @@ def _tuner(p: Plan, meta: dict[str, Any], max_concurrent: int) -> tune.Tuner:
                 tracking.TrialRuns(p.tracking_uri, p.experiment_name, meta["parent_run_id"],
                                    tags={"problem": p.problem, "method": p.method,
                                          tracking.SWEEP_TAG: meta["name"]}),
-                ProgressLines(p.trials), budget],
+                ProgressLines(p.trials), budget, *callbacks],
             stop=budget,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             failure_config=tune.FailureConfig(max_failures=p.max_failures),

@@ -115,19 +115,19 @@ class _Trial:
 
     def suggest_float(self, name: str, low: float, high: float, **kw: Any) -> Any:
         if name in self._space.pinned:
-            return self._space.fixed[name]
+            return self._space.fixed.get(name)  # unused by studies: the fixed dict carries it
         low, high = self._space.ranges.get(name, (low, high))
         return self._trial.suggest_float(name, low, high, **kw)
 
     def suggest_int(self, name: str, low: int, high: int, **kw: Any) -> Any:
         if name in self._space.pinned:
-            return self._space.fixed[name]
+            return self._space.fixed.get(name)
         low, high = self._space.ranges.get(name, (low, high))
         return self._trial.suggest_int(name, low, high, **kw)
 
     def suggest_categorical(self, name: str, choices: Any) -> Any:
         if name in self._space.pinned:
-            return self._space.fixed[name]
+            return self._space.fixed.get(name)
         return self._trial.suggest_categorical(name, self._space.ranges.get(name, choices))
 
     def __getattr__(self, name: str) -> Any:  # params, distributions, number, ...

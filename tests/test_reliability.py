@@ -225,3 +225,108 @@ def test_a_sweep_whose_trials_keep_crashing_stops_at_the_failure_budget(faulty_r
     children = client.search_runs(
         [meta["experiment_id"]], f"tags.`mlflow.parentRunId` = '{meta['parent_run_id']}'")
     assert children and all(r.info.status != "RUNNING" for r in children)
+
+
+# -- the MLflow server goes away mid-sweep -------------------------------------------------------------
+class _MlflowServer:
+    """A real `mlflow server` on a free port with a sqlite store, in its own process group so the
+    test can kill exactly it (and its workers) by id."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        from sweeps.tracking import reachable
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
+             str(self.port), "--workers", "1", "--backend-store-uri",
+             f"sqlite:///{self.tmp / 'server.db'}", "--artifacts-destination",
+             str(self.tmp / "artifacts")],
+            cwd=self.tmp, stdout=(self.tmp / "server.log").open("a"), stderr=subprocess.STDOUT,
+            start_new_session=True)
+        deadline = time.monotonic() + 90
+        while not reachable(self.uri):
+            assert self.proc.poll() is None and time.monotonic() < deadline, \
+                (self.tmp / "server.log").read_text()[-2000:]
+            time.sleep(0.5)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+
+def test_an_mlflow_server_killed_mid_sweep_loses_nothing_and_relog_restores_it(
+        faulty_ray, tmp_path, monkeypatch, capsys):
+    from mlflow.tracking import MlflowClient
+
+    from sweeps.relog import relog
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail fast (default: ~4 min)
+    server = _MlflowServer(tmp_path)
+    server.start()
+    log = _inject(faulty_ray, tmp_path)
+    killed = threading.Event()
+
+    def kill_when_the_third_trial_runs() -> None:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if any(e["event"] == "report" and e["index"] >= 2 for e in faults.events(log)):
+                server.kill()
+                killed.set()
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_when_the_third_trial_runs)
+    killer.start()
+    try:
+        argv = ["sho", "--trials", "6", "--seeds", "1", "--iterations", "40", "--eval-every",
+                "10", *_store(tmp_path, server.uri)]
+        assert main(argv) == 1
+        killer.join()
+        assert killed.is_set()
+        err = capsys.readouterr().err.strip().splitlines()
+        assert any("stopped answering" in line for line in err[:-1])  # warned when it happened
+        assert err[-1].startswith(f"gansweep: error: MLflow at {server.uri} stopped answering")
+        exp_dir = err[-1].rsplit("gansweep relog ", 1)[1]
+
+        # Tune kept every result of every trial, and the summary
+        s = json.loads((tmp_path / "s.json").read_text())
+        assert s["num_trials"] == 6 and s["ray_results"] == exp_dir
+        trials = _tune(exp_dir)
+        assert len(trials) == 6 and all(t.status == "TERMINATED" for t in trials.values())
+
+        server.start()  # back, same store
+        counts = relog(exp_dir)
+        assert counts["trials"] == 6 and counts["reports_logged"] > 0
+        client = MlflowClient(server.uri)
+        m = s["mlflow"]
+        runs = client.search_runs([m["experiment_id"]])
+        children = {r.data.tags["trial_id"]: r for r in runs
+                    if r.data.tags.get("mlflow.parentRunId") == m["parent_run_id"]}
+        assert len(runs) == 7 and set(children) == set(trials)  # one parent, one run per trial
+        for trial_id, run in children.items():
+            assert run.info.status == "FINISHED"
+            assert run.data.tags["status"] in ("ok", "early-stopped")
+            steps = [h.step for h in client.get_metric_history(run.info.run_id, "objective")]
+            assert sorted(steps) == [r["iteration"] for r in _results(trials[trial_id])]
+            assert {a.path for a in client.list_artifacts(run.info.run_id, "plots")} == \
+                {"plots/solution.png", "plots/curves.png"}
+        parent = client.get_run(m["parent_run_id"])
+        assert parent.info.status == "FINISHED" and "best/mse" in parent.data.metrics
+        assert client.list_artifacts(m["parent_run_id"], "summary")
+
+        # idempotent: a second relog writes nothing
+        again = relog(exp_dir)
+        assert {k: v for k, v in again.items() if k != "trials"} == dict.fromkeys(
+            [k for k in again if k != "trials"], 0)
+        assert len(client.search_runs([m["experiment_id"]])) == 7
+    finally:
+        server.kill()
+        killer.join()
