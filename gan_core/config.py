@@ -15,8 +15,9 @@ from typing import Any, Mapping
 import numpy as np
 
 ACTIVATIONS = ("tanh", "swish", "sin", "relu", "leaky_relu", "softplus")
-METHODS = ("gan", "gan_lhs_rhs", "wgan_gp", "l2", "l1", "huber")
+METHODS = ("gan", "gan_lhs_rhs", "wgan_gp", "l2", "l1", "huber", "vae")
 ADVERSARIAL_METHODS = ("gan", "gan_lhs_rhs", "wgan_gp")
+DIST_METHODS = ("gan", "wgan_gp", "vae")  # for data distributions (vae: the non-adversarial one)
 LR_DECAYS = ("none", "exp", "step")
 DTYPES = ("float32", "float64")
 
@@ -35,7 +36,7 @@ class NetConfig:
     """One network (G or D) and its Adam optimiser."""
 
     width: int = 20  # units per hidden layer
-    depth: int = 3  # number of hidden layers
+    depth: int = 3  # number of hidden layers (0: a linear map, e.g. gauss2d's G)
     activation: str = "tanh"  # one of ACTIVATIONS
     residual: bool = False  # hidden-to-hidden layers become h + act(W h + b)
     output_tanh: bool = False  # squash the raw output with tanh (G only makes sense)
@@ -44,7 +45,7 @@ class NetConfig:
 
     def validate(self, name: str) -> None:
         _check(self.width >= 1, f"{name}.width", self.width, "an integer >= 1")
-        _check(self.depth >= 1, f"{name}.depth", self.depth, "an integer >= 1")
+        _check(self.depth >= 0, f"{name}.depth", self.depth, "an integer >= 0 (0 = linear)")
         _check(self.activation in ACTIVATIONS, f"{name}.activation", self.activation,
                f"one of {', '.join(ACTIVATIONS)}")
         _check(math.isfinite(self.lr) and self.lr > 0, f"{name}.lr", self.lr, "a finite number > 0")
@@ -73,6 +74,10 @@ class Config:
     d_per_equation: bool = False  # systems: one D per equation instead of one over all residuals
     gp_weight: float = 0.1  # wgan_gp: gradient-penalty weight lambda
     huber_delta: float = 1.0  # huber: switch point between quadratic and linear
+    info_weight: float = 1.0  # InfoGAN problems: weight of the code-recovery loss (G and D)
+    kl_weight: float = 0.01  # vae: weight of the KL term against the squared reconstruction error
+    stratified_noise: bool = False  # gauss1d: one jittered z per stratum of U(0, 1) (seed 001)
+    d_pretrain: int = 0  # steps fitting D to the data density before the game (gauss1d, seed 001)
     lr_decay: str = "none"  # per-iteration LR schedule: none | exp (gamma each iter) | step
     lr_gamma: float = 1.0  # multiplicative LR factor (per iteration for exp, per lr_step for step)
     lr_step: int = 1000  # step decay: iterations between decays
@@ -158,14 +163,33 @@ class Config:
         _check(self.problem in PROBLEMS, "problem", self.problem,
                f"one of {', '.join(sorted(PROBLEMS))}")
         _check(self.method in METHODS, "method", self.method, f"one of {', '.join(METHODS)}")
-        if PROBLEMS[self.problem].family == "dist":
-            _check(self.method in ("gan", "wgan_gp"), "method", self.method,
-                   f"gan or wgan_gp for the distribution problem {self.problem!r} (residual "
-                   "methods need a differential equation)")
+        problem = PROBLEMS[self.problem]
+        if problem.family == "dist":
+            _check(self.method in DIST_METHODS, "method", self.method,
+                   f"one of {', '.join(DIST_METHODS)} for the distribution problem "
+                   f"{self.problem!r} (residual methods need a differential equation)")
+            _check(not (self.method == "vae" and problem.label_use == "code"), "method",
+                   self.method, f"gan or wgan_gp for {self.problem!r} (its code head is part of "
+                   "the discriminator; the VAE baseline runs on moons)")
+            _check(not self.stratified_noise or (problem.noise == "uniform"
+                                                 and problem.noise_dim == 1),
+                   "stratified_noise", self.stratified_noise,
+                   f"False for {self.problem!r} (stratifies 1-D uniform noise, e.g. gauss1d)")
+            _check(self.d_pretrain == 0 or problem.has_density(), "d_pretrain", self.d_pretrain,
+                   f"0 for {self.problem!r} (pre-training fits D to a closed-form density, "
+                   "e.g. gauss1d)")
             _check(not self.conditional_d, "conditional_d", self.conditional_d,
                    f"False for the distribution problem {self.problem!r} (no coordinates)")
             _check(not self.d_per_equation, "d_per_equation", self.d_per_equation,
                    f"False for the distribution problem {self.problem!r} (no equations)")
+        else:
+            _check(self.method != "vae", "method", self.method,
+                   f"one of {', '.join(m for m in METHODS if m != 'vae')} for the differential "
+                   f"equation {self.problem!r} (vae models a data distribution)")
+            _check(not self.stratified_noise, "stratified_noise", self.stratified_noise,
+                   f"False for the differential equation {self.problem!r}")
+            _check(self.d_pretrain == 0, "d_pretrain", self.d_pretrain,
+                   f"0 for the differential equation {self.problem!r}")
         _check_int(self.seeds, "seeds", 1)
         _check_int(self.seed, "seed", 0)
         _check_int(self.iterations, "iterations", 1)
@@ -181,6 +205,13 @@ class Config:
                "a finite number >= 0")
         _check(math.isfinite(self.huber_delta) and self.huber_delta > 0, "huber_delta",
                self.huber_delta, "a finite number > 0")
+        _check(math.isfinite(self.info_weight) and self.info_weight >= 0, "info_weight",
+               self.info_weight, "a finite number >= 0")
+        _check(math.isfinite(self.kl_weight) and self.kl_weight > 0, "kl_weight", self.kl_weight,
+               "a finite number > 0")
+        _check_int(self.d_pretrain, "d_pretrain", 0)
+        _check(self.d_pretrain == 0 or self.adversarial, "d_pretrain", self.d_pretrain,
+               f"0 for method {self.method!r} (it has no discriminator to pre-train)")
         _check(self.lr_decay in LR_DECAYS, "lr_decay", self.lr_decay, f"one of {', '.join(LR_DECAYS)}")
         _check(0.0 < self.lr_gamma <= 1.0, "lr_gamma", self.lr_gamma, "a number in (0, 1]")
         _check_int(self.lr_step, "lr_step", 1)
@@ -200,7 +231,8 @@ class Config:
 
 def _split_net_key(key: str) -> tuple[str | None, str]:
     for prefix in ("G.", "D.", "G_", "D_", "g_", "d_"):
-        if key.startswith(prefix) and key not in ("g_iters", "d_iters", "d_per_equation"):
+        if key.startswith(prefix) and key not in ("g_iters", "d_iters", "d_per_equation",
+                                                     "d_pretrain"):
             return prefix[0].upper(), key[2:]
     return None, key
 

@@ -56,6 +56,6 @@ def critic_gradient_penalty(D: Callable[[Jet], Jet], real: Tensor, fake: Tensor,
     x = eps * real + (1 - eps) * fake  # (K', n, c)
     coords = Jet.coordinates(x, order=1)
     xj = coords[0].cat(coords[1:]) if len(coords) > 1 else coords[0]
-    grad = D(xj).a[:, 1:]  # (K', c, n, 1): dD/dx_j
+    grad = D(xj).a[:, 1:, :, :1]  # (K', c, n, 1): dD/dx_j of the critic output (not extra heads)
     norm = torch.sqrt((grad * grad).sum(dim=1) + 1e-12)  # (K', n, 1)
     return _per_seed(((norm - 1) ** 2).reshape(seeds, -1))

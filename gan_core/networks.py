@@ -147,7 +147,7 @@ def _value_mask(P: int, like: Tensor) -> Tensor:
 
 
 class BatchedMLP(nn.Module):
-    """MLP n_in -> width x depth -> n_out, one replica per seed; optional residual blocks."""
+    """MLP n_in -> width x depth -> n_out, one replica per seed; depth 0 is one linear map."""
 
     def __init__(self, seeds: int, n_in: int, n_out: int, cfg: NetConfig, seed: int, stream: int,
                  spectral_norm: bool = False):
@@ -158,7 +158,7 @@ class BatchedMLP(nn.Module):
         widths = [n_in] + [cfg.width] * cfg.depth
         self.hidden = nn.ModuleList(
             BatchedLinear(seeds, a, b, gens, spectral_norm) for a, b in zip(widths[:-1], widths[1:]))
-        self.out = BatchedLinear(seeds, cfg.width, n_out, gens, spectral_norm)
+        self.out = BatchedLinear(seeds, widths[-1], n_out, gens, spectral_norm)  # depth 0: linear
 
     def forward(self, x: "Jet | Tensor") -> "Jet | Tensor":
         """x: a Jet with value (seeds, n, n_in), or a plain tensor (seeds, n, n_in)."""

@@ -47,9 +47,13 @@ for _key in ("pos", "hea", "wav", "burgers"):
 # 0-4 modes missed per seed (one seed covers all 8); gauss2d energy median 0.03, cov error ~0.55.
 _GAN_ADAM = {"G.betas": (0.5, 0.999), "D.betas": (0.5, 0.999), "G.lr": 1e-3, "D.lr": 1e-3,
              "iterations": 3000}
-PRESETS["gauss2d"] = {"*": {**_GAN_ADAM, "G.width": 32, "G.depth": 2, "D.width": 32, "D.depth": 2,
+# gauss2d: the spec's linear G (an affine map of Gaussian noise is exactly Gaussian) and a tanh D,
+# wider than the spec's 2-5-3-1: with width 5, mean errors 0.08-1.2 (8 seeds, 3000 iterations);
+# with 32, mean error 0.03-0.21 and covariance error 0.09-0.38 (1000-sample estimates)
+PRESETS["gauss2d"] = {"*": {**_GAN_ADAM, "G.depth": 0, "D.width": 32, "D.depth": 2,
+                            "D.activation": "tanh", "G.lr": 2e-3, "D.lr": 2e-3}}
+PRESETS["gauss1d"] = {"*": {**_GAN_ADAM, "G.width": 32, "G.depth": 2, "D.width": 32, "D.depth": 2,
                             "G.lr": 2e-3, "D.lr": 2e-3, "lr_decay": "exp", "lr_gamma": 0.999}}
-PRESETS["gauss1d"] = PRESETS["gauss2d"]
 PRESETS["moons"] = {"*": {**_GAN_ADAM, "G.width": 128, "G.depth": 1, "G.activation": "relu",
                           "D.width": 128, "D.depth": 1, "D.activation": "leaky_relu"}}
 PRESETS["moons_cgan"] = PRESETS["moons_infogan"] = PRESETS["moons"]

@@ -24,6 +24,7 @@ class DETask:
     """A differential equation: the error metric is the MSE against the reference on the grid."""
 
     metric = "mse"
+    d_extra = 0  # D's outputs beyond the real/fake logit (only the InfoGAN code head has some)
 
     def __init__(self, problem: Problem, cfg: Config, device: torch.device, dtype: torch.dtype):
         self.problem, self.cfg, self.K = problem, cfg, cfg.seeds
@@ -63,46 +64,126 @@ class DETask:
 
 
 class DistTask:
-    """A data distribution: G(z) against a fixed training set; quality on held-out samples."""
+    """A data distribution: G(z) against a fixed training set; quality on held-out samples.
+
+    Labelled problems append a one-hot label to what G gets (z, label) and, for a cGAN, to what
+    D sees (x, label); for InfoGAN the label is a code D's extra output head must recover.
+    """
 
     def __init__(self, problem: Distribution, cfg: Config, device: torch.device,
                  dtype: torch.dtype):
         self.problem, self.cfg, self.K = problem, cfg, cfg.seeds
         self.metric = problem.metric
-        data_rng = np.random.default_rng([cfg.seed, 101])
-        self.data = torch.as_tensor(problem.sample(problem.train_size, data_rng), dtype=dtype,
-                                    device=device)  # (train_size, data_dim)
-        self.reference_np = problem.sample(problem.eval_samples, np.random.default_rng([cfg.seed,
-                                                                                        202]))
+        self.L = problem.labels if problem.label_use != "none" else 0  # one-hot label width
+        self.conditional = problem.label_use == "conditional"
+        # a VAE decodes samples of its N(0, I) prior, whatever noise the GAN would get
+        self.noise = "normal" if cfg.method == "vae" else problem.noise
+        data_rng, ref_rng = np.random.default_rng([cfg.seed, 101]), np.random.default_rng(
+            [cfg.seed, 202])
+        if self.L:
+            data, y = problem.sample_labelled(problem.train_size, data_rng)
+            self.reference_np, self.ref_labels = problem.sample_labelled(problem.eval_samples,
+                                                                         ref_rng)
+            self.data_labels = torch.as_tensor(y, device=device)
+        else:
+            data = problem.sample(problem.train_size, data_rng)
+            self.reference_np, self.ref_labels = problem.sample(problem.eval_samples, ref_rng), None
+        self.data = torch.as_tensor(data, dtype=dtype, device=device)  # (train_size, data_dim)
         self.grid_np = np.zeros((problem.eval_samples, 0))  # no grid: samples are compared
-        self.n, self.n_in, self.n_out = problem.n, problem.noise_dim, problem.data_dim
-        self.d_channels, self.cond_dim = problem.data_dim, 0
+        self.n, self.n_out = problem.n, problem.data_dim
+        self.n_in = problem.noise_dim + self.L
+        self.d_channels = problem.data_dim + (self.L if self.conditional else 0)
+        self.d_extra = self.L if problem.label_use == "code" else 0
+        self.cond_dim = 0
         self.failure_threshold = problem.failure_threshold
-        # the same evaluation noise at every report, so curves show G changing, not z
+        # the same evaluation noise (and balanced labels) at every report, so curves show G
+        # changing, not z
         eval_rng = torch.Generator(device=device).manual_seed(cfg.seed + 303)
-        self.z_eval = self._noise((self.K, problem.eval_samples), eval_rng, dtype, device)
+        self.y_eval = np.arange(problem.eval_samples) % max(self.L, 1)
+        z = self._noise((self.K, problem.eval_samples), eval_rng, dtype, device)
+        self.X_eval = self._with_labels(z, torch.as_tensor(self.y_eval, device=device).expand(
+            self.K, -1))
 
     def _noise(self, shape: tuple[int, int], rng: torch.Generator, dtype: torch.dtype,
                device: torch.device) -> Tensor:
         size = (*shape, self.problem.noise_dim)
-        if self.problem.noise == "uniform":
-            return torch.rand(size, generator=rng, dtype=dtype, device=device)
-        return torch.randn(size, generator=rng, dtype=dtype, device=device)
+        if self.noise == "normal":
+            return torch.randn(size, generator=rng, dtype=dtype, device=device)
+        u = torch.rand(size, generator=rng, dtype=dtype, device=device)
+        if self.cfg.stratified_noise:  # seed 001: one jittered point per stratum of U(0, 1)
+            return (torch.arange(shape[1], dtype=dtype, device=device)[:, None] + u) / shape[1]
+        return u
+
+    def _with_labels(self, z: Tensor, y: Tensor | None) -> Tensor:
+        """z with the one-hot label appended, (K, n, noise_dim + L); z itself without labels."""
+        if not self.L:
+            return z
+        return torch.cat([z, torch.nn.functional.one_hot(y, self.L).to(z.dtype)], dim=-1)
 
     def draw(self, rng: torch.Generator) -> Tensor:
-        """Noise z for every seed, (K, n, noise_dim)."""
-        return self._noise((self.K, self.n), rng, self.data.dtype, self.data.device)
+        """G's inputs for every seed, (K, n, n_in): noise z, and a random one-hot label or code."""
+        z = self._noise((self.K, self.n), rng, self.data.dtype, self.data.device)
+        y = (torch.randint(self.L, (self.K, self.n), generator=rng, device=self.data.device)
+             if self.L else None)
+        return self._with_labels(z, y)
 
-    def pair(self, G: torch.nn.Module, X: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor]:
-        """(a batch of real data per seed, G's samples), each (K, n, data_dim)."""
+    def real_batch(self, rng: torch.Generator) -> Tensor:
+        """A batch of training data per seed, (K, n, d_channels): a cGAN's with its label."""
         idx = torch.randint(len(self.data), (self.K, self.n), generator=rng,
                             device=self.data.device)
-        return self.data[idx], G(X)
+        x = self.data[idx]
+        return self._with_labels(x, self.data_labels[idx]) if self.conditional else x
+
+    def pair(self, G: torch.nn.Module, X: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor]:
+        """(a batch of real data per seed, G's samples), each (K, n, d_channels)."""
+        fake = G(X)
+        if self.conditional:  # D judges each sample together with the label it was asked for
+            fake = torch.cat([fake, X[..., -self.L:]], dim=-1)
+        return self.real_batch(rng), fake
+
+    def info_loss(self, d_out: Tensor, X: Tensor) -> Tensor:
+        """InfoGAN: cross-entropy of D's code head on G's samples against the code in X, (K,)."""
+        logits = d_out[..., 1:].reshape(-1, self.L)
+        code = X[..., -self.L:].argmax(-1).reshape(-1)
+        ce = torch.nn.functional.cross_entropy(logits, code, reduction="none")
+        return _per_seed(ce.reshape(self.K, -1))
+
+    def vae_loss(self, G: torch.nn.Module, E: torch.nn.Module, rng: torch.Generator) -> Tensor:
+        """Negative ELBO per seed (beta-VAE form): |x - G(z)|^2 + kl_weight KL(q(z|x) | N(0, I)).
+
+        E (the encoder, in D's slot) maps a real batch to (mu, log var); z = mu + sigma eps.
+        """
+        real = self.real_batch(rng)
+        mu, logvar = E(real).chunk(2, dim=-1)
+        eps = torch.randn(mu.shape, generator=rng, dtype=mu.dtype, device=mu.device)
+        z = mu + torch.exp(0.5 * logvar) * eps
+        if self.conditional:  # a conditional VAE: the decoder also gets the label
+            z = torch.cat([z, real[..., -self.L:]], dim=-1)
+        err = G(z) - real[..., :self.n_out]
+        kl = 0.5 * (mu * mu + logvar.exp() - 1 - logvar).sum(-1)
+        return _per_seed((err * err).sum(-1) + self.cfg.kl_weight * kl)
+
+    def pretrain(self, D: torch.nn.Module, opt: torch.optim.Optimizer, rng: torch.Generator
+                 ) -> None:
+        """Seed 001: before the game, fit sigmoid(D(x)) to the data density by least squares at
+        points spread uniformly over mean +- 5 std of the data, for cfg.d_pretrain steps."""
+        lo = self.data.mean(0) - 5 * self.data.std(0)
+        span = 10 * self.data.std(0)
+        for _ in range(self.cfg.d_pretrain):
+            x = lo + span * torch.rand((self.K, self.n, self.n_out), generator=rng,
+                                       dtype=self.data.dtype, device=self.data.device)
+            target = torch.as_tensor(self.problem.density(x.cpu().numpy()), dtype=x.dtype,
+                                     device=x.device)
+            err = torch.sigmoid(D(x)[..., :1]) - target
+            opt.zero_grad(set_to_none=True)
+            _per_seed(err * err).sum().backward()
+            opt.step()
 
     def evaluate(self, G: torch.nn.Module) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """(primary metric per seed, samples (K, m, data_dim), every metric per seed)."""
         with torch.no_grad():
-            x = G(self.z_eval).double().cpu().numpy()
-        per_seed = [self.problem.quality(x[k], self.reference_np) for k in range(self.K)]
+            x = G(self.X_eval).double().cpu().numpy()
+        labels = {"y": self.y_eval, "y_real": self.ref_labels} if self.L else {}
+        per_seed = [self.problem.quality(x[k], self.reference_np, **labels) for k in range(self.K)]
         extras = {name: np.array([q[name] for q in per_seed]) for name in per_seed[0]}
         return extras[self.metric].copy(), x, extras

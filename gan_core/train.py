@@ -73,8 +73,13 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
     D = opt_D = sched_D = None
     if cfg.adversarial:
         D_in = task.d_channels // d_groups + (task.cond_dim if cfg.conditional_d else 0)
-        D = BatchedMLP(K * d_groups, D_in, 1, cfg.D, cfg.seed, stream=1,
+        # output: the real/fake logit, then InfoGAN's code logits (task.d_extra, usually none)
+        D = BatchedMLP(K * d_groups, D_in, 1 + task.d_extra, cfg.D, cfg.seed, stream=1,
                        spectral_norm=cfg.spectral_norm).to(device, dtype)
+    elif cfg.method == "vae":  # the encoder takes D's slot: data -> (mu, log var) of z
+        D = BatchedMLP(K, task.d_channels, 2 * (task.n_in - task.L), cfg.D, cfg.seed,
+                       stream=1).to(device, dtype)
+    if D is not None:
         opt_D = _adam(D, cfg.D.lr, cfg.D.betas)
         sched_D = _scheduler(opt_D, cfg)
     rng = torch.Generator(device=device).manual_seed(cfg.seed)  # point noise, labels, GP mixing
@@ -126,13 +131,17 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
 
     def g_loss(X: Tensor, inst: Tensor | None) -> Tensor:
         """(K,) generator loss at inputs X: the residual (or samples) through D, or a residual loss."""
+        if cfg.method == "vae":
+            return task.vae_loss(G, D, rng)
         real, fake = task.pair(G, X, rng)
         if D is None:
             return losses.residual_loss(cfg.method, fake - real, cfg.huber_delta)
-        d_fake = D(d_input(fake, X, inst))
+        d_out = D(d_input(fake, X, inst))
+        d_fake = d_out[..., :1]
+        info = cfg.info_weight * task.info_loss(d_out, X) if task.d_extra else 0.0
         if cfg.method == "wgan_gp":
-            return -_group_mean(d_fake, K)
-        loss = losses.bce(d_fake, 1.0, K)
+            return -_group_mean(d_fake, K) + info
+        loss = losses.bce(d_fake, 1.0, K) + info
         if cfg.method == "gan_lhs_rhs":
             # both sides come from G here: it also pulls its "real" side towards looking fake,
             # else it only chases a target it moves (seen: MSE ~1e3 on exp without this term)
@@ -144,6 +153,9 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         # faster steps at K = 32, after a one-off ~30 s compile per process and shape
         g_loss = torch.compile(g_loss, dynamic=False)
 
+    if cfg.d_pretrain and start == 0:  # seed 001: D starts out knowing the data density
+        task.pretrain(D, opt_D, rng)
+
     # -- training loop -------------------------------------------------------------------------
     it = start
     prediction = None
@@ -153,11 +165,12 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         inst = (loss_G - loss_D).clamp(min=0)[:, None, None] if cfg.instance_noise else None
 
         # D steps: learn to tell real (zeros, the rhs, data) from fake (the residual, the lhs, G(z))
-        if D is not None:
+        if cfg.adversarial:
             with torch.no_grad():
                 real, fake = task.pair(G, X, rng)
             for _ in range(cfg.d_iters):
-                d_real, d_fake = D(d_input(real, X, inst)), D(d_input(fake, X, inst))
+                d_real, d_out = D(d_input(real, X, inst))[..., :1], D(d_input(fake, X, inst))
+                d_fake = d_out[..., :1]
                 if cfg.method == "wgan_gp":
                     eps = torch.rand((K * d_groups, 1, 1), generator=rng, dtype=dtype,
                                      device=device)
@@ -168,6 +181,8 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
                 else:
                     loss_D = (losses.bce(d_real, labels(1.0, d_real), K)
                               + losses.bce(d_fake, labels(0.0, d_fake), K))
+                if task.d_extra:  # InfoGAN: D's code head learns to recover G's code too
+                    loss_D = loss_D + cfg.info_weight * task.info_loss(d_out, X)
                 opt_D.zero_grad(set_to_none=True)
                 loss_D.sum().backward()  # sum: each seed's gradient stays its own
                 opt_D.step()
@@ -176,8 +191,12 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         for _ in range(cfg.g_iters):
             loss_G = g_loss(X, inst)
             opt_G.zero_grad(set_to_none=True)
+            if cfg.method == "vae":  # encoder and decoder learn together from one loss
+                opt_D.zero_grad(set_to_none=True)
             loss_G.sum().backward()
             opt_G.step()
+            if cfg.method == "vae":
+                opt_D.step()
         loss_G, loss_D = loss_G.detach(), loss_D.detach()
         sched_G.step()
         if sched_D is not None:

@@ -16,7 +16,7 @@ from gan_core import Config, ConfigError, NetConfig
     ({"G.betas": (0.9, 1.0)}, "G.betas"),
     ({"D.betas": (-0.1, 0.9)}, "D.betas"),
     ({"G.width": 0}, "G.width"),
-    ({"D.depth": 0}, "D.depth"),
+    ({"D.depth": -1}, "D.depth"),
     ({"g_iters": 0}, "g_iters"),
     ({"d_iters": -1}, "d_iters"),
     ({"seeds": 0}, "seeds"),

@@ -55,11 +55,102 @@ def test_the_same_loop_trains_distributions(key):
     assert f"eval/{problem.metric}" in r.curves and r.curves["iteration"].tolist() == [10, 20]
 
 
-def test_distribution_config_errors():
-    with pytest.raises(ConfigError, match="method = 'l2'.*gan or wgan_gp"):
-        Config(problem="moons", method="l2")
-    with pytest.raises(ConfigError, match="conditional_d = True"):
-        Config(problem="ring8", conditional_d=True)
+@pytest.mark.parametrize("bad, match", [
+    ({"problem": "moons", "method": "l2"}, "method = 'l2'.*gan, wgan_gp, vae for the distribution"),
+    ({"problem": "ring8", "conditional_d": True}, "conditional_d = True"),
+    ({"problem": "exp", "method": "vae"}, "method = 'vae'.*differential equation 'exp'"),
+    ({"problem": "moons_infogan", "method": "vae"}, "method = 'vae'.*code head"),
+    ({"problem": "moons", "stratified_noise": True}, "stratified_noise = True.*gauss1d"),
+    ({"problem": "moons", "d_pretrain": 10}, "d_pretrain = 10.*closed-form density"),
+    ({"problem": "gauss1d", "method": "vae", "d_pretrain": 10}, "d_pretrain = 10.*no discriminator"),
+    ({"problem": "moons", "method": "vae", "kl_weight": 0.0}, "kl_weight = 0.0"),
+])
+def test_distribution_config_errors(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        Config.from_dict(bad)
+
+
+def test_cgan_metric_is_per_label():
+    p = make_problem("moons_cgan")
+    x, y = p.sample_labelled(1000, np.random.default_rng(3))
+    ref, y_ref = p.sample_labelled(1000, np.random.default_rng(4))
+    right = p.quality(x, ref, y=y, y_real=y_ref)
+    assert right["label_energy"] < 1e-3 and right["energy"] < 1e-3
+    # the right points under the wrong labels: the overall distance cannot see it, the metric does
+    swapped = p.quality(x, ref, y=1 - y, y_real=y_ref)
+    assert swapped["energy"] == right["energy"] and swapped["label_energy"] > 0.5
+
+
+def test_infogan_metric_is_code_accuracy_up_to_swap():
+    p = make_problem("moons_infogan")
+    x, moon = p.sample_labelled(1000, np.random.default_rng(3))
+    ref, y_ref = p.sample_labelled(1000, np.random.default_rng(4))
+    assert p.quality(x, ref, y=moon, y_real=y_ref)["code_error"] < 0.01
+    assert p.quality(x, ref, y=1 - moon, y_real=y_ref)["code_error"] < 0.01  # codes swapped
+    random_code = np.random.default_rng(5).integers(2, size=1000)
+    assert p.quality(x, ref, y=random_code, y_real=y_ref)["code_error"] > 0.4
+    code_by_side = (x[:, 0] > 0.5).astype(int)  # a code that splits left/right, not by moon
+    assert p.quality(x, ref, y=code_by_side, y_real=y_ref)["code_error"] > 0.2
+    assert p.quality(x * np.nan, ref, y=moon, y_real=y_ref)["code_error"] == 0.5
+
+
+def test_labelled_problems_wire_labels_through_g_and_d():
+    r = train(Config(problem="moons_cgan", seeds=2, iterations=20, eval_every=20))
+    assert {"eval/label_energy", "eval/energy_label0", "eval/energy"} <= set(r.curves)
+    assert np.isfinite(r.final_mse).all()
+    # InfoGAN's D has the code head: 1 + 2 outputs; its loss is part of both players' losses
+    r = train(Config(problem="moons_infogan", seeds=2, iterations=20, eval_every=20))
+    assert r.metric == "code_error" and (r.final_mse <= 0.5).all()
+
+
+@pytest.mark.parametrize("key", ["moons", "moons_cgan", "gauss1d", "digits"])
+def test_vae_baseline_trains_on_distributions(key):
+    r = train(Config(problem=key, method="vae", seeds=2, iterations=20, eval_every=20))
+    assert np.isfinite(r.final_mse).all() and r.metric == make_problem(key).metric
+
+
+def test_vae_learns_moons():
+    # 300 iterations of the VAE bring the energy distance from ~1 (untrained decoder) to < 0.3;
+    # measured at 2000 iterations: 0.018-0.022 with the default kl_weight 0.01 (GAN median 0.007)
+    start = train(preset("moons", "vae", seeds=2, iterations=1))
+    r = train(preset("moons", "vae", seeds=2, iterations=300, eval_every=300))
+    assert start.median_mse > 0.5 and r.worst_mse < 0.3, (start.final_mse, r.final_mse)
+
+
+def test_gauss1d_stratified_noise_and_density_pretraining():
+    import torch
+
+    from gan_core.networks import BatchedMLP
+    from gan_core.tasks import DistTask
+
+    cfg = preset("gauss1d", seeds=2, stratified_noise=True, d_pretrain=300)
+    task = DistTask(make_problem("gauss1d"), cfg, torch.device("cpu"), torch.float32)
+    z = task.draw(torch.Generator().manual_seed(0))[..., 0]  # (K, n): one point per stratum
+    n = z.shape[1]
+    assert torch.equal(torch.floor(z * n), torch.arange(n, dtype=z.dtype).expand_as(z))
+    D = BatchedMLP(2, 1, 1, cfg.D, 0, stream=1)
+    opt = torch.optim.Adam(D.parameters(), lr=cfg.D.lr)
+    x = torch.linspace(-4, 2, 50).reshape(1, 50, 1).expand(2, -1, -1)
+    density = torch.as_tensor(task.problem.density(x.numpy()), dtype=torch.float32)
+
+    def err():
+        with torch.no_grad():
+            return (torch.sigmoid(D(x)) - density).abs().max().item()
+
+    before = err()
+    task.pretrain(D, opt, torch.Generator().manual_seed(1))
+    assert err() < 0.05 < before  # D now outputs the N(-1, 1) density (peak 0.40)
+    r = train(cfg.replace(iterations=50, eval_every=50))  # and the whole loop runs with both
+    assert np.isfinite(r.final_mse).all()
+
+
+def test_gauss2d_preset_matches_mean_and_covariance():
+    # the moments come from 20000 samples per seed, so sampling noise is ~0.015 (mean) and ~0.06
+    # (covariance, Frobenius) against the issue's thresholds 0.1 and 0.3
+    r = train(preset("gauss2d", seeds=4, seed=0, eval_every=3000))
+    mean_err, cov_err = r.curves["eval/mean_error"][-1], r.curves["eval/cov_error"][-1]
+    assert np.median(mean_err) < 0.1 and np.median(cov_err) < 0.3, (mean_err, cov_err)
+    assert r.median_mse < make_problem("gauss2d").failure_threshold
 
 
 def test_ring8_preset_covers_at_least_seven_modes_on_some_seed():

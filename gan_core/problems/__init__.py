@@ -6,13 +6,15 @@ import os
 
 from .base import Problem
 from .digits import MNIST, Digits
-from .distributions import Distribution, Gauss1D, Gauss2D, Grid25, Moons, Ring8
+from .distributions import (Distribution, Gauss1D, Gauss2D, Grid25, Moons, MoonsCGAN, MoonsInfoGAN,
+                            Ring8)
 from .odes import COO, NLO, SHO, SIR, Exp, SHOSystem
 from .pdes import Burgers, Heat, Poisson, Wave
 
 PROBLEMS: dict[str, type[Problem] | type[Distribution]] = {
     cls.key: cls for cls in (Exp, SHO, SHOSystem, NLO, COO, SIR, Poisson, Heat, Wave, Burgers,
-                             Gauss1D, Gauss2D, Moons, Ring8, Grid25, Digits, MNIST)
+                             Gauss1D, Gauss2D, Moons, MoonsCGAN, MoonsInfoGAN, Ring8, Grid25, Digits,
+                             MNIST)
 }
 DE_PROBLEMS = [k for k, c in PROBLEMS.items() if c.family == "de"]
 

@@ -26,6 +26,11 @@ class Distribution:
     eval_samples: ClassVar[int] = 1000  # samples per seed for the quality metrics
     metric: ClassVar[str]  # the primary quality metric, lower is better
     failure_threshold: ClassVar[float]  # primary metric above this = a failed seed
+    # labelled data (moons): `labels` classes. "conditional": G and D both see the one-hot label
+    # (cGAN); "code": G gets a random one-hot code that D's extra head must recover from G's
+    # samples (InfoGAN); quality then also gets the labels (see quality)
+    labels: ClassVar[int] = 0
+    label_use: ClassVar[str] = "none"  # none | conditional | code
 
     def __init__(self, n_points: int | None = None):
         self.n = n_points or self.n_default
@@ -38,9 +43,25 @@ class Distribution:
         """n real samples, (n, data_dim)."""
         raise NotImplementedError
 
-    def quality(self, x: np.ndarray, real: np.ndarray) -> dict[str, float]:
-        """Metrics of samples x (m, data_dim) against held-out real samples; includes `metric`."""
+    def sample_labelled(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """n real samples and their labels in 0..labels-1, for problems with `labels`."""
+        raise NotImplementedError(f"{self.key} has no labels")
+
+    def quality(self, x: np.ndarray, real: np.ndarray, **labels: np.ndarray) -> dict[str, float]:
+        """Metrics of samples x (m, data_dim) against held-out real samples; includes `metric`.
+
+        Problems with `labels` also get y (the label or code each sample was drawn with) and
+        y_real (the held-out samples' labels).
+        """
         raise NotImplementedError
+
+    def density(self, x: np.ndarray) -> np.ndarray:
+        """The data density at x (m, data_dim), for D pre-training; only some problems know it."""
+        raise NotImplementedError(f"{self.key} has no closed-form density")
+
+    @classmethod
+    def has_density(cls) -> bool:
+        return cls.density is not Distribution.density
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(batch={self.n})"
@@ -68,6 +89,11 @@ class Gauss1D(Distribution):
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.normal(self.mean, self.std, size=(n, 1))
 
+    def density(self, x: np.ndarray) -> np.ndarray:
+        from scipy.stats import norm
+
+        return norm.pdf(x, loc=self.mean, scale=self.std)
+
     def quality(self, x: np.ndarray, real: np.ndarray) -> dict[str, float]:
         from scipy.stats import wasserstein_distance
 
@@ -84,6 +110,10 @@ class Gauss2D(Distribution):
     key = "gauss2d"
     metric = "energy"
     failure_threshold = 0.05
+    # the moments need many samples: with 1000, sampling noise alone gives a covariance error of
+    # ~0.25 (Var S_22 = 2 * 4.25^2 / n) and a mean error of ~0.07; with 20000, ~0.06 and ~0.015
+    eval_samples = 20000
+    energy_samples = 2000  # energy distance on a subset: its cost grows with the product of sizes
     A = np.array([[1.0, 2.0], [-0.1, 0.5]])
     b = np.array([1.0, 2.0])
 
@@ -94,7 +124,8 @@ class Gauss2D(Distribution):
         if not np.isfinite(x).all():
             return {"energy": float("inf"), "mean_error": float("inf"), "cov_error": float("inf")}
         cov = self.A.T @ self.A  # covariance of z A
-        return {"energy": energy_distance(x, real),
+        m = self.energy_samples
+        return {"energy": energy_distance(x[:m], real[:m]),
                 "mean_error": float(np.linalg.norm(x.mean(0) - self.b)),
                 "cov_error": float(np.linalg.norm(np.cov(x.T) - cov))}
 
@@ -105,16 +136,61 @@ class Moons(Distribution):
     key = "moons"
     noise_dim = 32
     metric = "energy"
+    # two independent 1000-point real samples are 1-2e-4 apart; a seed that has learnt both moons
+    # lands below 0.01, one that misses a moon or smears between them lands at 0.05-0.4
     failure_threshold = 0.02
+    labels = 2  # which moon; used by the cGAN and InfoGAN variants
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return self.sample_labelled(n, rng)[0]
+
+    def sample_labelled(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         from sklearn.datasets import make_moons
 
-        x, _ = make_moons(n, noise=0.05, random_state=int(rng.integers(2 ** 31)))
-        return x
+        return make_moons(n, noise=0.05, random_state=int(rng.integers(2 ** 31)))
 
-    def quality(self, x: np.ndarray, real: np.ndarray) -> dict[str, float]:
+    def quality(self, x: np.ndarray, real: np.ndarray, **labels: np.ndarray) -> dict[str, float]:
         return {"energy": energy_distance(x, real)}
+
+
+class MoonsCGAN(Moons):
+    """Moons with the moon given to G and D as a one-hot label; each label's samples must match
+    that moon (the mean of the two per-label energy distances decides)."""
+
+    key = "moons_cgan"
+    metric = "label_energy"
+    label_use = "conditional"
+
+    def quality(self, x: np.ndarray, real: np.ndarray, **labels: np.ndarray) -> dict[str, float]:
+        y, y_real = labels["y"], labels["y_real"]
+        per = [energy_distance(x[y == c], real[y_real == c]) for c in range(self.labels)]
+        return {"label_energy": float(np.mean(per)), "energy": energy_distance(x, real),
+                **{f"energy_label{c}": e for c, e in enumerate(per)}}
+
+
+class MoonsInfoGAN(Moons):
+    """Moons with the labels hidden: G gets a 2-way code and D's extra head learns to recover it
+    from G's samples (InfoGAN). The code should come to pick the moon: `code_error` is 1 - the
+    accuracy of code -> moon up to swapping the codes (0 = the code picks the moon; 0.5 = chance),
+    with each sample's moon taken from its nearest held-out real point."""
+
+    key = "moons_infogan"
+    # a small z: with moons' 32 noise dims the code was used on only 1 of 4 seeds (code error
+    # 0.20-0.48 after 2000 iterations); with 2, on 2-3 of 4
+    noise_dim = 2
+    metric = "code_error"
+    failure_threshold = 0.1  # more than 1 sample in 10 on the other moon than its code says
+    label_use = "code"
+
+    def quality(self, x: np.ndarray, real: np.ndarray, **labels: np.ndarray) -> dict[str, float]:
+        from sklearn.neighbors import KNeighborsClassifier
+
+        energy = energy_distance(x, real)
+        if not np.isfinite(x).all():
+            return {"code_error": 0.5, "energy": energy}
+        moon = KNeighborsClassifier(n_neighbors=1).fit(real, labels["y_real"]).predict(x)
+        acc = float(np.mean(moon == labels["y"]))
+        return {"code_error": min(acc, 1 - acc), "energy": energy}  # two codes: best of 2 matchings
 
 
 class _Mixture(Distribution):
