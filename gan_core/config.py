@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -164,6 +165,14 @@ class Config:
                f"one of {', '.join(sorted(PROBLEMS))}")
         _check(self.method in METHODS, "method", self.method, f"one of {', '.join(METHODS)}")
         problem = PROBLEMS[self.problem]
+        env = getattr(problem, "data_env", None)  # the user's own files (mnist), named by a variable
+        if env:
+            where = os.environ.get(env, "")
+            _check(bool(where) and os.path.isdir(where), "problem", self.problem,
+                   f"a problem whose data is at hand: {env} is "
+                   f"{repr(where) + ', not a folder' if where else 'unset'}; set {env} to the "
+                   "folder with its idx files (train-images-idx3-ubyte.gz, train-labels-idx1-"
+                   "ubyte.gz)")
         if problem.family == "dist":
             _check(self.method in DIST_METHODS, "method", self.method,
                    f"one of {', '.join(DIST_METHODS)} for the distribution problem "

@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from gan_core import DIST_PROBLEMS, PROBLEMS, Config, make_problem, train
+from gan_core import DIST_PROBLEMS, PROBLEMS, Config, ConfigError, make_problem, train
 from gan_core.plots import plot_digit_grid, plot_solutions
 from gan_core.presets import preset
 from gan_core.problems.digits import frechet_distance, load_mnist, read_idx
@@ -115,6 +115,13 @@ def test_mnist_needs_the_variable_and_says_so(tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no train-images-idx"):
         load_mnist(tmp_path / "empty")
+    # a config says so too, in one line, before anything is trained
+    with pytest.raises(ConfigError, match="problem = 'mnist'.*GANSWEEP_MNIST is '.*nowhere', not "
+                                          "a folder; set GANSWEEP_MNIST"):
+        Config(problem="mnist")
+    monkeypatch.delenv("GANSWEEP_MNIST")
+    with pytest.raises(ConfigError, match="GANSWEEP_MNIST is unset"):
+        Config(problem="mnist")
 
 
 def test_mnist_trains_from_the_users_files(tmp_path, monkeypatch):
