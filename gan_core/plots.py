@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Result
-from .problems import make_problem
+from .problems import PROBLEMS, make_problem
 
 
 def _pyplot():
@@ -103,16 +103,24 @@ def _plot_samples(plt, result: Result, order: np.ndarray):  # noqa: ANN001, ANN2
     cols = min(K, 4)
     rows = -(-K // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.4 * rows), squeeze=False)
-    ref, pred = result.reference, result.prediction
+    problem = PROBLEMS[result.config.problem]
+    # cGAN / InfoGAN: the evaluation asks for label (or code) i % labels of sample i; colour by it
+    n_labels = problem.labels if problem.label_use != "none" else 1
+    show = slice(0, 3000)  # a scatter of more points only hides the shape (gauss2d keeps 20000)
+    ref, pred = result.reference[show], result.prediction[:, show]
     for ax, k in zip(axes.ravel(), order):
-        x = pred[k][np.isfinite(pred[k]).all(axis=1)]
+        finite = np.isfinite(pred[k]).all(axis=1)
+        x, y = pred[k][finite], (np.arange(len(pred[k])) % n_labels)[finite]
         if ref.shape[1] == 1:
             bins = np.linspace(ref.min() - 1, ref.max() + 1, 50)
             ax.hist(ref[:, 0], bins=bins, density=True, alpha=0.4, color="grey", label="real")
             ax.hist(x[:, 0], bins=bins, density=True, histtype="step", color="C0", label="G")
         else:
             ax.scatter(ref[:, 0], ref[:, 1], s=2, c="grey", alpha=0.4, label="real")
-            ax.scatter(x[:, 0], x[:, 1], s=2, c="C0", alpha=0.6, label="G")
+            for c in range(n_labels):
+                kind = "label" if problem.label_use == "conditional" else "code"
+                name = "G" if n_labels == 1 else f"G, {kind} {c}"
+                ax.scatter(x[y == c, 0], x[y == c, 1], s=2, c=f"C{c}", alpha=0.6, label=name)
         ax.set_title(f"seed {k}: {result.metric} {result.final_mse[k]:.3g}", fontsize=9)
     for ax in axes.ravel()[K:]:
         ax.axis("off")

@@ -153,6 +153,13 @@ def test_gauss2d_preset_matches_mean_and_covariance():
     assert r.median_mse < make_problem("gauss2d").failure_threshold
 
 
+def test_cgan_preset_matches_each_moon():
+    r = train(preset("moons_cgan", seeds=4, seed=0, eval_every=3000))
+    assert r.median_mse < make_problem("moons_cgan").failure_threshold, r.final_mse
+    per_label = [r.curves[f"eval/energy_label{c}"][-1] for c in (0, 1)]
+    assert np.median(per_label) < 0.02, per_label
+
+
 def test_ring8_preset_covers_at_least_seven_modes_on_some_seed():
     r = train(preset("ring8", seeds=4, seed=0, eval_every=3000))
     covered = r.curves["eval/modes_covered"][-1]
