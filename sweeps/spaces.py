@@ -5,8 +5,11 @@ A study function takes an ``optuna.Trial`` and the method, suggests the paramete
 not suggest comes from the problem's preset (``gan_core/presets.py``), which each space is centred
 on. ``Space`` joins a study with those fixed values into the callable ``OptunaSearch`` expects.
 
-The metric Tune, Optuna and ASHA see is ``METRIC`` ("objective"), minimised (``MODE``): log10 of the
-chosen MSE aggregate over seeds (median, p90 or worst), or the failure rate.
+The metric Tune, Optuna and ASHA see is ``METRIC`` ("objective"), minimised (``MODE``): the chosen
+aggregate over seeds (median, p90 or worst) of the problem's primary metric, or the failure rate.
+The aggregate is taken as log10 for MSEs and distances (they span decades), and as it is for
+counts and fractions (``metrics.COUNT_METRICS``: modes_missed, classes_missed, code_error), which
+are often exactly 0, where a log would send every good trial to the same floor of -300.
 """
 
 from __future__ import annotations
@@ -17,31 +20,41 @@ from typing import Any, Callable
 import numpy as np
 import optuna
 
+from gan_core import PROBLEMS
 from gan_core.config import ADVERSARIAL_METHODS
+
+from .metrics import is_count
 
 METRIC = "objective"  # the one metric name Tune, OptunaSearch and ASHA optimise
 MODE = "min"
 OBJECTIVES = ("median", "p90", "worst", "failure_rate")
-_LOG10_MSE_CAP = 3.0  # log10 MSE reported for a non-finite aggregate: worse than any real run
+_CAP = 1e3  # the value a non-finite aggregate (a diverged seed) counts as: worse than any real run
+_LOG10_MSE_CAP = math.log10(_CAP)
 
 Study = Callable[[optuna.Trial, str], None]
 
 
 # -- the objective -------------------------------------------------------------------------------
-def objective(mse: np.ndarray, failure_rate: float, kind: str) -> float:
-    """The value to minimise from the per-seed MSE (diverged seeds = inf): finite, lower = better.
+def objective(mse: np.ndarray, failure_rate: float, kind: str, metric: str = "mse") -> float:
+    """The value to minimise from the per-seed primary metric (diverged seeds = inf): finite,
+    lower = better.
 
-    median / p90 / worst: log10 of that aggregate over seeds (log: MSE spans 1e-16 .. 1e+1);
-    failure_rate: the fraction of failed seeds (ties are broken by median MSE in the summary).
+    median / p90 / worst: that aggregate over seeds, as log10 for MSEs and distances (log: MSE
+    spans 1e-16 .. 1e+1) and as it is for counts and fractions (``is_count(metric)``: 0 modes or
+    classes missed is the goal, not a value to take the log of); a non-finite aggregate counts as
+    1e3 (log10: 3). failure_rate: the fraction of failed seeds (ties are broken by the median in
+    the summary).
     """
     if kind == "failure_rate":
         return float(failure_rate)
     finite = np.where(np.isfinite(mse), mse, np.inf)
     q = {"median": 0.5, "p90": 0.9, "worst": 1.0}[kind]
     # "higher": with 4 seeds the p90 is the worst seed, never an interpolation that hides it;
-    # the median keeps numpy's usual definition (mean of the middle two) to match eval/mse
+    # the median keeps numpy's usual definition (mean of the middle two) to match eval/<metric>
     value = (float(np.median(finite)) if kind == "median"
              else float(np.quantile(finite, q, method="higher")))
+    if is_count(metric):
+        return min(value, _CAP) if math.isfinite(value) else _CAP
     if not math.isfinite(value) or value <= 0:
         return _LOG10_MSE_CAP if not math.isfinite(value) else -300.0
     return min(math.log10(value), _LOG10_MSE_CAP)
@@ -52,7 +65,7 @@ def _net(trial: optuna.Trial, name: str, widths: tuple[int, ...], depths: tuple[
          activations: tuple[str, ...], lr: tuple[float, float]) -> None:
     trial.suggest_categorical(f"{name}.width", widths)
     trial.suggest_categorical(f"{name}.depth", depths)
-    if len(activations) > 1:
+    if len(activations) > 1:  # () or one: the preset's activation stays
         trial.suggest_categorical(f"{name}.activation", activations)
     trial.suggest_float(f"{name}.lr", *lr, log=True)
     # Adam's beta1: 0.9 is the default, 0.5 the usual GAN choice; beta2 stays at 0.999
@@ -97,18 +110,79 @@ def burgers(trial: optuna.Trial, method: str = "gan") -> None:
 
 
 def generic(trial: optuna.Trial, method: str = "gan") -> None:
-    """Any other problem: a broad space around gan_core's defaults."""
+    """Any other equation: a broad space around gan_core's defaults."""
     _net(trial, "G", (20, 40, 64), (2, 3, 4), ("tanh", "swish", "sin"), (1e-4, 3e-2))
     _decay(trial, (0.998, 1.0))
     _adversary(trial, method, (10, 20, 40), (2, 3), (1e-4, 3e-2), (1, 5, 9))
 
 
-STUDIES: dict[str, Study] = {"sho": sho, "exp": exp, "burgers": burgers}
+# -- distribution problems (classic GANs) ------------------------------------------------------------
+# G maps noise to samples: the piecewise-linear activations of the classic GAN seeds (relu, leaky
+# relu) and the smooth ones; never sin, whose periodic features suit solutions of oscillators, not
+# samplers. D keeps its preset's activation (leaky relu on moons, the mixtures and digits). The LR is
+# constant, as in the presets (a decay only matters once a run is long; lr_gamma stays 1).
+_SAMPLER_ACTIVATIONS = ("relu", "leaky_relu", "tanh", "swish")
+
+
+def _critic(trial: optuna.Trial, method: str, widths: tuple[int, ...], depths: tuple[int, ...],
+            lr: tuple[float, float]) -> None:
+    """What stands in D's slot: the discriminator, with D steps per G step (gan: 1 or 2; wgan_gp:
+    1 or the WGAN-GP paper's 5) and the gradient-penalty weight (the paper's 10 and the DEQGAN
+    default 0.1 both inside); for vae, the encoder (data -> mean and log variance of z) and the
+    KL weight of the ELBO (beta-VAE: small weights fit the data, large ones the prior)."""
+    if method == "vae":
+        _net(trial, "D", widths, depths, (), lr)
+        trial.suggest_float("kl_weight", 1e-3, 1.0, log=True)
+        return
+    if method not in ADVERSARIAL_METHODS:
+        return
+    _net(trial, "D", widths, depths, (), lr)
+    trial.suggest_categorical("d_iters", (1, 5) if method == "wgan_gp" else (1, 2))
+    if method == "wgan_gp":
+        trial.suggest_float("gp_weight", 0.1, 10.0, log=True)
+
+
+def moons(trial: optuna.Trial, method: str = "gan") -> None:
+    """Two moons (and the cGAN / InfoGAN variants), centred on the preset: G z32-128-2 relu, D
+    2-128-1 leaky relu, Adam lr 1e-3 both, beta1 0.5."""
+    _net(trial, "G", (64, 128, 256), (1, 2, 3), ("relu", "leaky_relu", "tanh"), (2e-4, 5e-3))
+    _critic(trial, method, (64, 128, 256), (1, 2), (2e-4, 5e-3))
+
+
+def digits(trial: optuna.Trial, method: str = "gan") -> None:
+    """8x8 digits (and MNIST), centred on the preset: G z100-128-128-64 leaky relu with tanh out,
+    D 128x2 leaky relu, lr 1e-3, beta1 0.5 (lr 2e-4 collapsed to 5-7 classes in 3000 iterations;
+    width 256 also reaches 10/10 classes, 3x slower)."""
+    _net(trial, "G", (64, 128, 256), (1, 2, 3), ("leaky_relu", "relu"), (2e-4, 3e-3))
+    _critic(trial, method, (64, 128, 256), (1, 2, 3), (2e-4, 3e-3))
+
+
+def gauss2d(trial: optuna.Trial, method: str = "gan") -> None:
+    """x A + b: G is the preset's linear map (depth 0: exactly Gaussian), so only its optimiser is
+    searched; D 32x2 tanh in the preset."""
+    trial.suggest_float("G.lr", 2e-4, 1e-2, log=True)
+    trial.suggest_categorical("G.beta1", (0.5, 0.9))
+    _critic(trial, method, (16, 32, 64), (1, 2, 3), (2e-4, 1e-2))
+
+
+def generic_dist(trial: optuna.Trial, method: str = "gan") -> None:
+    """Any other distribution (gauss1d, ring8, grid25): MLP samplers around their presets (G and D
+    128x2 on the mixtures, 32x2 on gauss1d; lr 1e-3 to 2e-3, beta1 0.5)."""
+    _net(trial, "G", (32, 64, 128, 256), (1, 2, 3), _SAMPLER_ACTIVATIONS, (1e-4, 1e-2))
+    _critic(trial, method, (32, 64, 128, 256), (1, 2, 3), (1e-4, 1e-2))
+
+
+STUDIES: dict[str, Study] = {"sho": sho, "exp": exp, "burgers": burgers,
+                             "moons": moons, "moons_cgan": moons, "moons_infogan": moons,
+                             "digits": digits, "mnist": digits, "gauss2d": gauss2d}
 
 
 def study_for(problem: str) -> Study:
-    """The study searched for `problem` (the generic one where it has none of its own)."""
-    return STUDIES.get(problem, generic)
+    """The study searched for `problem`: its own, else the generic one of its family."""
+    if problem in STUDIES:
+        return STUDIES[problem]
+    cls = PROBLEMS.get(problem)
+    return generic_dist if cls is not None and cls.family == "dist" else generic
 
 
 # -- from Optuna's names to gan_core's config ---------------------------------------------------------

@@ -1,0 +1,89 @@
+"""The primary metric of a problem in words: its name, how to print it, and its failure rule.
+
+Every per-seed number a sweep ranks on is the problem's primary metric (``Result.final_mse``,
+``Progress.mse``: the name is historical): the MSE against the reference for equations, a
+distance or a count for distribution problems (``PROBLEMS[key].metric``: w1, energy,
+label_energy, code_error, modes_missed, classes_missed). The summary, the progress lines and
+the analysis report name it with these helpers instead of saying "MSE".
+
+    metric_of("digits")               # "classes_missed"
+    label("classes_missed")           # "classes missed"
+    fmt("classes_missed", 1.5)        # "1.5";  fmt("mse", 3e-9) -> "3.00e-09"
+    failure_rule("digits", 2.0)       # "mode collapse: fewer than 8 of 10 classes covered ..."
+"""
+
+from __future__ import annotations
+
+import math
+
+from gan_core import PROBLEMS
+
+# metrics that count something (modes, classes) or are a fraction of samples (code_error): they
+# are often exactly 0, so they are compared and optimised as they are, never on a log scale
+COUNT_METRICS = ("modes_missed", "classes_missed", "code_error")
+
+_LABELS = {
+    "mse": "MSE",
+    "w1": "Wasserstein distance",
+    "energy": "energy distance",
+    "label_energy": "per-label energy distance",
+    "code_error": "code error",
+    "modes_missed": "modes missed",
+    "classes_missed": "classes missed",
+}
+
+
+def metric_of(problem: str) -> str:
+    """The primary metric of `problem`: "mse" for equations, else the distribution's own."""
+    cls = PROBLEMS.get(problem)
+    return getattr(cls, "metric", "mse") if cls is not None else "mse"
+
+
+def label(metric: str) -> str:
+    """The metric in words, for tables and sentences ("energy distance", "classes missed")."""
+    return _LABELS.get(metric, metric.replace("_", " "))
+
+
+def is_count(metric: str) -> bool:
+    """True for counts and fractions (no log scale: they are often exactly 0)."""
+    return metric in COUNT_METRICS
+
+
+def fmt(metric: str, value: float) -> str:
+    """A value of `metric` as short text: MSEs in scientific notation, counts plainly."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "nan"
+    if not math.isfinite(value):
+        return "inf"
+    if metric == "mse":
+        return f"{value:.2e}"
+    if is_count(metric):
+        return f"{value:.3g}"
+    return f"{value:.3g}" if value == 0 or 1e-3 <= abs(value) < 1e4 else f"{value:.2e}"
+
+
+def failure_rule(problem: str, threshold: float | None = None) -> str:
+    """When a seed of `problem` counts as failed, in words (threshold: the one in force, default
+    the problem's). Non-finite values (diverged seeds) always fail."""
+    cls = PROBLEMS.get(problem)
+    if threshold is None or (isinstance(threshold, float) and math.isnan(threshold)):
+        threshold = getattr(cls, "failure_threshold", math.nan)
+    metric = metric_of(problem)
+    t = f"{threshold:g}"
+    if metric == "classes_missed":
+        from gan_core.problems.digits import N_CLASSES
+
+        keep = N_CLASSES - math.floor(threshold)
+        return (f"mode collapse: fewer than {keep} of {N_CLASSES} classes covered "
+                f"(more than {t} missed), or diverged")
+    if metric == "modes_missed":
+        n = len(cls.modes())
+        keep = n - math.floor(threshold)
+        return (f"mode collapse: fewer than {keep} of {n} modes covered (more than {t} missed), "
+                "or diverged")
+    if metric == "code_error":
+        return (f"failed: code error above {t} (more than {threshold:.0%} of samples on the "
+                "other moon than their code says), or diverged")
+    if metric == "mse":
+        return f"failed: final MSE above {t} against the reference, or diverged"
+    return f"failed: {label(metric)} to held-out real samples above {t}, or diverged"
