@@ -19,6 +19,7 @@ from ray import tune
 from gan_core import Config, Progress, train
 
 from . import faults
+from .metrics import metric_of
 from .spaces import METRIC, objective, to_config
 
 STATE_FILE = "state.pt"  # gan_core's resumable state inside every Tune checkpoint
@@ -41,17 +42,19 @@ def train_trial(config: dict[str, Any], objective_kind: str = "median",
     fault = faults.Trial(tune.get_context().get_trial_id(), state["iteration"] if state else 0)
     state = state or fault.start_state(cfg)
     train_seconds = state.get("train_seconds", 0.0) if state else 0.0
+    metric = metric_of(cfg.problem)  # what p.mse holds: mse, or the distribution's own metric
     t_last = time.perf_counter()
 
     def report(p: Progress) -> None:
         nonlocal train_seconds, t_last
         train_seconds += time.perf_counter() - t_last  # time in gan_core, not in Tune's report
         metrics = {**p.metrics, "iteration": p.iteration, "train/seconds": train_seconds,
-                   METRIC: objective(p.mse, p.metrics["eval/failure_rate"], objective_kind),
+                   METRIC: objective(p.mse, p.metrics["eval/failure_rate"], objective_kind,
+                                     metric),
                    "run_status": "diverged" if p.metrics["eval/diverged"] == cfg.seeds else "ok",
                    "device": device, "gpu_ids": ",".join(gpu_ids),
                    "node_id": ray.get_runtime_context().get_node_id(),
-                   **{f"eval/mse_seed_{k}": float(m) for k, m in enumerate(p.mse)}}
+                   **{f"eval/{metric}_seed_{k}": float(m) for k, m in enumerate(p.mse)}}
         fault.reported(p.iteration)  # test-only: logs the report, may raise
         if p.done or p.iteration % checkpoint_every == 0:
             with tempfile.TemporaryDirectory() as d:
