@@ -8,6 +8,7 @@ from typing import Any, TextIO
 
 from ray import tune
 
+from .metrics import fmt, label, metric_of
 from .spaces import METRIC
 from .tracking import trial_status
 
@@ -42,9 +43,10 @@ class ProgressLines(tune.Callback):
     # -- formatting ---------------------------------------------------------------------------------
     def _line(self, trials: list, trial: Any, failed: bool) -> None:
         r = trial.last_result or {}
+        metric = metric_of(trial.config.get("problem", ""))  # mse, energy, classes_missed, ...
         what = (f"{trial_status(trial, failed):<13} {int(r.get('iteration', 0)):>6} it  "
-                f"median {r.get('eval/mse', float('nan')):.1e}  "
-                f"worst {r.get('eval/mse_worst', float('nan')):.1e}  "
+                f"median {label(metric)} {_value(r, metric)}  "
+                f"worst {_value(r, metric, '_worst')}  "
                 f"failed {r.get('eval/failure_rate', float('nan')):.0%}")
         self._print(f"{self._head(trials, trial)}  {trial.trial_id}  {what} | "
                     f"{self._best(trials, trial)}")
@@ -70,9 +72,16 @@ class ProgressLines(tune.Callback):
         best = min(done, key=lambda t: (trial_status(t) not in ("ok", "diverged"),
                                         t.last_result[METRIC]))
         r = best.last_result
-        return (f"best: median {r.get('eval/mse', float('nan')):.1e} "
+        metric = metric_of(best.config.get("problem", ""))
+        return (f"best: median {_value(r, metric)} "
                 f"failed {r.get('eval/failure_rate', float('nan')):.0%} ({best.trial_id})")
 
     def _print(self, text: str) -> None:
         self._last = time.monotonic()
         print(text, file=self._out or sys.stdout, flush=True)
+
+
+def _value(result: dict, metric: str, suffix: str = "") -> str:
+    """eval/<metric><suffix> of a result as short text (MSE 1.2e-08, energy 0.0071, 2 classes)."""
+    value = result.get(f"eval/{metric}{suffix}", float("nan"))
+    return f"{value:.1e}" if metric == "mse" else fmt(metric, value)
