@@ -41,6 +41,7 @@ class NetConfig:
     activation: str = "tanh"  # one of ACTIVATIONS
     residual: bool = False  # hidden-to-hidden layers become h + act(W h + b)
     output_tanh: bool = False  # squash the raw output with tanh (G only makes sense)
+    dropout: float = 0.0  # D only: drop hidden units with this probability while training
     lr: float = 1e-3  # Adam learning rate
     betas: tuple[float, float] = (0.9, 0.999)  # Adam betas, each in [0, 1)
 
@@ -49,6 +50,9 @@ class NetConfig:
         _check(self.depth >= 0, f"{name}.depth", self.depth, "an integer >= 0 (0 = linear)")
         _check(self.activation in ACTIVATIONS, f"{name}.activation", self.activation,
                f"one of {', '.join(ACTIVATIONS)}")
+        _check(0.0 <= self.dropout < 1.0 and (name == "D" or self.dropout == 0.0),
+               f"{name}.dropout", self.dropout,
+               "a number in [0, 1) for D, 0 for G (G's samples are what is measured)")
         _check(math.isfinite(self.lr) and self.lr > 0, f"{name}.lr", self.lr, "a finite number > 0")
         _check(len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas),
                f"{name}.betas", self.betas, "two numbers in [0, 1), e.g. (0.9, 0.999)")

@@ -159,6 +159,21 @@ class BatchedMLP(nn.Module):
         self.hidden = nn.ModuleList(
             BatchedLinear(seeds, a, b, gens, spectral_norm) for a, b in zip(widths[:-1], widths[1:]))
         self.out = BatchedLinear(seeds, widths[-1], n_out, gens, spectral_norm)  # depth 0: linear
+        if cfg.dropout:  # masks from the net's own generator, whose state is a buffer: saved in
+            # the state_dict, so a resumed run draws the same masks as one that never stopped
+            g = torch.Generator().manual_seed(
+                int(np.random.SeedSequence([seed, stream, 7]).generate_state(1)[0]))
+            self.register_buffer("dropout_rng", g.get_state())
+
+    def _dropout(self, h: Jet) -> Jet:
+        """Zero each hidden unit with probability p (the same unit in the value and derivatives)."""
+        p = self.cfg.dropout
+        K, _, n, c = h.a.shape
+        g = torch.Generator()
+        g.set_state(self.dropout_rng.cpu())
+        keep = torch.rand((K, 1, n, c), generator=g) >= p
+        self.dropout_rng.copy_(g.get_state())
+        return Jet(h.a * keep.to(h.a.device, h.a.dtype) / (1 - p), h.dim, h.order)
 
     def forward(self, x: "Jet | Tensor") -> "Jet | Tensor":
         """x: a Jet with value (seeds, n, n_in), or a plain tensor (seeds, n, n_in)."""
@@ -168,6 +183,8 @@ class BatchedMLP(nn.Module):
         for i, layer in enumerate(self.hidden):
             z = activate(layer(h), act)
             h = h + z if (self.cfg.residual and i > 0) else z
+            if self.cfg.dropout and self.training:
+                h = self._dropout(h)
         y = self.out(h)
         if self.cfg.output_tanh:
             y = activate(y, "tanh")

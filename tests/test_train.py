@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from gan_core import DE_PROBLEMS, DIST_PROBLEMS, METHODS, Config, Progress, train
+from gan_core import DE_PROBLEMS, DIST_PROBLEMS, METHODS, Config, ConfigError, Progress, train
 
 
 def _cfg(**kw):
@@ -46,6 +46,21 @@ def test_gan_options_run(options):
     assert np.isfinite(r.final_mse).all()
 
 
+def test_d_dropout_drops_units_while_training_only():
+    from gan_core.networks import BatchedMLP
+
+    cfg = _cfg(**{"D.dropout": 0.5}).D
+    D = BatchedMLP(3, 2, 1, cfg, seed=0, stream=1)
+    x = torch.randn(3, 50, 2)
+    assert not torch.equal(D(x), D(x))  # fresh masks on every call
+    D.eval()
+    assert torch.equal(D(x), D(x))
+    with pytest.raises(ConfigError, match="G.dropout = 0.2.*0 for G"):
+        _cfg(**{"G.dropout": 0.2})
+    # the WGAN-GP penalty's derivatives see the same mask as the values
+    assert np.isfinite(train(_cfg(method="wgan_gp", **{"D.dropout": 0.3})).final_mse).all()
+
+
 def test_lr_decay_reaches_the_optimiser():
     r = train(_cfg(method="l2", lr_decay="step", lr_step=10, lr_gamma=0.5, **{"G.lr": 0.01}))
     assert r.curves["train/lr_g"].tolist() == pytest.approx([0.005, 0.0025, 0.00125])
@@ -83,7 +98,8 @@ def _checkpoint_at(cfg, iteration):
 
 
 def test_resume_continues_exactly():
-    cfg = _cfg(iterations=40, soft_labels=0.2, instance_noise=True, lr_decay="exp", lr_gamma=0.99)
+    cfg = _cfg(iterations=40, soft_labels=0.2, instance_noise=True, lr_decay="exp", lr_gamma=0.99,
+               **{"D.dropout": 0.3})
     straight = train(cfg)
     state = _checkpoint_at(cfg, 20)
     resumed = train(cfg, state=state)
