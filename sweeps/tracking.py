@@ -7,8 +7,9 @@
   instead of one sqlite transaction per metric);
 - tags say where the trial ran (hostname, node IP, Ray node id, device, GPU ids) and how it ended
   (status: ok / diverged / early-stopped / error);
-- at the end the trial's last checkpoint becomes artifacts: prediction-vs-reference and curve plots,
-  and the weights;
+- at the end the trial's last checkpoint becomes artifacts: a figure of every seed's result
+  (``plot_name``: prediction vs reference for equations, sample scatter plots / histograms or digit
+  grids for distributions), the curves, and the weights;
 - an MLflow store that stops answering never stops the sweep: the trial is noted in ``UNSYNCED``,
   logging resumes once the store answers again (probed every ``PROBE_S``), and the driver (or
   ``gansweep relog``, see relog.py) writes the missed results from Tune's folder afterwards.
@@ -253,7 +254,8 @@ def _warn(text: str) -> None:
 
 
 def _log_artifacts(client: MlflowClient, run_id: str, trial: Any) -> None:
-    """Plots of the final state (prediction vs reference per seed, curves) and the weights."""
+    """Plots of the final state (per seed: prediction vs reference, or samples; curves) and the
+    weights."""
     if trial.checkpoint is None:
         return
     from gan_core import Config, train
@@ -271,12 +273,24 @@ def _log_artifacts(client: MlflowClient, run_id: str, trial: Any) -> None:
                             "iterations": max(1, int(state["iteration"]))})
     result = train(cfg, state=state)
     with tempfile.TemporaryDirectory() as d:
-        plot_solutions(result, Path(d, "solution.png"))
+        plot_solutions(result, Path(d, plot_name(cfg.problem)))
         plot_curves(result, Path(d, "curves.png"))
         _close_figures()
         client.log_artifacts(run_id, d, "plots")
     with trial.checkpoint.as_directory() as d:
         client.log_artifact(run_id, str(Path(d, STATE_FILE)), "weights")
+
+
+def plot_name(problem: str) -> str:
+    """The file name of a trial's per-seed figure (``gan_core.plots.plot_solutions``): solution.png
+    (every seed's prediction vs the reference), samples.png (each seed's samples over real ones:
+    scatter, or histogram in 1-D) or digits.png (each seed's digit grid and class histogram)."""
+    from gan_core import PROBLEMS
+
+    cls = PROBLEMS.get(problem)
+    if cls is None or cls.family != "dist":
+        return "solution.png"
+    return "digits.png" if hasattr(cls, "image_shape") else "samples.png"
 
 
 def trial_status(trial: Any, failed: bool = False) -> str:
