@@ -148,7 +148,8 @@ def _parent_summary(client: Any, parent: str, folder: Path, n: dict[str, int]) -
         n["artifacts_logged"] += 1
     out = json.loads((folder / "summary.json").read_text())
     b = out.get("best") or {}
-    metrics = {"best/mse": b.get("median_mse"), "best/mse_worst": b.get("worst_mse"),
+    m = out.get("metric", "mse")  # the problem's primary metric, as the driver names it
+    metrics = {f"best/{m}": b.get("median_mse"), f"best/{m}_worst": b.get("worst_mse"),
                "best/failure_rate": b.get("failure_rate"), "sweep/trials": out.get("num_trials")}
     run = client.get_run(parent)
     for k, v in metrics.items():
