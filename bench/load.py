@@ -13,7 +13,9 @@ they do not. tests/test_reliability.py runs the same check on fewer trials.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import math
 import resource
 import sys
 import tempfile
@@ -30,12 +32,23 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _rss_mb() -> float:
+    """This process's resident memory now (Linux), after a garbage collection."""
+    gc.collect()
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
 class MemoryMarks(tune.Callback):
-    """Records the driver's peak RSS (MB) and the elapsed time when the n-th trial ends."""
+    """Records the driver's peak RSS (MB; ``rss``), its RSS at that moment (``now``) and the
+    elapsed time when the n-th trial ends."""
 
     def __init__(self, marks: list[int]) -> None:
         self.marks, self.ended = marks, 0
         self.rss: dict[int, float] = {}
+        self.now: dict[int, float] = {}
         self.seconds: dict[int, float] = {}
         self.t0 = time.monotonic()
 
@@ -43,6 +56,7 @@ class MemoryMarks(tune.Callback):
         self.ended += 1
         if self.ended in self.marks:
             self.rss[self.ended] = _peak_rss_mb()
+            self.now[self.ended] = _rss_mb()
             self.seconds[self.ended] = time.monotonic() - self.t0
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -101,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"trials": a.trials, "wall_seconds": round(wall, 1),
                       "driver_peak_rss_mb_before": round(rss0, 1),
                       "driver_peak_rss_mb_at": {k: round(v, 1) for k, v in marks.rss.items()},
+                      "driver_rss_mb_at": {k: round(v, 1) for k, v in marks.now.items()},
                       "seconds_at": {k: round(v, 1) for k, v in marks.seconds.items()},
                       "accounting": acc, "ok": ok, "stores": str(out)}, indent=2))
     return 0 if ok else 1

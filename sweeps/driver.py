@@ -220,6 +220,10 @@ def _save_summary(exp_dir: str, df: Any, out: dict[str, Any], text: str) -> None
 
     d = Path(exp_dir, SUMMARY_DIR)
     d.mkdir(parents=True, exist_ok=True)
+    _write_summary(d, df, out, text)
+
+
+def _write_summary(d: Path, df: Any, out: dict[str, Any], text: str) -> None:
     df.drop(columns=["config"]).to_csv(d / "summary.csv", index=False)
     (d / "summary.txt").write_text(text + "\n")
     (d / "summary.json").write_text(json.dumps(out, indent=2, default=str))
@@ -361,9 +365,7 @@ def _log_summary(client: MlflowClient, parent: str, df: Any, out: dict[str, Any]
         client.log_metric(parent, k, v if math.isfinite(v) else 1e300)
     client.set_tag(parent, "best_trial_id", b["trial_id"])
     with tempfile.TemporaryDirectory() as d:
-        df.drop(columns=["config"]).to_csv(Path(d, "summary.csv"), index=False)
-        Path(d, "summary.txt").write_text(text + "\n")
-        Path(d, "summary.json").write_text(json.dumps(out, indent=2, default=str))
+        _write_summary(Path(d), df, out, text)
         client.log_artifacts(parent, d, "summary")
     client.set_terminated(parent, "FINISHED")
 
