@@ -28,6 +28,7 @@ from ray.tune.search.optuna import OptunaSearch
 from . import summary as S
 from . import tracking
 from .budget import FailureBudget
+from .metrics import label, metric_of
 from .cli import SWEEP_FILE, Plan, space_for
 from .progress import ProgressLines
 from .spaces import METRIC, MODE
@@ -105,7 +106,8 @@ def _run(p: Plan, callbacks: Sequence[tune.Callback]) -> dict[str, Any]:
     _say(f"sweep {meta['name']}: {meta['trials']} trials of {meta['method']} on "
          f"{meta['problem']}, {meta['fixed']['seeds']} seeds x {meta['fixed']['iterations']} "
          f"iterations each, {max_concurrent} at a time; objective: {meta['objective']} "
-         f"{'MSE ' if meta['objective'] != 'failure_rate' else ''}over seeds"
+         f"{label(metric_of(meta['problem'])) + ' ' if meta['objective'] != 'failure_rate' else ''}"
+         "over seeds"
          + (f"; time budget {p.time_budget:.0f}s" if p.time_budget and not p.resume else ""))
     _say(f"  MLflow: {p.tracking_uri} (experiment {p.experiment_name!r})   Tune: {exp_dir}")
 
@@ -138,9 +140,10 @@ def _run(p: Plan, callbacks: Sequence[tune.Callback]) -> dict[str, Any]:
 
     # -- summary ---------------------------------------------------------------------------------
     out = S.summarize(df, searched)
-    if p.baseline and meta["method"] not in ("l2",):
-        result = S.baseline(out["best"]["config"])
-        out["baseline"] = {"method": "l2", "median_mse": result.median_mse,
+    base_method = S.baseline_method(meta["problem"])  # l2 (Lagaris) for equations, else vae
+    if p.baseline and meta["method"] != base_method:
+        result = S.baseline(out["best"]["config"], base_method)
+        out["baseline"] = {"method": base_method, "median_mse": result.median_mse,
                            "worst_mse": result.worst_mse, "failure_rate": result.failure_rate,
                            "iterations": result.iterations, "seconds": result.wall_time}
         if store_error is None:
@@ -344,11 +347,13 @@ def _artifact_root(tracking_uri: str) -> str | None:
 def _log_baseline(client: MlflowClient, parent: str, result: Any) -> None:
     from gan_core.plots import plot_solutions
 
-    for k, v in {"baseline/mse": result.median_mse, "baseline/mse_worst": result.worst_mse,
+    m = result.metric  # mse, or the distribution problem's metric
+    for k, v in {f"baseline/{m}": result.median_mse, f"baseline/{m}_worst": result.worst_mse,
                  "baseline/failure_rate": result.failure_rate}.items():
         client.log_metric(parent, k, v if math.isfinite(v) else 1e300)
     with tempfile.TemporaryDirectory() as d:
-        plot_solutions(result, Path(d, "baseline_l2_solution.png"))
+        name = tracking.plot_name(result.config.problem)  # solution.png, samples.png, digits.png
+        plot_solutions(result, Path(d, f"baseline_{result.config.method}_{name}"))
         import matplotlib.pyplot as plt
 
         plt.close("all")
@@ -357,8 +362,8 @@ def _log_baseline(client: MlflowClient, parent: str, result: Any) -> None:
 
 def _log_summary(client: MlflowClient, parent: str, df: Any, out: dict[str, Any], text: str
                  ) -> None:
-    b = out["best"]
-    for k, v in {"best/mse": b["median_mse"], "best/mse_worst": b["worst_mse"],
+    b, m = out["best"], out.get("metric", "mse")
+    for k, v in {f"best/{m}": b["median_mse"], f"best/{m}_worst": b["worst_mse"],
                  "best/failure_rate": b["failure_rate"], "sweep/trials": out["num_trials"],
                  "sweep/wall_seconds": out["wall_seconds"],
                  "sweep/training_share": out["training_share"]}.items():
