@@ -2,7 +2,7 @@
 
     df = load_sweep("gansweep-sho", tracking_uri="sqlite:///mlflow.db")   # MLflow experiment
     df = load_sweep("ray_results/sho-gan-20261123-201306")               # Tune's results folder
-    curves = load_curves(<same source>)                                   # per-seed MSE over time
+    curves = load_curves(<same source>)                                   # per-seed metric over time
 
 Both sources are first read into the same per-trial records (params, the metrics of every report,
 tags), and one function builds the frame from those records, so the two frames agree exactly.
@@ -14,15 +14,18 @@ Columns of the sweep frame (``FRAME_COLUMNS``, then one column per config key, e
 | sweep | the sweep's name (Tune's experiment folder = the MLflow parent run's name) |
 | trial_id | Tune's trial id; one trial = one config |
 | seed | replica index k within the trial (own initial weights and point noise) |
+| metric | what final_mse / best_mse hold: the problem's primary metric, lower is better (``mse`` for equations; ``energy``, ``w1``, ``label_energy``, ``code_error``, ``modes_missed``, ``classes_missed`` for distributions) |
 | status | how the trial ended: ok / diverged (every seed) / early-stopped (fewer iterations than its config's: ASHA, the sweep's time budget, or still running) / error |
-| seed_status | this seed: ok / failed (finite MSE above the threshold) / diverged (non-finite) |
-| final_mse | this seed's MSE at the trial's last report (+inf when it diverged, NaN if never reported) |
-| best_mse | this seed's lowest MSE over the trial's reports |
-| failure_threshold | MSE above which a seed failed: the config's, else the problem's class default |
+| seed_status | this seed: ok / failed (finite metric above the threshold) / diverged (non-finite) |
+| final_mse | this seed's primary metric (MSE for equations; see ``metric``) at the trial's last report (+inf when it diverged, NaN if never reported); the name is historical |
+| best_mse | this seed's lowest value of that metric over the trial's reports |
+| failure_threshold | metric value above which a seed failed: the config's, else the problem's class default (digits: more than 2 classes missed = mode collapse) |
 | iteration | the trial's last reported iteration (below the config's ``iterations`` when ASHA stopped it) |
 | wall_time | seconds the trial spent training (``train/seconds``) |
-| objective | the trial's sweep objective at its last report (log10 of the median MSE, by default) |
+| objective | the trial's sweep objective at its last report (log10 of the median MSE or distance by default; the median itself for counts such as classes_missed) |
 | node | where it ran: hostname/node IP/Ray node id prefix |
+
+The curve frame's ``mse`` column likewise holds the primary metric of each report.
 
 The config key ``seed`` (the trial's base random seed) is renamed ``base_seed``: ``seed`` is the
 replica. A frame holds ``attrs`` naming its source (see ``load_sweep``).
@@ -33,6 +36,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,10 +46,13 @@ import numpy as np
 import pandas as pd
 
 from gan_core import PROBLEMS
+from sweeps.metrics import metric_of
 
-SEED_PREFIX = "eval/mse_seed_"  # per-seed MSE metric names, as the sweeps' trainable reports them
+# per-seed values, as the sweeps' trainable reports them: eval/<metric>_seed_<k> (eval/mse_seed_3
+# for equations, eval/energy_seed_0 for moons, eval/classes_missed_seed_1 for digits)
+SEED_KEY = re.compile(r"^eval/(?P<metric>.+)_seed_(?P<seed>\d+)$")
 SWEEP_FILE = "gansweep.json"  # the sweep's settings in Tune's experiment folder (sweeps.cli)
-FRAME_COLUMNS = ["sweep", "trial_id", "seed", "problem", "method", "status", "seed_status",
+FRAME_COLUMNS = ["sweep", "trial_id", "seed", "problem", "method", "metric", "status", "seed_status",
                  "final_mse", "best_mse", "failure_threshold", "iteration", "wall_time",
                  "objective", "node"]
 CURVE_COLUMNS = ["sweep", "trial_id", "seed", "iteration", "mse", "g_loss", "d_loss"]
@@ -93,7 +100,8 @@ def load_sweep(source: str | Path, tracking_uri: str | None = None, sweep: str |
 
 def load_curves(source: str | Path, tracking_uri: str | None = None, sweep: str | None = None
                 ) -> pd.DataFrame:
-    """Per-seed MSE over iterations: one row per (trial, seed, report), ``CURVE_COLUMNS``.
+    """Per-seed primary metric (``mse``: MSE for equations, e.g. classes missed for digits) over
+    iterations: one row per (trial, seed, report), ``CURVE_COLUMNS``.
 
     g_loss / d_loss are what the sweep logs: the median over the trial's live seeds (the same
     value on every seed's row of that report).
@@ -114,18 +122,18 @@ def frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
                   if k not in _DROPPED}
         param_keys |= set(params)
         last = r.reports[-1] if r.reports else {}
-        seen = [int(k[len(SEED_PREFIX):]) + 1 for rep in r.reports for k in rep
-                if k.startswith(SEED_PREFIX)]
+        metric = _metric(r, params)
+        seen = [k + 1 for rep in r.reports for k in _seed_keys(rep, metric).values()]
         seeds = max([int(params.get("seeds") or 0), *seen])
         for k in range(seeds):
-            key = f"{SEED_PREFIX}{k}"
+            key = f"eval/{metric}_seed_{k}"
             history = [_num(rep.get(key)) for rep in r.reports if key in rep]
             final = history[-1] if history else math.nan
             best = _inf_aware_min(history)
             rows.append({
                 "sweep": r.sweep, "trial_id": r.trial_id, "seed": k,
                 "problem": params.get("problem"), "method": params.get("method"),
-                "status": r.status or _status(r, params),
+                "metric": metric, "status": r.status or _status(r, params),
                 "seed_status": seed_status(final, threshold),
                 "final_mse": final, "best_mse": best, "failure_threshold": threshold,
                 "iteration": int(last.get("iteration", 0)),
@@ -146,11 +154,10 @@ def curves(records: Iterable[TrialRecord]) -> pd.DataFrame:
     """Build the long curve frame from trial records (shared by both sources)."""
     rows = []
     for r in records:
+        metric = _metric(r, r.params)
         for rep in r.reports:
-            for key in sorted((k for k in rep if k.startswith(SEED_PREFIX)),
-                              key=lambda k: int(k[len(SEED_PREFIX):])):
-                rows.append({"sweep": r.sweep, "trial_id": r.trial_id,
-                             "seed": int(key[len(SEED_PREFIX):]),
+            for key, k in sorted(_seed_keys(rep, metric).items(), key=lambda kv: kv[1]):
+                rows.append({"sweep": r.sweep, "trial_id": r.trial_id, "seed": k,
                              "iteration": int(rep["iteration"]), "mse": _num(rep[key]),
                              "g_loss": _num(rep.get("train/g_loss", math.nan)),
                              "d_loss": _num(rep.get("train/d_loss", math.nan))})
@@ -159,6 +166,23 @@ def curves(records: Iterable[TrialRecord]) -> pd.DataFrame:
             .reset_index(drop=True)
             .astype({"seed": "int64", "iteration": "int64", "mse": "float64",
                      "g_loss": "float64", "d_loss": "float64"}))
+
+
+def _metric(r: TrialRecord, params: dict[str, Any]) -> str:
+    """The trial's primary metric: its problem's, else the one its per-seed keys name."""
+    if params.get("problem") in PROBLEMS:
+        return metric_of(params["problem"])
+    for rep in r.reports:
+        for k in rep:
+            if (m := SEED_KEY.match(k)) is not None:
+                return m["metric"]
+    return "mse"
+
+
+def _seed_keys(report: dict[str, Any], metric: str) -> dict[str, int]:
+    """{eval/<metric>_seed_<k>: k} of one report."""
+    return {k: int(m["seed"]) for k in report
+            if (m := SEED_KEY.match(k)) is not None and m["metric"] == metric}
 
 
 def seed_status(mse: float, threshold: float) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from gan_core import Result, make_problem
+from sweeps.metrics import is_count, label as metric_label
 
 from .tables import (best_configs, config_keys, config_objective, convergence, searched_params,
                      with_failures)
@@ -41,37 +42,52 @@ def hist_log_mse(df: pd.DataFrame, methods: Sequence[str] | None = None, bins: i
                  ax: Any = None, title: str | None = None) -> Any:
     """Histograms of log10 final MSE per method on shared bins, the failure threshold dashed.
 
-    Seeds with non-finite MSE (diverged) are drawn as one hatched bar right of the finite ones and
-    counted in the legend, never dropped.
+    For distribution problems the frame's ``metric`` is drawn instead: log10 of a distance, or
+    the value itself for a count or fraction (``sweeps.metrics.is_count``: 0 classes missed has
+    no log). Seeds with non-finite values (diverged) are drawn as one hatched bar right of the
+    finite ones and counted in the legend, never dropped.
     """
     plt = pyplot()
     fig, ax = _axes(plt, ax, (7, 4.5))
     methods = list(methods) if methods is not None else list(dict.fromkeys(df["method"]))
+    metric = _metric(df)
+    name = metric_label(metric)
+    linear = is_count(metric)
     mse = df["final_mse"].astype(float)
-    finite = mse[np.isfinite(mse) & (mse > 0)]
-    logs = np.log10(finite) if len(finite) else pd.Series([0.0])
-    lo, hi = float(np.floor(logs.min())), float(np.ceil(logs.max()))
-    edges = np.linspace(lo, max(hi, lo + 1), bins + 1)
-    x_div = edges[-1] + _DIVERGED_GAP
+    scale = (lambda v: v) if linear else np.log10
+    finite = mse[np.isfinite(mse) & ((mse >= 0) if linear else (mse > 0))]
+    logs = scale(finite) if len(finite) else pd.Series([0.0])
+    if linear and metric != "code_error":  # counts: one bar per whole number
+        lo, hi = float(np.floor(logs.min())) - 0.5, float(np.ceil(logs.max())) + 0.5
+        edges = np.arange(lo, hi + 0.5, 1.0)
+    else:
+        lo, hi = float(np.floor(logs.min())), float(np.ceil(logs.max()))
+        edges = np.linspace(lo, max(hi, lo + (0.5 if linear else 1)), bins + 1)
+    x_div = edges[-1] + (edges[1] - edges[0]) * (2 if linear else 1) * (
+        1 if linear else _DIVERGED_GAP)
     for i, m in enumerate(methods):
         v = mse[df["method"] == m]
-        ok = v[np.isfinite(v) & (v > 0)]
+        ok = v[np.isfinite(v) & ((v >= 0) if linear else (v > 0))]
         n_bad = int((~np.isfinite(v)).sum())
-        label = f"{_label(m)} ({len(v)} seeds, median {np.median(v.fillna(np.inf)):.1e}"
+        med = float(np.median(v.fillna(np.inf)))
+        label = (f"{_label(m)} ({len(v)} seeds, median "
+                 f"{(f'{med:.3g}' if linear else f'{med:.1e}')}")
         label += f", {n_bad} diverged)" if n_bad else ")"
-        ax.hist(np.log10(ok), bins=edges, alpha=0.55, color=f"C{i}", label=label)
+        ax.hist(scale(ok), bins=edges, alpha=0.55, color=f"C{i}", label=label)
         if n_bad:
             ax.bar(x_div, n_bad, width=(edges[1] - edges[0]) * 1.5, color=f"C{i}", alpha=0.55,
                    hatch="//")
     if "failure_threshold" in df.columns and df["failure_threshold"].notna().any():
         thr = float(df["failure_threshold"].dropna().iloc[0])
-        ax.axvline(math.log10(thr), color="r", ls=":", label=f"failure threshold {thr:.0e}")
+        ax.axvline(thr if linear else math.log10(thr), color="r", ls=":",
+                   label=f"failure threshold {thr:g}" if linear else
+                   f"failure threshold {thr:.0e}")
     if (~np.isfinite(mse)).any():
         ax.annotate("diverged", (x_div, 0), xytext=(0, -28), textcoords="offset points",
                     ha="center", fontsize=8)
-    ax.set_xlabel("log10 final MSE")
+    ax.set_xlabel(f"final {name}" if linear else f"log10 final {name}")
     ax.set_ylabel("seeds")
-    ax.set_title(title or "MSE comparison: " + " vs ".join(_label(m) for m in methods))
+    ax.set_title(title or f"{name} comparison: " + " vs ".join(_label(m) for m in methods))
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -88,6 +104,11 @@ def plot_best_worst(runs: Sequence[tuple[str, Result, int]], extrapolate: Any = 
     for ax, (title, r, k) in zip(axes[0], runs):
         problem = make_problem(r.config.problem, r.config.n_points)
         mse = r.final_mse[k]
+        if problem.family == "dist":
+            _samples(ax, problem, r, k)
+            ax.set_title(f"{title}: {r.config.method} seed {k}, {metric_label(r.metric)} "
+                         f"{mse:.3g}", fontsize=10)
+            continue
         if problem.dim == 1:
             for c in range(r.reference.shape[1]):
                 ax.plot(r.grid[:, 0], r.reference[:, c], "k--", lw=2,
@@ -109,6 +130,33 @@ def plot_best_worst(runs: Sequence[tuple[str, Result, int]], extrapolate: Any = 
     return fig
 
 
+def _samples(ax: Any, problem: Any, r: Result, k: int) -> None:
+    """Seed k's samples against the held-out real ones: a scatter (2-D), histograms (1-D), or a
+    mosaic of its first 36 digits (images)."""
+    x = r.prediction[k]
+    x = x[np.isfinite(x).all(axis=1)]
+    if hasattr(problem, "image_shape"):
+        h, w = problem.image_shape
+        side = 6
+        mosaic = np.full((side * (h + 1), side * (w + 1)), np.nan)
+        for j in range(min(side * side, len(x))):
+            row, col = divmod(j, side)
+            mosaic[row * (h + 1):row * (h + 1) + h, col * (w + 1):col * (w + 1) + w] = \
+                x[j].reshape(h, w)
+        ax.imshow(mosaic, cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
+        ax.axis("off")
+    elif r.reference.shape[1] == 1:
+        bins = np.linspace(r.reference.min() - 1, r.reference.max() + 1, 50)
+        ax.hist(r.reference[:, 0], bins=bins, density=True, alpha=0.4, color="grey",
+                label="real")
+        ax.hist(x[:, 0], bins=bins, density=True, histtype="step", color="C0", label="G")
+        ax.legend(fontsize=8)
+    else:
+        ax.scatter(r.reference[:, 0], r.reference[:, 1], s=2, c="grey", alpha=0.4, label="real")
+        ax.scatter(x[:, 0], x[:, 1], s=2, c="C0", alpha=0.6, label="G")
+        ax.legend(fontsize=8, markerscale=4)
+
+
 def plot_extrapolation(t: np.ndarray, predictions: dict[str, np.ndarray], reference: np.ndarray,
                        train_end: float, ax: Any = None) -> Any:
     """Predictions (n, n_out) of a few runs on t beyond the training interval [.., train_end]."""
@@ -126,9 +174,10 @@ def plot_extrapolation(t: np.ndarray, predictions: dict[str, np.ndarray], refere
 
 
 def plot_loss_grid(curves: pd.DataFrame, by: Sequence[str] = ("trial_id", "seed"),
-                   ncols: int = 4, max_panels: int = 12) -> Any:
+                   ncols: int = 4, max_panels: int = 12, metric: str = "mse") -> Any:
     """G loss (solid) and D loss (dashed) over iterations, one panel per `by` group, sorted by the
-    group's final MSE (median over its seeds), best first, as in seed notebook 000's last grid."""
+    group's final MSE (`metric`: what the curves' ``mse`` column holds; median over its seeds),
+    best first, as in seed notebook 000's last grid."""
     plt = pyplot()
     by = list(by)
     last = curves.sort_values("iteration").groupby(by + ["seed"] if "seed" not in by else by)
@@ -145,20 +194,23 @@ def plot_loss_grid(curves: pd.DataFrame, by: Sequence[str] = ("trial_id", "seed"
         ax.plot(c["iteration"], c["g_loss"], lw=1, marker=mark, label="G")
         if c["d_loss"].notna().any():
             ax.plot(c["iteration"], c["d_loss"], lw=1, ls="--", marker=mark, label="D")
-        ax.set_title(f"{' '.join(str(v) for v in key_t)}  MSE={final[key]:.1e}", fontsize=8)
+        value = f"{final[key]:.1e}" if metric == "mse" else f"{final[key]:.3g}"
+        ax.set_title(f"{' '.join(str(v) for v in key_t)}  {metric_label(metric)}={value}",
+                     fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in flat[len(groups):]:
         fig.delaxes(ax)
     if groups:
         flat[0].legend(fontsize=7)
-    fig.suptitle("Loss curves, sorted by final MSE (best first)", fontsize=10)
+    fig.suptitle(f"Loss curves, sorted by final {metric_label(metric)} (best first)", fontsize=10)
     fig.tight_layout()
     return fig
 
 
 def plot_convergence(curves: pd.DataFrame, by: str | None = None, q: tuple[float, float] = (0.1, 0.9),
-                     ax: Any = None, threshold: float | None = None) -> Any:
-    """Median MSE over iterations (log scale) with the q band over seeds, one line per `by` group."""
+                     ax: Any = None, threshold: float | None = None, metric: str = "mse") -> Any:
+    """Median MSE over iterations (log scale) with the q band over seeds, one line per `by` group.
+    `metric`: what the curves' ``mse`` column holds (counts are drawn on a linear scale)."""
     plt = pyplot()
     fig, ax = _axes(plt, ax, (7, 4.5))
     conv = convergence(curves, by=by, q=q)
@@ -172,9 +224,10 @@ def plot_convergence(curves: pd.DataFrame, by: str | None = None, q: tuple[float
                         color=f"C{i}", alpha=0.2)
     if threshold is not None:
         ax.axhline(threshold, color="r", ls=":", label="failure threshold")
-    ax.set_yscale("log")
+    if not is_count(metric):
+        ax.set_yscale("log")
     ax.set_xlabel("iteration")
-    ax.set_ylabel("MSE")
+    ax.set_ylabel(metric_label(metric))
     ax.set_title(f"Convergence: median and {lo}-{hi} band over seeds (diverged: top edge)")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -212,7 +265,10 @@ def plot_parallel(df: pd.DataFrame, top: int = 10, objective: str = "median",
     ax.set_xticklabels(cols, rotation=30, ha="right", fontsize=8)
     ax.set_yticks([])
     ax.set_ylim(-0.05, 1.05)
-    name = "failure rate" if objective == "failure_rate" else f"log10 {objective} MSE"
+    metric = _metric(df)
+    name = ("failure rate" if objective == "failure_rate" else
+            f"{objective} {metric_label(metric)}" if is_count(metric) else
+            f"log10 {objective} {metric_label(metric)}")
     ax.set_title(f"Top {len(table)} configs by {name} (darker = better)")
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(*span))
     fig.colorbar(sm, ax=ax, label=name)
@@ -274,6 +330,13 @@ def _axes(plt: Any, ax: Any, size: tuple[float, float]) -> tuple[Any, Any]:
         fig, ax = plt.subplots(figsize=size)
         return fig, ax
     return ax.figure, ax
+
+
+def _metric(df: pd.DataFrame) -> str:
+    """What the frame's final_mse holds (its ``metric`` column; "mse" for older frames)."""
+    if "metric" in df.columns and df["metric"].notna().any():
+        return str(df["metric"].dropna().iloc[0])
+    return "mse"
 
 
 def _label(method: Any) -> str:

@@ -4,9 +4,14 @@
     python -m analysis report ray_results/sho-gan-20261123-201306
 
 It answers "which config is best AND reliable, how often does the GAN fail, and how does it
-compare with the classical loss?": best configs by median / p90 / worst seed, failure rates, the
-worst outliers, GAN vs Lagaris histograms, the best and worst runs, curves, parallel coordinates,
-failure rate by hyperparameter and Optuna's parameter importances.
+compare with the classical loss?": best configs by median / p90 / worst seed, failure rates per
+config under the problem's failure rule (for distribution problems: mode collapse, e.g. fewer than
+8 of 10 digit classes covered), the worst outliers, GAN vs Lagaris (equations) or vs the VAE
+(distributions) histograms, the best and worst runs, curves, parallel coordinates, failure rate by
+hyperparameter and Optuna's parameter importances.
+
+Every number is the problem's primary metric (the frame's ``metric``: MSE for equations, e.g. the
+energy distance or classes missed for distributions), and the page names it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+
+from sweeps.metrics import failure_rule, fmt, is_count, label
 
 from . import plots as P
 from .solutions import results_frame, trial_config, trial_result
@@ -71,6 +78,10 @@ def build(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, baseline: boo
                          f"<pre>{html.escape(traceback.format_exc(limit=3))}</pre>")
 
     f = with_failures(df)
+    metric = P._metric(df)  # noqa: SLF001 -- what final_mse holds: mse, energy, classes_missed
+    name = label(metric)
+    dist = metric != "mse"
+    base_method = "vae" if dist else "l2"  # the non-GAN baseline: VAE, or Lagaris
     best = best_configs(df, by="median", n=1)
     best_id = best.loc[0, "trial_id"] if len(best) else None
     params = searched_params(df)
@@ -87,16 +98,18 @@ def build(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, baseline: boo
             "seeds failed": f"{int(f['failed'].sum())} of {len(f)} ({f['failed'].mean():.0%}); "
                             f"{int(f['diverged'].sum())} diverged; {int(f['outlier'].sum())} "
                             f"outliers (> 100x their config's median)",
-            "failure threshold": ", ".join(f"{t:g}" for t in f["failure_threshold"].unique()),
+            "metric": f"{name} ({metric}; lower is better)",
+            "failure rule": "; ".join(_rules(f)),
             "source": f"{df.attrs.get('source', '?')}: {df.attrs.get('path') or ''}",
             "MLflow": f"{df.attrs.get('tracking_uri', '-')} parent run "
                       f"{df.attrs.get('parent_run_id', '-')}",
         }
         if best_id is not None:
             b = best.iloc[0]
-            rows["best config (median)"] = (f"trial {best_id}: median {b['median_mse']:.2e}, "
-                                            f"p90 {b['p90_mse']:.2e}, worst {b['worst_mse']:.2e}, "
-                                            f"failure rate {b['failure_rate']:.0%}")
+            rows["best config (median)"] = (
+                f"trial {best_id}: median {name} {fmt(metric, b['median_mse'])}, "
+                f"p90 {fmt(metric, b['p90_mse'])}, worst {fmt(metric, b['worst_mse'])}, "
+                f"failure rate {b['failure_rate']:.0%}")
         return [_table(pd.DataFrame({"": list(rows), "value": list(rows.values())}),
                        index=False, header=False)]
 
@@ -107,23 +120,36 @@ def build(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, baseline: boo
         for by, what in (("median", "median seed"), ("p90", "90th-percentile seed"),
                          ("worst", "worst seed"), ("failure_rate", "failure rate")):
             t = best_configs(df, by=by, n=5)
-            out_ += [f"<h3>by {what}</h3>", _table(_round(t[_cols(t, params)]))]
+            out_ += [f"<h3>by {what}</h3>", _table(_named(_round(t[_cols(t, params)]), metric))]
         return out_
 
     section("Best configs (trials that ran their whole budget)", "best", best_tables)
 
+    collapse = is_count(metric) and metric != "code_error"  # modes / classes missed
+
     def failures() -> list[str]:
         per_method = failure_rates(df, by="method")
-        per_config = failure_rates(df).sort_values(["failure_rate", "median_mse"])
-        return ["<h3>per method</h3>", _table(_round(per_method)),
-                "<h3>per config</h3>", _table(_round(per_config.head(30)))]
+        per_config = failure_rates(df)
+        info = df.groupby("trial_id", sort=True)[
+            [c for c in ("status", "iteration") if c in df.columns] + params].first()
+        per_config = (per_config.merge(info.reset_index(), on="trial_id", how="left")
+                      .sort_values(["failure_rate", "median_mse"], kind="stable"))
+        what = "mode collapse" if collapse else "failure"
+        rules = "".join(f"<li>{html.escape(r)}</li>" for r in _rules(f))
+        return [f"<p>A seed counts as a {what} when:</p><ul class='rule'>{rules}</ul>"
+                f"<p>The {what} rate of a config is the fraction of its seeds that meet this "
+                f"rule; {name} columns are over the config's seeds.</p>",
+                "<h3>per config</h3>", _table(_named(_round(per_config.head(30)), metric)),
+                "<h3>per method</h3>", _table(_named(_round(per_method), metric))]
 
-    section("Failure rates", "failures", failures)
+    section("Failure (mode collapse) rate per config" if collapse else
+            "Failure rate per config", "failures", failures)
 
     def outliers() -> list[str]:
         w = worst_outliers(df, n=10)
-        return ["<p>Seeds furthest above their own config's median final MSE: the 'worst GAN' "
-                "whose siblings, with the same config, did fine.</p>", _table(_round(w))]
+        return [f"<p>Seeds furthest above their own config's median final {name}: the 'worst GAN' "
+                "whose siblings, with the same config, did fine.</p>",
+                _table(_named(_round(w), metric))]
 
     section("Worst outliers", "outliers", outliers)
 
@@ -131,25 +157,31 @@ def build(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, baseline: boo
     def versus() -> list[str]:
         both = df
         note = ""
-        if baseline and not df["method"].isin(CLASSICAL).any() and best_id is not None:
-            cfg = trial_config(df, best_id).replace(method="l2")
-            say(f"report: training the Lagaris (l2) baseline on trial {best_id}'s network "
+        baselines = ("vae",) if dist else CLASSICAL
+        if baseline and not df["method"].isin(baselines).any() and best_id is not None:
+            # the baseline has no D: one G step per iteration (g_iters / d_iters are GAN ratios);
+            # the VAE's encoder takes D's network
+            cfg = trial_config(df, best_id).replace(method=base_method, g_iters=1, d_iters=1)
+            who = "the VAE" if dist else "the Lagaris (l2)"
+            say(f"report: training {who} baseline on trial {best_id}'s network "
                 f"({cfg.seeds} seeds x {cfg.iterations} iterations)")
             from gan_core import train
 
             r = train(cfg)
-            base = results_frame({f"{best_id}-l2": r}, sweep="baseline")
+            base = results_frame({f"{best_id}-{base_method}": r}, sweep="baseline")
             gan = df[df["trial_id"] == best_id]
             both = pd.concat([gan, base[[c for c in base.columns if c in gan.columns]]],
                              ignore_index=True)
-            note = (f"<p>GAN: the best config (trial {best_id}); Lagaris: the same generator, "
-                    f"seeds and iterations with the l2 residual loss, trained by this report "
+            note = (f"<p>GAN: the best config (trial {best_id}); "
+                    + ("VAE: the same generator as its decoder and D's network as its encoder, "
+                       if dist else "Lagaris: the same generator, ")
+                    + f"seeds and iterations with the {base_method} loss, trained by this report "
                     f"(the sweep logs only the baseline's aggregates).</p>")
-        table = compare_methods(both)
+        table = compare_methods(both, baseline=base_method)
         fig = P.hist_log_mse(both)
-        return [note, _table(_round(table)), _img("fig-hist", fig)]
+        return [note, _table(_named(_round(table), metric)), _img("fig-hist", fig)]
 
-    section("GAN vs classical losses", "versus", versus)
+    section("GAN vs VAE" if dist else "GAN vs classical losses", "versus", versus)
 
     def best_worst() -> list[str]:
         ranked = f.assign(_m=f["final_mse"].fillna(np.inf)).sort_values("_m", kind="stable")
@@ -166,16 +198,17 @@ def build(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, baseline: boo
     def convergence() -> list[str]:
         c = curves[curves["trial_id"] == best_id] if best_id is not None else curves
         thr = float(f["failure_threshold"].iloc[0])
-        fig = P.plot_convergence(c, threshold=thr)
-        return [f"<p>MSE over iterations of the best config (trial {best_id}): median and "
+        fig = P.plot_convergence(c, threshold=thr, metric=metric)
+        return [f"<p>{name[0].upper() + name[1:]} over iterations of the best config (trial {best_id}): median and "
                 "10-90% band over its seeds.</p>", _img("fig-convergence", fig)]
 
     section("Convergence", "convergence", convergence)
 
     def loss_grid() -> list[str]:
-        fig = P.plot_loss_grid(curves, by=["trial_id"])
+        fig = P.plot_loss_grid(curves, by=["trial_id"], metric=metric)
         return ["<p>Per trial, the median over seeds of the G loss (solid) and D loss (dashed); "
-                "panels sorted by the trial's median final MSE.</p>", _img("fig-loss-grid", fig)]
+                f"panels sorted by the trial's median final {name}.</p>",
+                _img("fig-loss-grid", fig)]
 
     section("Loss curves", "loss-grid", loss_grid)
 
@@ -186,8 +219,9 @@ def build(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, baseline: boo
 
     def importance() -> list[str]:
         imp = param_importance(df, objective="median")
-        return ["<p>fANOVA (Optuna's evaluator) on log10 of each config's median final MSE over "
-                "seeds; trials that ran their whole budget, or all trials when fewer than two "
+        on = f"each config's median final {name}" if is_count(metric) else \
+            f"log10 of each config's median final {name}"
+        return [f"<p>fANOVA (Optuna's evaluator) on {on} over seeds (the sweeps' objective); trials that ran their whole budget, or all trials when fewer than two "
                 "did.</p>", _table(_round(imp), index=False),
                 _img("fig-importance", P.plot_importance(imp))]
 
@@ -244,6 +278,24 @@ def _num(v: float) -> str:
     if not math.isfinite(v):
         return "inf" if v > 0 else "-inf"
     return f"{v:.3g}" if 1e-2 <= abs(v) < 1e4 or v == 0 else f"{v:.2e}"
+
+
+def _rules(f: pd.DataFrame) -> list[str]:
+    """The failure rule of each (problem, threshold in force) of the frame, in words."""
+    pairs = f[["problem", "failure_threshold"]].drop_duplicates().itertuples(index=False)
+    return [f"{p}: {failure_rule(p, t)}" for p, t in pairs]
+
+
+def _named(t: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Columns named for the metric they hold (median_mse -> "median classes missed"); an
+    equation's tables keep their MSE names."""
+    if metric == "mse":
+        return t
+    name = label(metric)
+    names = {"final_mse": f"final {name}", "config_median": f"config median {name}",
+             "median_log10_mse": f"median log10 {name}",
+             **{f"{q}_mse": f"{q} {name}" for q in ("median", "p90", "worst", "best")}}
+    return t.rename(columns=names)
 
 
 def _cols(t: pd.DataFrame, params: list[str]) -> list[str]:

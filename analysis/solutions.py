@@ -111,7 +111,7 @@ def results_curves(results: Mapping[str, Result], sweep: str = "python") -> pd.D
         for e, it in enumerate(c["iteration"]):
             for k in range(r.config.seeds):
                 rows.append({"sweep": sweep, "trial_id": name, "seed": k, "iteration": int(it),
-                             "mse": float(c["eval/mse"][e, k]),
+                             "mse": float(c[f"eval/{r.metric}"][e, k]),
                              "g_loss": float(c["train/g_loss"][e, k]),
                              "d_loss": float(c["train/d_loss"][e, k])})
     base = curves([])
@@ -124,13 +124,14 @@ def _record(name: str, r: Result, sweep: str) -> TrialRecord:
     if r.failure_threshold is not None:
         params["failure_threshold"] = r.failure_threshold
     reports = []
+    key = f"eval/{r.metric}_seed_"  # as the sweeps' trainable names per-seed values
     for e, it in enumerate(r.curves["iteration"]):
-        rep = {"iteration": int(it), **{f"eval/mse_seed_{k}": float(m)
-                                         for k, m in enumerate(r.curves["eval/mse"][e])}}
+        rep = {"iteration": int(it), **{f"{key}{k}": float(m)
+                                         for k, m in enumerate(r.curves[f"eval/{r.metric}"][e])}}
         reports.append(rep)
     if reports:
         reports[-1]["train/seconds"] = r.wall_time
-        reports[-1].update({f"eval/mse_seed_{k}": float(m) for k, m in enumerate(r.final_mse)})
+        reports[-1].update({f"{key}{k}": float(m) for k, m in enumerate(r.final_mse)})
     return TrialRecord(sweep=sweep, trial_id=name, params=params, reports=reports,
                        status=r.status, node="local")
 

@@ -11,6 +11,10 @@ Definitions used throughout (the README's glossary, applied per seed):
 
 A *config* is one trial (``sweep``, ``trial_id``): the sweeps give every trial its own config.
 Hand-made frames need only ``trial_id``, ``seed``, ``problem``, ``method`` and ``final_mse``.
+
+"MSE" and the ``*_mse`` columns stand for the problem's primary metric (``metric`` column): the
+MSE for equations, e.g. the energy distance or the classes missed for distribution problems, whose
+failure threshold is their mode-collapse rule (digits: more than 2 of 10 classes missed).
 """
 
 from __future__ import annotations
@@ -167,14 +171,19 @@ def searched_params(df: pd.DataFrame) -> list[str]:
 
 def config_objective(df: pd.DataFrame, kind: str = "median") -> pd.DataFrame:
     """Per config, the seed-aggregated objective the sweeps minimise (``sweeps.spaces.objective``:
-    log10 of the median / p90 / worst MSE, capped for non-finite values, or the failure rate)."""
+    log10 of the median / p90 / worst MSE or distance, the value itself for counts such as
+    classes_missed, capped for non-finite values, or the failure rate)."""
+    from sweeps.metrics import metric_of
     from sweeps.spaces import objective  # the sweeps' own definition, so the two agree
 
     f = with_failures(df)
     rows = []
     for key, g in f.groupby(config_keys(f), sort=True):
         key = key if isinstance(key, tuple) else (key,)
-        value = objective(_as_inf(g["final_mse"]).to_numpy(), float(g["failed"].mean()), kind)
+        metric = (str(g["metric"].iloc[0]) if "metric" in g.columns
+                  else metric_of(str(g["problem"].iloc[0])))
+        value = objective(_as_inf(g["final_mse"]).to_numpy(), float(g["failed"].mean()), kind,
+                          metric)
         rows.append({**dict(zip(config_keys(f), key)), "objective": value})
     return pd.DataFrame(rows)
 

@@ -62,14 +62,16 @@ def objective(mse: np.ndarray, failure_rate: float, kind: str, metric: str = "ms
 
 # -- building blocks -------------------------------------------------------------------------------
 def _net(trial: optuna.Trial, name: str, widths: tuple[int, ...], depths: tuple[int, ...],
-         activations: tuple[str, ...], lr: tuple[float, float]) -> None:
+         activations: tuple[str, ...], lr: tuple[float, float],
+         beta1: tuple[float, ...] = (0.5, 0.9)) -> None:
     trial.suggest_categorical(f"{name}.width", widths)
     trial.suggest_categorical(f"{name}.depth", depths)
     if len(activations) > 1:  # () or one: the preset's activation stays
         trial.suggest_categorical(f"{name}.activation", activations)
     trial.suggest_float(f"{name}.lr", *lr, log=True)
-    # Adam's beta1: 0.9 is the default, 0.5 the usual GAN choice; beta2 stays at 0.999
-    trial.suggest_categorical(f"{name}.beta1", (0.5, 0.9))
+    # Adam's beta1: 0.9 is the default, 0.5 the usual GAN choice (0 for WGAN-GP, see _beta1);
+    # beta2 stays at the preset's
+    trial.suggest_categorical(f"{name}.beta1", beta1)
 
 
 def _decay(trial: optuna.Trial, gamma: tuple[float, float]) -> None:
@@ -124,6 +126,11 @@ def generic(trial: optuna.Trial, method: str = "gan") -> None:
 _SAMPLER_ACTIVATIONS = ("relu", "leaky_relu", "tanh", "swish")
 
 
+def _beta1(method: str) -> tuple[float, ...]:
+    """Adam's beta1 choices: WGAN-GP's paper uses 0 (with beta2 0.9, as the gauss1d preset)."""
+    return (0.0, 0.5, 0.9) if method == "wgan_gp" else (0.5, 0.9)
+
+
 def _critic(trial: optuna.Trial, method: str, widths: tuple[int, ...], depths: tuple[int, ...],
             lr: tuple[float, float]) -> None:
     """What stands in D's slot: the discriminator, with D steps per G step (gan: 1 or 2; wgan_gp:
@@ -131,12 +138,12 @@ def _critic(trial: optuna.Trial, method: str, widths: tuple[int, ...], depths: t
     default 0.1 both inside); for vae, the encoder (data -> mean and log variance of z) and the
     KL weight of the ELBO (beta-VAE: small weights fit the data, large ones the prior)."""
     if method == "vae":
-        _net(trial, "D", widths, depths, (), lr)
+        _net(trial, "D", widths, depths, (), lr, _beta1(method))
         trial.suggest_float("kl_weight", 1e-3, 1.0, log=True)
         return
     if method not in ADVERSARIAL_METHODS:
         return
-    _net(trial, "D", widths, depths, (), lr)
+    _net(trial, "D", widths, depths, (), lr, _beta1(method))
     trial.suggest_categorical("d_iters", (1, 5) if method == "wgan_gp" else (1, 2))
     if method == "wgan_gp":
         trial.suggest_float("gp_weight", 0.1, 10.0, log=True)
@@ -145,7 +152,8 @@ def _critic(trial: optuna.Trial, method: str, widths: tuple[int, ...], depths: t
 def moons(trial: optuna.Trial, method: str = "gan") -> None:
     """Two moons (and the cGAN / InfoGAN variants), centred on the preset: G z32-128-2 relu, D
     2-128-1 leaky relu, Adam lr 1e-3 both, beta1 0.5."""
-    _net(trial, "G", (64, 128, 256), (1, 2, 3), ("relu", "leaky_relu", "tanh"), (2e-4, 5e-3))
+    _net(trial, "G", (64, 128, 256), (1, 2, 3), ("relu", "leaky_relu", "tanh"), (2e-4, 5e-3),
+         _beta1(method))
     _critic(trial, method, (64, 128, 256), (1, 2), (2e-4, 5e-3))
 
 
@@ -153,7 +161,8 @@ def digits(trial: optuna.Trial, method: str = "gan") -> None:
     """8x8 digits (and MNIST), centred on the preset: G z100-128-128-64 leaky relu with tanh out,
     D 128x2 leaky relu, lr 1e-3, beta1 0.5 (lr 2e-4 collapsed to 5-7 classes in 3000 iterations;
     width 256 also reaches 10/10 classes, 3x slower)."""
-    _net(trial, "G", (64, 128, 256), (1, 2, 3), ("leaky_relu", "relu"), (2e-4, 3e-3))
+    _net(trial, "G", (64, 128, 256), (1, 2, 3), ("leaky_relu", "relu"), (2e-4, 3e-3),
+         _beta1(method))
     _critic(trial, method, (64, 128, 256), (1, 2, 3), (2e-4, 3e-3))
 
 
@@ -161,14 +170,15 @@ def gauss2d(trial: optuna.Trial, method: str = "gan") -> None:
     """x A + b: G is the preset's linear map (depth 0: exactly Gaussian), so only its optimiser is
     searched; D 32x2 tanh in the preset."""
     trial.suggest_float("G.lr", 2e-4, 1e-2, log=True)
-    trial.suggest_categorical("G.beta1", (0.5, 0.9))
+    trial.suggest_categorical("G.beta1", _beta1(method))
     _critic(trial, method, (16, 32, 64), (1, 2, 3), (2e-4, 1e-2))
 
 
 def generic_dist(trial: optuna.Trial, method: str = "gan") -> None:
     """Any other distribution (gauss1d, ring8, grid25): MLP samplers around their presets (G and D
     128x2 on the mixtures, 32x2 on gauss1d; lr 1e-3 to 2e-3, beta1 0.5)."""
-    _net(trial, "G", (32, 64, 128, 256), (1, 2, 3), _SAMPLER_ACTIVATIONS, (1e-4, 1e-2))
+    _net(trial, "G", (32, 64, 128, 256), (1, 2, 3), _SAMPLER_ACTIVATIONS, (1e-4, 1e-2),
+         _beta1(method))
     _critic(trial, method, (32, 64, 128, 256), (1, 2, 3), (1e-4, 1e-2))
 
 
