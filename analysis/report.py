@@ -136,11 +136,14 @@ def build(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, baseline: boo
                       .sort_values(["failure_rate", "median_mse"], kind="stable"))
         what = "mode collapse" if collapse else "failure"
         rules = "".join(f"<li>{html.escape(r)}</li>" for r in _rules(f))
-        return [f"<p>A seed counts as a {what} when:</p><ul class='rule'>{rules}</ul>"
+        shown = {"failure_rate": "mode collapse rate", "failed": "collapsed"} if collapse else {}
+        return [f"<p>Failure rule, per problem:</p><ul class='rule'>{rules}</ul>"
                 f"<p>The {what} rate of a config is the fraction of its seeds that meet this "
-                f"rule; {name} columns are over the config's seeds.</p>",
-                "<h3>per config</h3>", _table(_named(_round(per_config.head(30)), metric)),
-                "<h3>per method</h3>", _table(_named(_round(per_method), metric))]
+                f"rule; the {name} columns are over the config's seeds.</p>",
+                "<h3>per config</h3>",
+                _table(_named(_round(per_config.head(30)), metric).rename(columns=shown)),
+                "<h3>per method</h3>",
+                _table(_named(_round(per_method), metric).rename(columns=shown))]
 
     section("Failure (mode collapse) rate per config" if collapse else
             "Failure rate per config", "failures", failures)
