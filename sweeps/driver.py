@@ -196,8 +196,8 @@ def _check_failure_budget(grid: Any, meta: dict[str, Any], p: Plan, client: Mlfl
     raise SweepError(
         f"stopped: {len(errored)} trials failed (after {p.max_failures} retries each), more "
         f"than --max-failed-trials {budget} allows; first error: {_error_line(first.error)} "
-        f"(traceback in {trial_dir}/error.txt); fix the cause, then finish the sweep with "
-        f"--resume {exp_dir}")
+        f"(traceback in {trial_dir}/error.txt); fix the cause, then retry the errored trials "
+        f"with --resume {exp_dir}")
 
 
 def _error_line(error: BaseException) -> str:
