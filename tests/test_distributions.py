@@ -36,6 +36,17 @@ def test_energy_distance_and_moments():
     assert g.quality(x * np.inf, y)["energy"] == np.inf
 
 
+def test_energy_distance_is_dcors():
+    import dcor
+
+    from gan_core.problems.distributions import energy_distance
+
+    rng = np.random.default_rng(7)
+    for x, y in [(rng.normal(size=(300, 2)), rng.normal(size=(200, 2)) + 0.3),
+                 (rng.normal(size=(100, 64)), rng.normal(size=(120, 64)))]:
+        assert energy_distance(x, y) == pytest.approx(dcor.energy_distance(x, y), rel=1e-10)
+
+
 def test_gauss1d_wasserstein():
     p = make_problem("gauss1d")
     rng = np.random.default_rng(2)

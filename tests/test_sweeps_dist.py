@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
 import numpy as np
 import pytest
@@ -22,20 +21,12 @@ TINY = ["--trials", "2", "--seeds", "2", "--iterations", "20", "--eval-every", "
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """A local Ray for the module; its workers skip numba's JIT: dcor compiles functions the energy
-    distance never calls on import (~25 s per process on this box; the energy distance itself is
-    numpy, the same numbers either way)."""
+    """A local Ray for the module, shared by its smoke sweeps."""
     import ray
 
-    old = os.environ.get("NUMBA_DISABLE_JIT")
-    os.environ["NUMBA_DISABLE_JIT"] = "1"  # before ray.init: the workers inherit it
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
-    if old is None:
-        os.environ.pop("NUMBA_DISABLE_JIT", None)
-    else:
-        os.environ["NUMBA_DISABLE_JIT"] = old
 
 
 def _run(problem: str, tmp, *extra: str) -> dict:
