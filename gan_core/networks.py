@@ -106,15 +106,18 @@ class BatchedLinear(nn.Module):
     def __init__(self, seeds: int, n_in: int, n_out: int, gens: list[torch.Generator],
                  spectral_norm: bool = False):
         super().__init__()
-        # PyTorch's nn.Linear default init, U(-1/sqrt(in), 1/sqrt(in)), drawn per seed
+        # PyTorch's nn.Linear default init, U(-1/sqrt(in), 1/sqrt(in)), drawn per seed in float32
+        # whatever torch's default dtype is (train() casts), so a seed's weights never depend on it
         bound = 1.0 / math.sqrt(n_in)
-        w = torch.stack([(torch.rand(n_in, n_out, generator=g) * 2 - 1) * bound for g in gens])
-        b = torch.stack([(torch.rand(n_out, generator=g) * 2 - 1) * bound for g in gens])
+        f32 = torch.float32
+        w = torch.stack([(torch.rand(n_in, n_out, generator=g, dtype=f32) * 2 - 1) * bound
+                         for g in gens])
+        b = torch.stack([(torch.rand(n_out, generator=g, dtype=f32) * 2 - 1) * bound for g in gens])
         self.weight = nn.Parameter(w)  # (seeds, in, out)
         self.bias = nn.Parameter(b)  # (seeds, out)
         self.spectral_norm = spectral_norm
         if spectral_norm:
-            u = torch.stack([torch.randn(n_out, generator=g) for g in gens])
+            u = torch.stack([torch.randn(n_out, generator=g, dtype=f32) for g in gens])
             self.register_buffer("u", nn.functional.normalize(u, dim=-1))  # (seeds, out)
 
     def _weight(self) -> Tensor:

@@ -9,8 +9,16 @@ from gan_core import DE_PROBLEMS, PROBLEMS, Jet, NetConfig, make_problem
 from gan_core.networks import BatchedMLP
 from gan_core.problems.pdes import burgers_reference
 
-torch.set_default_dtype(torch.float64)
 SEEDS = 3
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    """Exactness checks run in float64; restored after each test so no other module inherits it."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 def _net(problem, activation="tanh", residual=False, output_tanh=False, seed=0):
