@@ -123,7 +123,14 @@ def test_a_killed_trial_worker_resumes_from_its_checkpoint_exactly(faulty_ray, t
 
     # model, optimiser and RNG state of every seed came back: bit-identical to a run never killed
     cfg = Config.from_dict({**to_config(trial.config), "device": "cpu"})
-    clean = train(cfg)
+    import torch
+
+    default = torch.get_default_dtype()  # the worker's is float32; an earlier test may leak another
+    torch.set_default_dtype(torch.float32)
+    try:
+        clean = train(cfg)
+    finally:
+        torch.set_default_dtype(default)
     got = np.array([trial.last_result[f"eval/mse_seed_{k}"] for k in range(cfg.seeds)])
     assert np.array_equal(got, clean.final_mse), (got, clean.final_mse)
 
