@@ -141,7 +141,7 @@ def _run(p: Plan, callbacks: Sequence[tune.Callback]) -> dict[str, Any]:
     # -- summary ---------------------------------------------------------------------------------
     out = S.summarize(df, searched)
     base_method = S.baseline_method(meta["problem"])  # l2 (Lagaris) for equations, else vae
-    if p.baseline and meta["method"] != base_method:
+    if p.baseline and base_method is not None and meta["method"] != base_method:
         result = S.baseline(out["best"]["config"], base_method)
         out["baseline"] = {"method": base_method, "median_mse": result.median_mse,
                            "worst_mse": result.worst_mse, "failure_rate": result.failure_rate,

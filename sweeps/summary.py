@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gan_core import Config, Result, train
+from gan_core import PROBLEMS, Config, Result, train
 
 from .metrics import fmt, label, metric_of
 from .spaces import METRIC, to_config
@@ -95,9 +95,13 @@ def worst_outlier(df: pd.DataFrame, searched: list[str] | None = None) -> dict[s
     return best
 
 
-def baseline_method(problem: str) -> str:
-    """The non-GAN baseline of a problem: Lagaris (l2) for equations, the VAE for distributions."""
-    return "l2" if metric_of(problem) == "mse" else "vae"
+def baseline_method(problem: str) -> str | None:
+    """The non-GAN baseline of a problem: Lagaris (l2) for equations, the VAE for distributions;
+    None for InfoGAN problems (their metric is about the code D recovers: a VAE has none)."""
+    if metric_of(problem) == "mse":
+        return "l2"
+    cls = PROBLEMS.get(problem)
+    return None if cls is not None and cls.label_use == "code" else "vae"
 
 
 def baseline(best_config: dict[str, Any], method: str | None = None) -> Result:
