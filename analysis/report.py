@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from sweeps.metrics import failure_rule, fmt, is_count, label
+from sweeps.summary import baseline_method
 
 from . import plots as P
 from .solutions import results_frame, trial_config, trial_result
@@ -81,7 +82,8 @@ def build(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, baseline: boo
     metric = P._metric(df)  # noqa: SLF001 -- what final_mse holds: mse, energy, classes_missed
     name = label(metric)
     dist = metric != "mse"
-    base_method = "vae" if dist else "l2"  # the non-GAN baseline: VAE, or Lagaris
+    # the non-GAN baseline: Lagaris for equations, the VAE for distributions, none for InfoGAN
+    base_method = baseline_method(str(df["problem"].iloc[0])) if len(df) else None
     best = best_configs(df, by="median", n=1)
     best_id = best.loc[0, "trial_id"] if len(best) else None
     params = searched_params(df)
@@ -160,6 +162,9 @@ def build(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, baseline: boo
     def versus() -> list[str]:
         both = df
         note = ""
+        if base_method is None:
+            return ["<p>No baseline for this problem: its metric is about the code D's head "
+                    "recovers, which only an InfoGAN has.</p>"]
         baselines = ("vae",) if dist else CLASSICAL
         if baseline and not df["method"].isin(baselines).any() and best_id is not None:
             # the baseline has no D: one G step per iteration (g_iters / d_iters are GAN ratios);
