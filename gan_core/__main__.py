@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.quiet:
             return
         m = p.metrics
-        name = next(k for k in m if k.endswith("_worst"))[len("eval/"):-len("_worst")]
+        name = PROBLEMS[cfg.problem].metric
         print(f"  it {p.iteration:>6}/{cfg.iterations}  median {name} {m[f'eval/{name}']:.2e}  "
               f"worst {m[f'eval/{name}_worst']:.2e}  failed {m['eval/failure_rate']:.0%}  "
               f"({time.perf_counter() - t0:.0f}s)", flush=True)

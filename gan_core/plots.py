@@ -133,7 +133,8 @@ def plot_digit_grid(result: Result, path: str | Path | None = None, per_seed: in
     """Digits / MNIST: for every seed (best first) a grid of `per_seed` generated digits, each
     tagged with the class the judge assigns (grey: not confident), over the histogram of the judge's
     classes on all evaluation samples with the coverage line. Saved to `path` when given."""
-    from .problems.digits import CONFIDENT, COVERAGE_SHARE, N_CLASSES
+    from .problems.digits import CONFIDENT, N_CLASSES
+    from .problems.distributions import COVERAGE_SHARE
 
     plt = _pyplot()
     problem = make_problem(result.config.problem, result.config.n_points)

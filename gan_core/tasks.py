@@ -23,11 +23,11 @@ Tensor = torch.Tensor
 class DETask:
     """A differential equation: the error metric is the MSE against the reference on the grid."""
 
-    metric = "mse"
     d_extra = 0  # D's outputs beyond the real/fake logit (only the InfoGAN code head has some)
 
     def __init__(self, problem: Problem, cfg: Config, device: torch.device, dtype: torch.dtype):
         self.problem, self.cfg, self.K = problem, cfg, cfg.seeds
+        self.metric = problem.metric  # "mse"
         self.grid_np = problem.grid()  # (n, dim)
         self.reference_np = problem.reference(self.grid_np)  # (n, n_out)
         self.grid = torch.as_tensor(self.grid_np, dtype=dtype, device=device)

@@ -77,7 +77,7 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         D = BatchedMLP(K * d_groups, D_in, 1 + task.d_extra, cfg.D, cfg.seed, stream=1,
                        spectral_norm=cfg.spectral_norm).to(device, dtype)
     elif cfg.method == "vae":  # the encoder takes D's slot: data -> (mu, log var) of z
-        D = BatchedMLP(K, task.d_channels, 2 * (task.n_in - task.L), cfg.D, cfg.seed,
+        D = BatchedMLP(K, task.d_channels, 2 * problem.noise_dim, cfg.D, cfg.seed,
                        stream=1).to(device, dtype)
     if D is not None:
         opt_D = _adam(D, cfg.D.lr, cfg.D.betas)

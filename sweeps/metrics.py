@@ -36,7 +36,7 @@ _LABELS = {
 def metric_of(problem: str) -> str:
     """The primary metric of `problem`: "mse" for equations, else the distribution's own."""
     cls = PROBLEMS.get(problem)
-    return getattr(cls, "metric", "mse") if cls is not None else "mse"
+    return cls.metric if cls is not None else "mse"
 
 
 def label(metric: str) -> str:

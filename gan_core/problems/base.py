@@ -32,6 +32,7 @@ class Problem:
     n_default: ClassVar[int] = 100  # grid points per axis
     noise_divisor: ClassVar[float] = 3.0  # perturbation std = spacing / this (3 ODE, 4 PDE)
     failure_threshold: ClassVar[float]  # final MSE above this means the run did not solve it
+    metric: ClassVar[str] = "mse"  # the per-seed quality measure (distributions name their own)
     normalise_input: ClassVar[bool] = False  # feed N the coordinates mapped to [0, 1]
 
     def __init__(self, n_points: int | None = None):

@@ -33,11 +33,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from .distributions import Distribution
+from .distributions import Distribution, covered
 from .pdes import cache_dir
 
 N_CLASSES = 10
-COVERAGE_SHARE = 0.2  # a class is covered with >= 20% of its fair share of the predictions
 CONFIDENT = 0.9  # a prediction counts towards coverage when the judge gives it >= this probability
 CLASSIFIER_HIDDEN = 64  # units of the judge's one hidden (relu) layer: the Frechet features
 CLASSIFIER_MAX_TRAIN = 20000  # the judge sees at most this many real digits (MNIST: 60000)
@@ -94,9 +93,8 @@ class DigitImages(Distribution):
         prob = judge.probabilities(x)  # (m, 10)
         label, sure = prob.argmax(axis=1), prob.max(axis=1) >= CONFIDENT
         counts = np.bincount(label, minlength=N_CLASSES)
-        sure_counts = np.bincount(label[sure], minlength=N_CLASSES)
-        covered = int((sure_counts >= COVERAGE_SHARE * len(x) / N_CLASSES).sum())
-        return {"classes_missed": float(N_CLASSES - covered), "classes_covered": float(covered),
+        n_covered = covered(np.bincount(label[sure], minlength=N_CLASSES), len(x))  # confident ones
+        return {"classes_missed": float(N_CLASSES - n_covered), "classes_covered": float(n_covered),
                 "confident": float(sure.mean()),
                 "class_kl": float(entropy(counts / counts.sum(), np.full(N_CLASSES, 0.1))),
                 "frechet": frechet_distance(judge.features(x), judge.features(real))}

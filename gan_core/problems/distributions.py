@@ -80,6 +80,15 @@ def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
     return float(2 * cdist(x, y).mean() - cdist(x, x).mean() - cdist(y, y).mean())
 
 
+COVERAGE_SHARE = 0.2  # a mode / class is covered with >= 20% of its fair share of the samples
+
+
+def covered(counts: np.ndarray, n_samples: int) -> int:
+    """How many of the len(counts) modes (or classes) are covered: got at least COVERAGE_SHARE of
+    their fair share n_samples / len(counts); the mode-collapse rule of the mixtures and digits."""
+    return int((counts >= COVERAGE_SHARE * n_samples / len(counts)).sum())
+
+
 class Gauss1D(Distribution):
     """N(-1, 1) from uniform noise z ~ U(0, 1) (seed 001); 1-D Wasserstein distance decides."""
 
@@ -218,10 +227,8 @@ class _Mixture(Distribution):
         d = np.linalg.norm(x[:, None, :] - m[None], axis=-1)  # (samples, modes)
         nearest, dist = d.argmin(1), d.min(1)
         good = dist < 3 * self.sigma  # a high-quality sample: within 3 sigma of a mode
-        counts = np.bincount(nearest[good], minlength=len(m))
-        # a mode is covered when it gets at least a fifth of its fair share of good samples
-        covered = int((counts >= 0.2 * len(x) / len(m)).sum())
-        return {"modes_missed": float(len(m) - covered), "modes_covered": float(covered),
+        n_covered = covered(np.bincount(nearest[good], minlength=len(m)), len(x))  # good samples
+        return {"modes_missed": float(len(m) - n_covered), "modes_covered": float(n_covered),
                 "high_quality": float(good.mean())}
 
 
