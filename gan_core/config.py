@@ -20,6 +20,8 @@ METHODS = ("gan", "gan_lhs_rhs", "wgan_gp", "l2", "l1", "huber", "vae")
 ADVERSARIAL_METHODS = ("gan", "gan_lhs_rhs", "wgan_gp")
 DIST_METHODS = ("gan", "wgan_gp", "vae")  # for data distributions (vae: the non-adversarial one)
 LR_DECAYS = ("none", "exp", "step")
+STEP_ORDERS = ("d_first", "g_first")
+MONITOR_ACTIONS = ("none", "restart", "abandon")
 DTYPES = ("float32", "float64")
 
 
@@ -37,9 +39,9 @@ class NetConfig:
     """One network (G or D) and its Adam optimiser."""
 
     width: int = 20  # units per hidden layer
-    depth: int = 3  # number of hidden layers (0: a linear map, e.g. gauss2d's G)
+    depth: int = 3  # hidden layers (0: a linear map, e.g. gauss2d's G); residual: blocks
     activation: str = "tanh"  # one of ACTIVATIONS
-    residual: bool = False  # hidden-to-hidden layers become h + act(W h + b)
+    residual: bool = False  # the DEQGAN paper's net: Linear, act, `depth` residual blocks, Linear
     output_tanh: bool = False  # squash the raw output with tanh (G only makes sense)
     dropout: float = 0.0  # D only: drop hidden units with this probability while training
     lr: float = 1e-3  # Adam learning rate
@@ -68,10 +70,16 @@ class Config:
     seed: int = 0  # base random seed; replica k is initialised from (seed, k)
     iterations: int = 2000  # outer iterations; each does d_iters D steps then g_iters G steps
     n_points: int | None = None  # collocation points per axis (None: the problem's default)
+    problem_args: dict[str, float] = field(default_factory=dict)  # the problem's constants
+    # changed from its defaults (flat keys problem.<name>, e.g. problem.v0), see Problem.constants
     G: NetConfig = field(default_factory=NetConfig)  # generator: the solution network N
     D: NetConfig = field(default_factory=lambda: NetConfig(width=10, depth=2))  # discriminator
     g_iters: int = 1  # G updates per iteration
     d_iters: int = 1  # D updates per iteration (adversarial methods only)
+    step_order: str = "d_first"  # d_first: D steps, then G steps; g_first: G steps, then D
+    # steps on the residual of that iteration's (last) G step, as the DEQGAN paper trains
+    d_loss_mean: bool = False  # D's loss: the mean of its real and fake BCE terms (the paper's;
+    # instance noise reads it) instead of their sum
     spectral_norm: bool = False  # spectral normalisation of every D layer
     instance_noise: bool = False  # adaptive instance noise: std = max(0, L_G - L_D) on D's inputs
     conditional_d: bool = False  # append the point coordinates to D's input
@@ -86,6 +94,11 @@ class Config:
     lr_decay: str = "none"  # per-iteration LR schedule: none | exp (gamma each iter) | step
     lr_gamma: float = 1.0  # multiplicative LR factor (per iteration for exp, per lr_step for step)
     lr_step: int = 1000  # step decay: iterations between decays
+    monitor: str = "none"  # residual monitoring (DEQGAN paper, appendix A.7), per seed: none |
+    # restart (fresh initial weights, optimiser and schedule) | abandon (frozen, counted failed)
+    monitor_window: int = 20  # iterations per window of the mean |residual|
+    monitor_threshold: float = 0.01  # a window whose variance exceeds this trips the rule
+    monitor_until: float = 0.25  # the rule is checked during this fraction of the iterations
     eval_every: int = 100  # iterations between evaluations / reports (the last one always reports)
     failure_threshold: float | None = None  # final MSE above this = failed seed (None: problem default)
     device: str = "cpu"  # torch device, e.g. "cpu", "cuda", "cuda:1"
@@ -103,6 +116,7 @@ class Config:
         Flat keys ``G.width`` / ``G_width`` / ``g_width`` address the nets; unknown keys raise.
         """
         top: dict[str, Any] = {}
+        args: dict[str, Any] = {}  # problem constants
         nets: dict[str, dict[str, Any]] = {"G": {}, "D": {}}
         net_fields = {f.name for f in dataclasses.fields(NetConfig)}
         top_fields = {f.name for f in dataclasses.fields(cls)}
@@ -127,6 +141,13 @@ class Config:
                         raise ConfigError(f"unknown key {key}.{sub}: {key} networks have "
                                           f"{', '.join(sorted(net_fields))}")
                     nets[key][sub] = v
+            elif key.startswith("problem."):
+                args[key[len("problem."):]] = value
+            elif key == "problem_args":
+                if not isinstance(value, Mapping):
+                    raise ConfigError(f"problem_args = {value!r}: expected a dict of the "
+                                      "problem's constants, e.g. {'v0': 1.0}")
+                args.update(value)
             elif key in top_fields:
                 top[key] = value
             else:
@@ -140,6 +161,7 @@ class Config:
             if "betas" in base:
                 base["betas"] = tuple(base["betas"])
             top[name] = NetConfig(**base)
+        top["problem_args"] = args
         return cls(**top)  # __post_init__ validates
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,6 +172,8 @@ class Config:
             if isinstance(v, NetConfig):
                 for k, sub in dataclasses.asdict(v).items():
                     out[f"{f.name}.{k}"] = list(sub) if isinstance(sub, tuple) else sub
+            elif f.name == "problem_args":  # only the constants changed from the problem's own
+                out.update({f"problem.{k}": sub for k, sub in v.items()})
             else:
                 out[f.name] = v
         return out
@@ -203,6 +227,17 @@ class Config:
                    f"False for the differential equation {self.problem!r}")
             _check(self.d_pretrain == 0, "d_pretrain", self.d_pretrain,
                    f"0 for the differential equation {self.problem!r}")
+        for name, value in self.problem_args.items():
+            constants = getattr(problem, "constants", {})
+            _check(name in constants, f"problem.{name}", value,
+                   f"a constant of {self.problem!r}: one of {', '.join(constants)}" if constants
+                   else f"nothing: {self.problem!r} has no constants to set")
+            _check(isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+                   and math.isfinite(value), f"problem.{name}", value,
+                   f"a finite number ({constants[name]})")
+            if name == "t_max":
+                _check(value > problem.bounds[0][0], "problem.t_max", value,
+                       f"a number above the interval's start {problem.bounds[0][0]:g}")
         _check_int(self.seeds, "seeds", 1)
         _check_int(self.seed, "seed", 0)
         _check_int(self.iterations, "iterations", 1)
@@ -225,6 +260,20 @@ class Config:
         _check_int(self.d_pretrain, "d_pretrain", 0)
         _check(self.d_pretrain == 0 or self.adversarial, "d_pretrain", self.d_pretrain,
                f"0 for method {self.method!r} (it has no discriminator to pre-train)")
+        _check(self.step_order in STEP_ORDERS, "step_order", self.step_order,
+               f"one of {', '.join(STEP_ORDERS)}")
+        _check(isinstance(self.d_loss_mean, bool), "d_loss_mean", self.d_loss_mean,
+               "True or False")
+        _check(self.monitor in MONITOR_ACTIONS, "monitor", self.monitor,
+               f"one of {', '.join(MONITOR_ACTIONS)}")
+        _check(self.monitor == "none" or problem.family == "de", "monitor", self.monitor,
+               f"'none' for the distribution problem {self.problem!r} (residual monitoring "
+               "watches an equation's residual)")
+        _check_int(self.monitor_window, "monitor_window", 2)
+        _check(math.isfinite(self.monitor_threshold) and self.monitor_threshold > 0,
+               "monitor_threshold", self.monitor_threshold, "a finite number > 0")
+        _check(0.0 < self.monitor_until <= 1.0, "monitor_until", self.monitor_until,
+               "a fraction in (0, 1] of the iterations")
         _check(self.lr_decay in LR_DECAYS, "lr_decay", self.lr_decay, f"one of {', '.join(LR_DECAYS)}")
         _check(0.0 < self.lr_gamma <= 1.0, "lr_gamma", self.lr_gamma, "a number in (0, 1]")
         _check_int(self.lr_step, "lr_step", 1)
@@ -243,11 +292,15 @@ class Config:
 
 
 def _split_net_key(key: str) -> tuple[str | None, str]:
+    if key in _TOP_FIELDS:  # g_iters, d_loss_mean, ...: not G_/D_ shorthands
+        return None, key
     for prefix in ("G.", "D.", "G_", "D_", "g_", "d_"):
-        if key.startswith(prefix) and key not in ("g_iters", "d_iters", "d_per_equation",
-                                                     "d_pretrain"):
+        if key.startswith(prefix):
             return prefix[0].upper(), key[2:]
     return None, key
+
+
+_TOP_FIELDS = frozenset(f.name for f in dataclasses.fields(Config))
 
 
 def _check(ok: bool, name: str, value: Any, allowed: str) -> None:
@@ -281,6 +334,9 @@ class Result:
     grid: np.ndarray  # (n, dim) evaluation points
     prediction: np.ndarray  # (seeds, n, n_out) final prediction on the grid
     reference: np.ndarray  # (n, n_out) reference solution on the grid
+    restarts: np.ndarray | None = None  # (seeds,) restarts by residual monitoring (0: none)
+    abandoned: np.ndarray | None = None  # (seeds,) bool: abandoned by residual monitoring; such
+    # a seed's final MSE is +inf (its run was given up) and it counts as failed
     status: str = "ok"  # "ok" | "diverged" (every seed diverged)
     metric: str = "mse"  # what final_mse/best_mse hold: "mse" for equations, else the
     # distribution problem's primary distance (energy, w1, modes_missed), lower is better
@@ -310,10 +366,16 @@ class Result:
         return float(np.quantile(np.where(np.isfinite(self.final_mse), self.final_mse, np.inf), q,
                                  method="higher"))
 
+    def __post_init__(self) -> None:
+        K = len(self.final_mse)
+        self.restarts = np.zeros(K, dtype=int) if self.restarts is None else self.restarts
+        self.abandoned = np.zeros(K, dtype=bool) if self.abandoned is None else self.abandoned
+
     def seed_status(self) -> list[str]:
-        """Per seed: "diverged", "failed" (finite but above threshold) or "ok"."""
-        return ["diverged" if d else ("failed" if f else "ok")
-                for d, f in zip(self.diverged, self.failed)]
+        """Per seed: "diverged", "abandoned" (by residual monitoring), "failed" (finite but above
+        the threshold) or "ok"."""
+        return ["diverged" if d else "abandoned" if a else ("failed" if f else "ok")
+                for d, a, f in zip(self.diverged, self.abandoned, self.failed)]
 
     def summary(self) -> dict[str, float]:
         """Aggregate metrics as a flat dict with namespaced names."""
@@ -324,6 +386,8 @@ class Result:
             f"eval/{m}_best": float(np.min(self.final_mse)),
             "eval/failure_rate": self.failure_rate,
             "eval/diverged": int(self.diverged.sum()),
+            "eval/restarts": int(self.restarts.sum()),
+            "eval/abandoned": int(self.abandoned.sum()),
             "iterations": self.iterations,
             "wall_time": self.wall_time,
         }

@@ -100,47 +100,40 @@ def seed_generators(seed: int, seeds: int, stream: int) -> list[torch.Generator]
     return gens
 
 
-class BatchedLinear(nn.Module):
-    """y = x W_k + b_k for every seed k at once; weight (seeds, in, out), bias (seeds, out)."""
+def _draw_layers(gens: list[torch.Generator], layers: list[tuple[int, int]],
+                 spectral_norm: bool) -> tuple[Tensor, Tensor | None]:
+    """Initial weights of every replica: ((seeds, P) parameters, (seeds, U) power-iteration
+    vectors or None).
 
-    def __init__(self, seeds: int, n_in: int, n_out: int, gens: list[torch.Generator],
-                 spectral_norm: bool = False):
-        super().__init__()
-        # PyTorch's nn.Linear default init, U(-1/sqrt(in), 1/sqrt(in)), drawn per seed in float32
-        # whatever torch's default dtype is (train() casts), so a seed's weights never depend on it
-        bound = 1.0 / math.sqrt(n_in)
-        f32 = torch.float32
-        w = torch.stack([(torch.rand(n_in, n_out, generator=g, dtype=f32) * 2 - 1) * bound
-                         for g in gens])
-        b = torch.stack([(torch.rand(n_out, generator=g, dtype=f32) * 2 - 1) * bound for g in gens])
-        self.weight = nn.Parameter(w)  # (seeds, in, out)
-        self.bias = nn.Parameter(b)  # (seeds, out)
-        self.spectral_norm = spectral_norm
-        if spectral_norm:
-            u = torch.stack([torch.randn(n_out, generator=g, dtype=f32) for g in gens])
-            self.register_buffer("u", nn.functional.normalize(u, dim=-1))  # (seeds, out)
+    PyTorch's nn.Linear default init, U(-1/sqrt(in), 1/sqrt(in)) for weight and bias, drawn per
+    replica from its own generator in float32 whatever torch's default dtype is (train() casts),
+    so a replica's weights never depend on it nor on how many replicas share the batch. Per layer
+    and in layer order: the weight (in, out), the bias (out), then the spectral-norm vector.
+    """
+    params, us = [], []
+    for g in gens:
+        flat, u = [], []
+        for n_in, n_out in layers:
+            bound = 1.0 / math.sqrt(n_in)
+            flat.append((torch.rand(n_in * n_out, generator=g, dtype=torch.float32) * 2 - 1) * bound)
+            flat.append((torch.rand(n_out, generator=g, dtype=torch.float32) * 2 - 1) * bound)
+            if spectral_norm:
+                u.append(nn.functional.normalize(torch.randn(n_out, generator=g,
+                                                             dtype=torch.float32), dim=0))
+        params.append(torch.cat(flat))
+        us.append(torch.cat(u) if spectral_norm else None)
+    return torch.stack(params), (torch.stack(us) if spectral_norm else None)
 
-    def _weight(self) -> Tensor:
-        if not self.spectral_norm:
-            return self.weight
-        # batched power iteration (torch's spectral_norm handles one 2-D weight, not a stack)
-        W = self.weight
-        with torch.no_grad():
-            v = nn.functional.normalize(torch.bmm(W, self.u[..., None])[..., 0], dim=-1)  # (K, in)
-            u = nn.functional.normalize(torch.bmm(v[:, None], W)[:, 0], dim=-1)  # (K, out)
-            if self.training:
-                self.u.copy_(u)
-        sigma = torch.einsum("ki,kio,ko->k", v, W, u)  # largest singular value per seed
-        return W / sigma[:, None, None]
 
-    def forward(self, h: Jet) -> Jet:
-        K, P, n, c = h.a.shape
-        W = self._weight()
-        out = torch.bmm(h.a.reshape(W.shape[0], P * n, c), W).view(W.shape[0], P, n, -1)
-        b = self.bias[:, None, None, :]  # (K, 1, 1, out)
-        if P > 1:  # the bias shifts the value only; derivatives of a constant are zero
-            b = b * _value_mask(P, out)
-        return Jet(out + b, h.dim, h.order)
+def linear(h: Jet, W: Tensor, b: Tensor) -> Jet:
+    """h W_k + b_k for every replica k: W (K, in, out), b (K, out); the bias shifts the value only
+    (the derivatives of a constant are zero)."""
+    K, P, n, c = h.a.shape
+    out = torch.bmm(h.a.reshape(K, P * n, c), W).view(K, P, n, -1)
+    bias = b[:, None, None, :]  # (K, 1, 1, out)
+    if P > 1:
+        bias = bias * _value_mask(P, out)
+    return Jet(out + bias, h.dim, h.order)
 
 
 def _value_mask(P: int, like: Tensor) -> Tensor:
@@ -150,24 +143,77 @@ def _value_mask(P: int, like: Tensor) -> Tensor:
 
 
 class BatchedMLP(nn.Module):
-    """MLP n_in -> width x depth -> n_out, one replica per seed; depth 0 is one linear map."""
+    """One MLP per replica (seed), every replica's weights in one (seeds, P) parameter.
+
+    plain (``cfg.residual`` False): n_in -> ``depth`` hidden layers act(h W + b) -> n_out; depth 0
+    is one linear map.
+    residual (the DEQGAN paper's "width x depth"): Linear(n_in -> width), act, then ``depth``
+    blocks ``h -> act(act(h W1 + b1) W2 + b2 + h)`` (two layers, the skip added before the outer
+    activation), then Linear(width -> n_out): 2 depth + 1 hidden layers.
+
+    One flat parameter per network makes the optimiser a handful of element-wise operations on
+    one tensor (gan_core.optim.BatchedAdam), and lets a replica be re-initialised or given its own
+    learning rate by row. With ``spectral_norm``, every layer's weight is divided by its largest
+    singular value (one power iteration per training forward, as torch's spectral_norm does).
+    """
 
     def __init__(self, seeds: int, n_in: int, n_out: int, cfg: NetConfig, seed: int, stream: int,
                  spectral_norm: bool = False):
         super().__init__()
-        gens = seed_generators(seed, seeds, stream)
-        self.seeds = seeds
-        self.cfg = cfg
-        widths = [n_in] + [cfg.width] * cfg.depth
-        self.hidden = nn.ModuleList(
-            BatchedLinear(seeds, a, b, gens, spectral_norm) for a, b in zip(widths[:-1], widths[1:]))
-        self.out = BatchedLinear(seeds, widths[-1], n_out, gens, spectral_norm)  # depth 0: linear
+        self.seeds, self.cfg, self.seed, self.stream = seeds, cfg, seed, stream
+        self.spectral_norm = spectral_norm
+        hidden = 2 * cfg.depth + 1 if cfg.residual else cfg.depth
+        widths = [n_in] + [cfg.width] * hidden + [n_out]
+        self.layers = list(zip(widths[:-1], widths[1:]))  # (in, out) per layer
+        self.sizes = [s for a, b in self.layers for s in (a * b, b)]  # weight, bias, weight, ...
+        flat, u = _draw_layers(seed_generators(seed, seeds, stream), self.layers, spectral_norm)
+        self.params = nn.Parameter(flat)  # (seeds, P)
+        if spectral_norm:
+            self.register_buffer("u", u)  # (seeds, sum of layer outputs)
         if cfg.dropout:  # masks from the net's own generator, whose state is a buffer: saved in
             # the state_dict, so a resumed run draws the same masks as one that never stopped
             g = torch.Generator().manual_seed(
                 int(np.random.SeedSequence([seed, stream, 7]).generate_state(1)[0]))
             self.register_buffer("dropout_rng", g.get_state())
 
+    # -- weights ----------------------------------------------------------------------------------
+    def weights(self) -> list[tuple[Tensor, Tensor]]:
+        """(W (K, in, out), b (K, out)) per layer: views of the flat parameter (one split, whose
+        backward is one cat), spectrally normalised for a spectral-norm net."""
+        parts = torch.split(self.params, self.sizes, dim=1)
+        K = self.params.shape[0]
+        us = (torch.split(self.u, [b for _, b in self.layers], dim=1) if self.spectral_norm
+              else [None] * len(self.layers))
+        out = []
+        for i, ((a, b), u) in enumerate(zip(self.layers, us)):
+            W = parts[2 * i].view(K, a, b)
+            out.append((self._normalised(W, u) if u is not None else W, parts[2 * i + 1]))
+        return out
+
+    def _normalised(self, W: Tensor, u: Tensor) -> Tensor:
+        # batched power iteration (torch's spectral_norm handles one 2-D weight, not a stack)
+        with torch.no_grad():
+            v = nn.functional.normalize(torch.bmm(W, u[..., None])[..., 0], dim=-1)  # (K, in)
+            u_new = nn.functional.normalize(torch.bmm(v[:, None], W)[:, 0], dim=-1)  # (K, out)
+            if self.training:
+                u.copy_(u_new)  # u is a view of the buffer: the buffer is updated
+        sigma = torch.einsum("ki,kio,ko->k", v, W, u_new)  # largest singular value per replica
+        return W / sigma[:, None, None]
+
+    def reinit(self, rows: list[int], salts: list[int]) -> None:
+        """Fresh initial weights for replicas `rows`, each drawn from (seed, row, stream, salt): a
+        restarted seed starts over from weights it never had (salt: its restart count)."""
+        gens = [torch.Generator().manual_seed(int(np.random.SeedSequence(
+            [self.seed, r, self.stream, 1000 + salt]).generate_state(1)[0]))
+            for r, salt in zip(rows, salts)]
+        flat, u = _draw_layers(gens, self.layers, self.spectral_norm)
+        idx = torch.as_tensor(rows, device=self.params.device)
+        with torch.no_grad():
+            self.params[idx] = flat.to(self.params)
+            if self.spectral_norm:
+                self.u[idx] = u.to(self.u)
+
+    # -- forward ----------------------------------------------------------------------------------
     def _dropout(self, h: Jet) -> Jet:
         """Zero each hidden unit with probability p (the same unit in the value and derivatives)."""
         p = self.cfg.dropout
@@ -183,12 +229,20 @@ class BatchedMLP(nn.Module):
         plain = isinstance(x, Tensor)
         h = Jet(x[:, None], 0, 0) if plain else x
         act = self.cfg.activation
-        for i, layer in enumerate(self.hidden):
-            z = activate(layer(h), act)
-            h = h + z if (self.cfg.residual and i > 0) else z
-            if self.cfg.dropout and self.training:
-                h = self._dropout(h)
-        y = self.out(h)
+        drop = self.cfg.dropout and self.training
+        Ws = self.weights()
+        if self.cfg.residual:
+            h = activate(linear(h, *Ws[0]), act)
+            for W1, W2 in zip(Ws[1:-1:2], Ws[2:-1:2]):  # one block: two layers, skip, activation
+                h = activate(linear(activate(linear(h, *W1), act), *W2) + h, act)
+                if drop:
+                    h = self._dropout(h)
+        else:
+            for W in Ws[:-1]:
+                h = activate(linear(h, *W), act)
+                if drop:
+                    h = self._dropout(h)
+        y = linear(h, *Ws[-1])
         if self.cfg.output_tanh:
             y = activate(y, "tanh")
         return y.value if plain else y

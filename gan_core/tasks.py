@@ -175,7 +175,7 @@ class DistTask:
             target = torch.as_tensor(self.problem.density(x.cpu().numpy()), dtype=x.dtype,
                                      device=x.device)
             err = torch.sigmoid(D(x)[..., :1]) - target
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             _per_seed(err * err).sum().backward()
             opt.step()
 

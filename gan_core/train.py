@@ -17,6 +17,7 @@ import torch
 from . import losses
 from .config import Config, Result, failed_seeds
 from .networks import BatchedMLP
+from .optim import BatchedAdam, lr_factor
 from .problems import make_problem
 from .tasks import DETask, DistTask
 
@@ -59,18 +60,17 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         raise RuntimeError(f"device = {cfg.device!r} but CUDA is not available; use device='cpu'")
 
     # -- setup: problem, points, networks, optimisers -------------------------------------------
-    problem = make_problem(cfg.problem, cfg.n_points)
+    problem = make_problem(cfg.problem, cfg.n_points, **cfg.problem_args)
     task = (DETask if problem.family == "de" else DistTask)(problem, cfg, device, dtype)
     n = task.n
     threshold = cfg.failure_threshold or task.failure_threshold
     metric = task.metric  # "mse" for equations; the problem's distance for distributions
 
     G = BatchedMLP(K, task.n_in, task.n_out, cfg.G, cfg.seed, stream=0).to(device, dtype)
-    opt_G = _adam(G, cfg.G.lr, cfg.G.betas)
-    sched_G = _scheduler(opt_G, cfg)
+    opt_G = BatchedAdam([G.params], cfg.G.lr, cfg.G.betas)
     # one D per equation = a batch of K * n_eq discriminators, each seeing one residual channel
     d_groups = task.d_channels if cfg.d_per_equation else 1
-    D = opt_D = sched_D = None
+    D = opt_D = None
     if cfg.adversarial:
         D_in = task.d_channels // d_groups + (task.cond_dim if cfg.conditional_d else 0)
         # output: the real/fake logit, then InfoGAN's code logits (task.d_extra, usually none)
@@ -80,28 +80,32 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         D = BatchedMLP(K, task.d_channels, 2 * problem.noise_dim, cfg.D, cfg.seed,
                        stream=1).to(device, dtype)
     if D is not None:
-        opt_D = _adam(D, cfg.D.lr, cfg.D.betas)
-        sched_D = _scheduler(opt_D, cfg)
+        opt_D = BatchedAdam([D.params], cfg.D.lr, cfg.D.betas)
     rng = torch.Generator(device=device).manual_seed(cfg.seed)  # point noise, labels, GP mixing
 
     start = 0
     best = np.full(K, np.inf)
     diverged = np.zeros(K, dtype=bool)
     diverged_at = np.full(K, -1)
+    # residual monitoring: each seed's restarts, whether it was abandoned, the iteration its
+    # current life began (its schedule's origin), and the last window of its mean |residual|
+    restarts = np.zeros(K, dtype=int)
+    abandoned = np.zeros(K, dtype=bool)
+    born = np.zeros(K, dtype=int)
+    window = torch.zeros(cfg.monitor_window, K, dtype=dtype, device=device)
+    watch_until = int(cfg.monitor_until * cfg.iterations) if cfg.monitor != "none" else 0
     curves: dict[str, list] = {k: [] for k in ("iteration", f"eval/{metric}", "train/g_loss",
                                                 "train/d_loss", "train/lr_g")}
     loss_G = torch.zeros(K, dtype=dtype, device=device)
     loss_D = torch.zeros(K, dtype=dtype, device=device)
     elapsed = 0.0
     if state is not None:
-        state = copy.deepcopy(state)  # optimisers adopt the tensors they load: keep ours intact
+        state = copy.deepcopy(state)  # we adopt the tensors we load: keep the caller's intact
         G.load_state_dict(state["G"])
         opt_G.load_state_dict(state["opt_G"])
-        sched_G.load_state_dict(state["sched_G"])
         if D is not None:
             D.load_state_dict(state["D"])
             opt_D.load_state_dict(state["opt_D"])
-            sched_D.load_state_dict(state["sched_D"])
         if state["rng"].numel() == rng.get_state().numel():
             rng.set_state(state["rng"])
         else:  # saved on another device type (a GPU checkpoint resumed on a CPU node): CUDA and
@@ -110,6 +114,9 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
                                 .generate_state(1)[0]))
         start, best, diverged, diverged_at = (state["iteration"], state["best"].copy(),
                                               state["diverged"].copy(), state["diverged_at"].copy())
+        restarts, abandoned, born = (state["restarts"].copy(), state["abandoned"].copy(),
+                                     state["born"].copy())
+        window = state["window"].to(device, dtype)
         curves = {k: list(v) for k, v in state["curves"].items()}
         loss_G, loss_D = state["loss_G"].to(device, dtype), state["loss_D"].to(device, dtype)
         elapsed = state["elapsed"]
@@ -129,29 +136,80 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         jitter = cfg.soft_labels * torch.rand(like.shape, generator=rng, dtype=dtype, device=device)
         return 1.0 - jitter if value == 1.0 else jitter
 
-    def g_loss(X: Tensor, inst: Tensor | None) -> Tensor:
-        """(K,) generator loss at inputs X: the residual (or samples) through D, or a residual loss."""
+    def g_loss(X: Tensor, inst: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """(K,) generator loss at inputs X (the residual or samples through D, or a residual
+        loss), and the (real, fake) pair it was computed from (None for the vae)."""
         if cfg.method == "vae":
-            return task.vae_loss(G, D, rng)
+            return task.vae_loss(G, D, rng), None, None
         real, fake = task.pair(G, X, rng)
         if D is None:
-            return losses.residual_loss(cfg.method, fake - real, cfg.huber_delta)
+            return losses.residual_loss(cfg.method, fake - real, cfg.huber_delta), real, fake
         d_out = D(d_input(fake, X, inst))
         d_fake = d_out[..., :1]
         info = cfg.info_weight * task.info_loss(d_out, X) if task.d_extra else 0.0
         if cfg.method == "wgan_gp":
-            return -_group_mean(d_fake, K) + info
+            return -_group_mean(d_fake, K) + info, real, fake
         loss = losses.bce(d_fake, 1.0, K) + info
         if cfg.method == "gan_lhs_rhs":
             # both sides come from G here: it also pulls its "real" side towards looking fake,
             # else it only chases a target it moves (seen: MSE ~1e3 on exp without this term)
             loss = loss + losses.bce(D(d_input(real, X, inst)), 0.0, K)
+        return loss, real, fake
+
+    def d_loss(real: Tensor, fake: Tensor, X: Tensor, inst: Tensor | None) -> Tensor:
+        """(K,) discriminator (critic) loss on a detached (real, fake) pair."""
+        d_real, d_out = D(d_input(real, X, inst))[..., :1], D(d_input(fake, X, inst))
+        d_fake = d_out[..., :1]
+        if cfg.method == "wgan_gp":
+            eps = torch.rand((K * d_groups, 1, 1), generator=rng, dtype=dtype, device=device)
+            gp = losses.critic_gradient_penalty(D, d_input(real, X, None),
+                                                d_input(fake, X, None), eps, K)
+            loss = _group_mean(d_fake, K) - _group_mean(d_real, K) + cfg.gp_weight * gp
+        else:
+            loss = (losses.bce(d_real, labels(1.0, d_real), K)
+                    + losses.bce(d_fake, labels(0.0, d_fake), K))
+            if cfg.d_loss_mean:
+                loss = loss / 2
+        if task.d_extra:  # InfoGAN: D's code head learns to recover G's code too
+            loss = loss + cfg.info_weight * task.info_loss(d_out, X)
         return loss
 
     if cfg.compile:
         # one fused graph for the G step's forward and backward (Inductor, C++ on CPU): 1.4-1.8x
         # faster steps at K = 32, after a one-off ~30 s compile per process and shape
         g_loss = torch.compile(g_loss, dynamic=False)
+
+    def set_learning_rates(it: int) -> None:
+        """Each seed's schedule runs from the start of its current life; abandoned seeds freeze."""
+        if cfg.lr_decay == "none" and not abandoned.any():
+            return
+        age = torch.as_tensor(it - 1 - born, dtype=torch.float64, device=device)
+        f = lr_factor(cfg.lr_decay, cfg.lr_gamma, cfg.lr_step, age)
+        f = f * torch.as_tensor(~abandoned, dtype=torch.float64, device=device)
+        opt_G.scale.copy_(f)
+        if opt_D is not None:
+            opt_D.scale.copy_(f.repeat_interleave(opt_D.scale.shape[0] // K))
+
+    def restart(seeds: np.ndarray, it: int) -> None:
+        """Residual monitoring tripped on `seeds`: fresh weights, optimiser state and schedule
+        (restart), or frozen and counted as failed (abandon)."""
+        nonlocal loss_G, loss_D
+        if cfg.monitor == "abandon":
+            abandoned[seeds] = True
+            best[seeds] = np.inf
+            return
+        restarts[seeds] += 1
+        born[seeds] = it
+        best[seeds], diverged[seeds], diverged_at[seeds] = np.inf, False, -1
+        for net, opt in ((G, opt_G), (D, opt_D)):
+            if net is None:
+                continue
+            per = net.seeds // K  # replicas per seed (one D per equation: d_groups)
+            rows = [k * per + j for k in seeds for j in range(per)]
+            net.reinit(rows, [int(restarts[r // per]) for r in rows])
+            opt.reset(torch.as_tensor(rows, device=device))
+        idx = torch.as_tensor(seeds, device=device)
+        loss_G, loss_D = loss_G.index_fill(0, idx, 0.0), loss_D.index_fill(0, idx, 0.0)
 
     if cfg.d_pretrain and start == 0:  # seed 001: D starts out knowing the data density
         task.pretrain(D, opt_D, rng)
@@ -163,74 +221,80 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         # fresh inputs for every seed: collocation points (grid + noise) or noise z
         X = task.draw(rng)
         inst = (loss_G - loss_D).clamp(min=0)[:, None, None] if cfg.instance_noise else None
+        set_learning_rates(it)
 
-        # D steps: learn to tell real (zeros, the rhs, data) from fake (the residual, the lhs, G(z))
-        if cfg.adversarial:
+        # D steps first (the default): D learns to tell real (zeros, the rhs, data) from fake
+        # (the residual, the lhs, G(z)) as G stands now
+        if cfg.adversarial and cfg.step_order == "d_first":
             with torch.no_grad():
-                real, fake = task.pair(G, X, rng)
-            for _ in range(cfg.d_iters):
-                d_real, d_out = D(d_input(real, X, inst))[..., :1], D(d_input(fake, X, inst))
-                d_fake = d_out[..., :1]
-                if cfg.method == "wgan_gp":
-                    eps = torch.rand((K * d_groups, 1, 1), generator=rng, dtype=dtype,
-                                     device=device)
-                    gp = losses.critic_gradient_penalty(D, d_input(real, X, None),
-                                                        d_input(fake, X, None), eps, K)
-                    loss_D = (_group_mean(d_fake, K) - _group_mean(d_real, K)
-                              + cfg.gp_weight * gp)
-                else:
-                    loss_D = (losses.bce(d_real, labels(1.0, d_real), K)
-                              + losses.bce(d_fake, labels(0.0, d_fake), K))
-                if task.d_extra:  # InfoGAN: D's code head learns to recover G's code too
-                    loss_D = loss_D + cfg.info_weight * task.info_loss(d_out, X)
-                opt_D.zero_grad(set_to_none=True)
-                loss_D.sum().backward()  # sum: each seed's gradient stays its own
-                opt_D.step()
+                pair = task.pair(G, X, rng)
+            loss_D = _d_steps(D, opt_D, d_loss, *pair, X, inst, cfg.d_iters)
 
         # G steps: make the residual look real to D, or shrink it directly (classical losses)
+        if D is not None and cfg.adversarial:
+            D.requires_grad_(False)  # G's loss flows through D, but D's weights stay put
         for _ in range(cfg.g_iters):
-            loss_G = g_loss(X, inst)
-            opt_G.zero_grad(set_to_none=True)
+            loss_G, real, fake = g_loss(X, inst)
+            opt_G.zero_grad()
             if cfg.method == "vae":  # encoder and decoder learn together from one loss
-                opt_D.zero_grad(set_to_none=True)
-            loss_G.sum().backward()
+                opt_D.zero_grad()
+            loss_G.sum().backward()  # sum: each seed's gradient stays its own
             opt_G.step()
             if cfg.method == "vae":
                 opt_D.step()
+        if D is not None and cfg.adversarial:
+            D.requires_grad_(True)
+
+        # ... or D steps after G (the DEQGAN paper): on the residual of that G step
+        if cfg.adversarial and cfg.step_order == "g_first":
+            loss_D = _d_steps(D, opt_D, d_loss, real.detach(), fake.detach(), X, inst,
+                              cfg.d_iters)
         loss_G, loss_D = loss_G.detach(), loss_D.detach()
-        sched_G.step()
-        if sched_D is not None:
-            sched_D.step()
+
+        # residual monitoring (paper A.7): a seed whose mean |residual| varies by more than the
+        # threshold over a window, early in its run, is restarted (or abandoned)
+        if it <= watch_until:
+            window[(it - 1) % cfg.monitor_window] = _per_seed_mean_abs(fake - real)
+            if it % cfg.monitor_window == 0:
+                var = window.var(dim=0, unbiased=False).cpu().numpy()
+                tripped = np.flatnonzero(~(var <= cfg.monitor_threshold) & ~abandoned)
+                if len(tripped):
+                    restart(tripped, it)
 
         # evaluate (the unperturbed grid, or fixed noise); NaN/inf marks a seed diverged, never raises
         last = it == cfg.iterations
         if it % cfg.eval_every == 0 or last:
             mse, prediction, extras = task.evaluate(G)
             g_np, d_np = loss_G.cpu().numpy(), loss_D.cpu().numpy()
-            bad = ~np.isfinite(mse) | ~np.isfinite(g_np) | ~np.isfinite(d_np)
+            bad = (~np.isfinite(mse) | ~np.isfinite(g_np) | ~np.isfinite(d_np)) & ~abandoned
             diverged_at[bad & ~diverged] = it
             diverged |= bad
-            mse = np.where(diverged, np.inf, mse)
+            mse = np.where(diverged | abandoned, np.inf, mse)
             best = np.minimum(best, mse)
             for key, value in (("iteration", it), (f"eval/{metric}", mse), ("train/g_loss", g_np),
                                ("train/d_loss", d_np),
-                               ("train/lr_g", opt_G.param_groups[0]["lr"]),
+                               ("train/lr_g", cfg.G.lr * _base_factor(cfg, it)),
                                *((f"eval/{k}", v) for k, v in extras.items() if k != metric)):
                 curves.setdefault(key, []).append(value)
-            last = last or bool(diverged.all())
+            # nothing left to train: every seed diverged or was abandoned, and no restart can come
+            hopeless = bool((diverged | abandoned).all()) and not (
+                cfg.monitor == "restart" and it < watch_until)
+            last = last or hopeless
             report(Progress(
                 iteration=it,
-                metrics=_aggregate(metric, mse, extras, g_np, d_np, diverged, threshold),
+                metrics=_aggregate(metric, mse, extras, g_np, d_np, diverged, threshold, restarts,
+                                   abandoned),
                 mse=mse.copy(), done=last,
-                checkpoint=lambda: _state(it, G, D, opt_G, opt_D, sched_G, sched_D, rng, best,
-                                          diverged, diverged_at, curves, loss_G, loss_D,
+                checkpoint=lambda: _state(it, G, D, opt_G, opt_D, rng, best, diverged,
+                                          diverged_at, restarts, abandoned, born, window, curves,
+                                          loss_G, loss_D,
                                           elapsed + time.perf_counter() - t_start)))
-            if diverged.all():
+            if hopeless:
                 break
 
     if prediction is None:  # resumed at the end: nothing left to run
         mse, prediction, _ = task.evaluate(G)
-        mse = np.where(diverged, np.inf, mse)
+        mse = np.where(diverged | abandoned, np.inf, mse)
     return Result(
         config=cfg,
         final_mse=mse,
@@ -245,25 +309,35 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         prediction=prediction,
         reference=task.reference_np,
         metric=metric,
+        restarts=restarts,
+        abandoned=abandoned,
         status="diverged" if diverged.all() else "ok",
     )
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def _adam(net: torch.nn.Module, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
-    # fused Adam is one kernel for all parameters; it is element-wise, so seeds stay independent
-    try:
-        return torch.optim.Adam(net.parameters(), lr=lr, betas=betas, fused=True)
-    except (RuntimeError, TypeError):  # fused not supported on this device/dtype
-        return torch.optim.Adam(net.parameters(), lr=lr, betas=betas)
+def _d_steps(D: torch.nn.Module, opt: BatchedAdam, d_loss: Callable[..., Tensor], real: Tensor,
+             fake: Tensor, X: Tensor, inst: Tensor | None, steps: int) -> Tensor:
+    """`steps` updates of D on one (real, fake) pair; returns the last (K,) loss."""
+    for _ in range(steps):
+        loss = d_loss(real, fake, X, inst)
+        opt.zero_grad()
+        loss.sum().backward()  # sum: each seed's gradient stays its own
+        opt.step()
+    return loss
 
 
-def _scheduler(opt: torch.optim.Optimizer, cfg: Config) -> torch.optim.lr_scheduler.LRScheduler:
-    if cfg.lr_decay == "exp":
-        return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_gamma)
-    if cfg.lr_decay == "step":
-        return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+def _per_seed_mean_abs(r: Tensor) -> Tensor:
+    """(K,) mean |residual| of each seed over its points and equations."""
+    with torch.no_grad():
+        return r.abs().reshape(r.shape[0], -1).mean(dim=1)
+
+
+def _base_factor(cfg: Config, it: int) -> float:
+    """The schedule's learning-rate factor after `it` iterations of a seed never restarted (what
+    the next iteration uses, as torch's schedulers report it after their step)."""
+    age = torch.tensor([it], dtype=torch.float64)
+    return float(lr_factor(cfg.lr_decay, cfg.lr_gamma, cfg.lr_step, age)[0])
 
 
 def _group_mean(d: Tensor, K: int) -> Tensor:
@@ -272,8 +346,9 @@ def _group_mean(d: Tensor, K: int) -> Tensor:
 
 
 def _aggregate(metric: str, mse: np.ndarray, extras: dict[str, np.ndarray], g: np.ndarray,
-               d: np.ndarray, diverged: np.ndarray, threshold: float) -> dict[str, float]:
-    ok = ~diverged
+               d: np.ndarray, diverged: np.ndarray, threshold: float, restarts: np.ndarray,
+               abandoned: np.ndarray) -> dict[str, float]:
+    ok = ~diverged & ~abandoned
     failed = failed_seeds(mse, threshold)
     return {
         **{f"eval/{k}": float(np.median(v)) for k, v in extras.items()},
@@ -282,22 +357,23 @@ def _aggregate(metric: str, mse: np.ndarray, extras: dict[str, np.ndarray], g: n
         f"eval/{metric}_best": float(np.min(mse)),
         "eval/failure_rate": float(failed.mean()),
         "eval/diverged": int(diverged.sum()),
+        "eval/restarts": int(restarts.sum()),
+        "eval/abandoned": int(abandoned.sum()),
         "train/g_loss": float(np.median(g[ok])) if ok.any() else float("nan"),
         "train/d_loss": float(np.median(d[ok])) if ok.any() else float("nan"),
     }
 
 
-def _state(it: int, G: torch.nn.Module, D: torch.nn.Module | None, opt_G: torch.optim.Optimizer,
-           opt_D: torch.optim.Optimizer | None, sched_G: Any, sched_D: Any, rng: torch.Generator,
-           best: np.ndarray, diverged: np.ndarray, diverged_at: np.ndarray,
-           curves: dict[str, list], loss_G: Tensor, loss_D: Tensor, elapsed: float
-           ) -> dict[str, Any]:
+def _state(it: int, G: torch.nn.Module, D: torch.nn.Module | None, opt_G: BatchedAdam,
+           opt_D: BatchedAdam | None, rng: torch.Generator, best: np.ndarray,
+           diverged: np.ndarray, diverged_at: np.ndarray, restarts: np.ndarray,
+           abandoned: np.ndarray, born: np.ndarray, window: Tensor, curves: dict[str, list],
+           loss_G: Tensor, loss_D: Tensor, elapsed: float) -> dict[str, Any]:
     return copy.deepcopy({
         "iteration": it, "G": G.state_dict(), "opt_G": opt_G.state_dict(),
-        "sched_G": sched_G.state_dict(),
         "D": D.state_dict() if D is not None else None,
         "opt_D": opt_D.state_dict() if opt_D is not None else None,
-        "sched_D": sched_D.state_dict() if sched_D is not None else None,
         "rng": rng.get_state(), "best": best, "diverged": diverged, "diverged_at": diverged_at,
+        "restarts": restarts, "abandoned": abandoned, "born": born, "window": window,
         "curves": curves, "loss_G": loss_G, "loss_D": loss_D, "elapsed": elapsed,
     })

@@ -112,7 +112,7 @@ def test_a_nan_seed_diverges_alone_and_leaves_the_others_bit_identical():
     cfg = _cfg(iterations=40, method="gan")
     state = _checkpoint_at(cfg, 20)
     poisoned = {**state, "G": {k: v.clone() for k, v in state["G"].items()}}
-    poisoned["G"]["hidden.0.weight"][1] = float("nan")  # seed 1 only
+    poisoned["G"]["params"][1, 0] = float("nan")  # seed 1 only: its first weight
     clean, hit = train(cfg, state=state), train(cfg, state=poisoned)
     assert np.array_equal(train(cfg, state=state).final_mse, clean.final_mse)  # state untouched
     assert hit.diverged.tolist() == [False, True, False]

@@ -29,11 +29,13 @@ def _data_at_hand(cls: type) -> bool:
 DIST_PROBLEMS = [k for k, c in PROBLEMS.items() if c.family == "dist" and _data_at_hand(c)]
 
 
-def make_problem(key: str, n_points: int | None = None) -> Problem | Distribution:
-    """The problem `key` with `n_points` per axis (None: its default)."""
+def make_problem(key: str, n_points: int | None = None, **constants: float
+                 ) -> Problem | Distribution:
+    """The problem `key` with `n_points` per axis (None: its default) and some of its constants
+    changed (e.g. ``v0=1.0``; see the class's ``constants``)."""
     if key not in PROBLEMS:
         raise KeyError(f"unknown problem {key!r}; known: {', '.join(sorted(PROBLEMS))}")
-    return PROBLEMS[key](n_points)
+    return PROBLEMS[key](n_points, **constants)
 
 
 __all__ = ["DE_PROBLEMS", "DIST_PROBLEMS", "PROBLEMS", "Distribution", "Problem", "make_problem"]

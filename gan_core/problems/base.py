@@ -34,9 +34,20 @@ class Problem:
     failure_threshold: ClassVar[float]  # final MSE above this means the run did not solve it
     metric: ClassVar[str] = "mse"  # the per-seed quality measure (distributions name their own)
     normalise_input: ClassVar[bool] = False  # feed N the coordinates mapped to [0, 1]
+    # constants a config may change (``problem.<name>``), with their meaning; "t_max" moves the
+    # end of the first (time) axis, any other name sets the attribute of that name
+    constants: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, n_points: int | None = None):
+    def __init__(self, n_points: int | None = None, **constants: float):
         self.n = n_points or self.n_default
+        for name, value in constants.items():
+            if name not in self.constants:
+                known = ", ".join(self.constants) or "none"
+                raise ValueError(f"{self.key} has no constant {name!r}; settable: {known}")
+            if name == "t_max":
+                self.bounds = ((self.bounds[0][0], float(value)),) + tuple(self.bounds[1:])
+            else:
+                setattr(self, name, float(value))
 
     @property
     def dim(self) -> int:

@@ -26,6 +26,7 @@ class Exp(Problem):
     order = 1
     failure_threshold = 1e-4
     lam, x0 = -1.0, 1.0
+    constants = {"lam": "lambda", "x0": "x(0)", "t_max": "end of the interval"}
 
     def solution(self, N: Jet, coords: list[Jet]) -> Jet:
         (t,) = coords
@@ -49,6 +50,8 @@ class SHO(Problem):
     order = 2
     failure_threshold = 1e-4
     x0, v0 = 0.0, 0.5
+    # the DEQGAN paper's sho: v0 = 1, t_max = 6.28
+    constants = {"x0": "x(0)", "v0": "x'(0)", "t_max": "end of the interval"}
 
     def solution(self, N: Jet, coords: list[Jet]) -> Jet:
         (t,) = coords
@@ -76,6 +79,7 @@ class SHOSystem(Problem):
     outputs = ("x", "u")
     failure_threshold = 1e-4
     x0, v0 = 0.0, 0.5
+    constants = {"x0": "x(0)", "v0": "u(0) = x'(0)", "t_max": "end of the interval"}
 
     def solution(self, N: Jet, coords: list[Jet]) -> Jet:
         (t,) = coords
@@ -106,6 +110,9 @@ class NLO(Problem):
     failure_threshold = 1e-3
     beta, omega, phi, eps = 0.1, 1.0, 1.0, 0.1
     x0, v0 = 0.0, 0.5
+    # the DEQGAN paper's nlo: v0 = 0.7 (0.5 in an earlier version), t_max = 12.56
+    constants = {"x0": "x(0)", "v0": "x'(0)", "beta": "damping", "omega": "frequency",
+                 "phi": "quadratic coefficient", "eps": "cubic coefficient", "t_max": "end of the interval"}
 
     def solution(self, N: Jet, coords: list[Jet]) -> Jet:
         (t,) = coords
@@ -140,6 +147,7 @@ class COO(Problem):
     n_default = 200
     failure_threshold = 1e-3
     x0, y0 = 1.0, 0.0
+    constants = {"t_max": "end of the interval"}
 
     def solution(self, N: Jet, coords: list[Jet]) -> Jet:
         (t,) = coords
@@ -171,6 +179,7 @@ class SIR(Problem):
     failure_threshold = 1e-4
     beta, gamma = 3.0, 1.0
     y0 = (0.99, 0.01, 0.0)
+    constants = {"beta": "infection rate", "gamma": "recovery rate", "t_max": "end of the interval"}
 
     def solution(self, N: Jet, coords: list[Jet]) -> Jet:
         (t,) = coords
