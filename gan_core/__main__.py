@@ -2,6 +2,7 @@
 
     python -m gan_core sho --method gan --seeds 8 --iterations 3000
     python -m gan_core exp --method l2 --set G.lr=0.01 --set lr_decay=exp --out runs/exp_l2
+    python -m gan_core sho --preset paper --seeds 10      # the DEQGAN paper's published config
 
 Starts from the problem's tuned preset (gan_core/presets.py) unless --no-preset; --set KEY=VALUE
 overrides any Config field (``G.width``, ``D.lr``, ``lr_gamma``, ...). Saves a plot of the
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import METHODS, Config, ConfigError
-from .presets import preset
+from .presets import SOURCES, preset
 from .problems import PROBLEMS
 from .train import Progress, train
 
@@ -35,6 +36,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dtype", default=None, choices=["float32", "float64"])
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, e.g. --set G.lr=0.01 (repeatable)")
+    p.add_argument("--preset", default="gansweep", choices=SOURCES,
+                   help="gansweep's tuned preset (default) or the DEQGAN paper's config")
     p.add_argument("--no-preset", action="store_true", help="start from Config() defaults")
     p.add_argument("--out", default="gan_core_runs", help="folder for the plots")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     try:
         d = (Config(problem=args.problem, method=args.method).to_dict() if args.no_preset
-             else preset(args.problem, args.method).to_dict())
+             else preset(args.problem, args.method, source=args.preset).to_dict())
         for key in ("seeds", "iterations", "seed", "device", "dtype"):
             if getattr(args, key) is not None:
                 d[key] = getattr(args, key)
@@ -90,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     label = result.metric.upper() if result.metric == "mse" else result.metric
     print(f"\n{'seed':>4}  {'final ' + label:>10}  {'best ' + label:>10}  status")
     for k, status in enumerate(result.seed_status()):
-        print(f"{k:>4}  {result.final_mse[k]:>10.3e}  {result.best_mse[k]:>10.3e}  {status}")
+        restarts = f" (restarted {result.restarts[k]}x)" if result.restarts[k] else ""
+        print(f"{k:>4}  {result.final_mse[k]:>10.3e}  {result.best_mse[k]:>10.3e}  "
+              f"{status}{restarts}")
     print(f"\nmedian {label} {result.median_mse:.3e}   worst {result.worst_mse:.3e}   "
           f"failure rate {result.failure_rate:.0%} (threshold {result.failure_threshold:.0e})   "
           f"{result.iterations} iterations in {result.wall_time:.1f}s")

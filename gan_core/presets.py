@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import Config
+from .config import Config, ConfigError
 
 # Each entry: flat Config keys. "*" holds settings shared by every method on that problem.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -71,14 +71,97 @@ for _key in ("ring8", "grid25"):
                            "D.width": 128, "D.depth": 2, "D.activation": "leaky_relu"}}
 
 
-def preset(problem: str, method: str = "gan", **overrides: Any) -> Config:
-    """The tuned starting config for (problem, method), with `overrides` (flat keys) applied."""
+# -- the DEQGAN paper's configs ---------------------------------------------------------------------
+# Bullwinkel, Randle, Protopapas, Sondak et al. (arXiv 2209.07081), Table 2's runs, from the
+# public code's configuration files (rounded to 4 digits; ../shared/DEQGAN_PAPER.md): G and D
+# "u x b" residual tanh nets, spectral norm on D, adaptive instance noise, 1:1 steps with G first
+# and D on that step's residual, D's loss the mean of its two BCE terms, Adam, StepLR every
+# iteration, the paper's point counts and problem constants. Its classical baselines (l1, l2,
+# huber) use the same generator and schedule.
+_PAPER_TRAINING = {"G.activation": "tanh", "D.activation": "tanh", "G.residual": True,
+                   "D.residual": True, "spectral_norm": True, "instance_noise": True,
+                   "g_iters": 1, "d_iters": 1, "step_order": "g_first", "d_loss_mean": True,
+                   "lr_decay": "step"}
+
+
+def _paper(points: int, iterations: int, G: tuple[int, int], D: tuple[int, int], lr: tuple[float, float],
+           G_betas: tuple[float, float], D_betas: tuple[float, float], step: int, gamma: float,
+           **problem: float) -> dict[str, Any]:
+    return {**_PAPER_TRAINING, "n_points": points, "iterations": iterations,
+            "G.width": G[0], "G.depth": G[1], "D.width": D[0], "D.depth": D[1],
+            "G.lr": lr[0], "D.lr": lr[1], "G.betas": G_betas, "D.betas": D_betas,
+            "lr_step": step, "lr_gamma": gamma, **{f"problem.{k}": v for k, v in problem.items()}}
+
+
+PAPER: dict[str, dict[str, Any]] = {
+    "exp": _paper(100, 1200, (40, 2), (20, 4), (0.09465, 0.01222), (0.491, 0.320), (0.542, 0.264),
+                  3, 0.9500),
+    # the paper's sho starts at x'(0) = 1 on [0, 6.28] (ours: 0.5 on [0, 2 pi])
+    "sho": _paper(400, 12000, (40, 3), (50, 3), (0.005965, 0.0004886), (0.363, 0.752),
+                  (0.584, 0.454), 19, 0.9786, v0=1.0, t_max=6.28),
+    # the paper's nlo: x'(0) = 0.7 on [0, 12.56] (ours: 0.5 on [0, 4 pi])
+    "nlo": _paper(400, 12000, (40, 4), (20, 2), (0.01065, 0.02104), (0.225, 0.331),
+                  (0.363, 0.551), 15, 0.9804, v0=0.7, t_max=12.56),
+    "coo": _paper(800, 70000, (40, 5), (40, 2), (0.004215, 0.08229), (0.603, 0.614),
+                  (0.412, 0.110), 16, 0.9976),
+    "sir": _paper(800, 20000, (50, 4), (50, 4), (0.006293, 0.0124), (0.279, 0.778),
+                  (0.0186, 0.909), 11, 0.9928),
+    "pos": _paper(32, 3000, (50, 4), (30, 2), (0.01909, 0.02155), (0.139, 0.370),
+                  (0.746, 0.759), 9, 0.9573),
+    "hea": _paper(32, 2000, (40, 4), (30, 2), (0.01086, 0.001958), (0.231, 0.658),
+                  (0.120, 0.251), 10, 0.9500),
+    "wav": _paper(32, 5000, (50, 4), (50, 2), (0.01212, 0.08844), (0.296, 0.358),
+                  (0.575, 0.133), 18, 0.9534),
+    "burgers": _paper(65, 3000, (50, 3), (20, 5), (0.01274, 0.005426), (0.185, 0.594),
+                      (0.0937, 0.185), 20, 0.9548),
+}
+# Table 2 of the paper: the lowest MSE of 10 runs per method (for bench/paper.py's comparison)
+PAPER_TABLE: dict[str, dict[str, float]] = {
+    "exp": {"l1": 3e-3, "l2": 2e-5, "huber": 1e-5, "gan": 3e-16},
+    "sho": {"l1": 9e-6, "l2": 1e-10, "huber": 6e-11, "gan": 4e-13},
+    "nlo": {"l1": 6e-2, "l2": 1e-9, "huber": 9e-10, "gan": 1e-12},
+    "coo": {"l1": 5e-1, "l2": 1e-7, "huber": 1e-7, "gan": 1e-8},
+    "sir": {"l1": 7e-5, "l2": 3e-9, "huber": 1e-9, "gan": 1e-10},
+    "pos": {"l1": 4e-6, "l2": 1e-10, "huber": 6e-11, "gan": 4e-13},
+    "hea": {"l1": 6e-3, "l2": 3e-5, "huber": 1e-5, "gan": 6e-10},
+    "wav": {"l1": 6e-2, "l2": 4e-5, "huber": 6e-4, "gan": 1e-8},
+    "burgers": {"l1": 4e-3, "l2": 2e-4, "huber": 1e-4, "gan": 4e-6},
+}
+SOURCES = ("gansweep", "paper")
+
+
+def preset(problem: str, method: str = "gan", source: str = "gansweep", **overrides: Any
+           ) -> Config:
+    """The starting config for (problem, method), with `overrides` (flat keys) applied.
+
+    source "gansweep": gansweep's tuned presets (the default); "paper": the DEQGAN paper's
+    published config for the problem (its network, schedule, point count and constants), with
+    only the method changed for the classical losses.
+    """
+    if source not in SOURCES:
+        raise ConfigError(f"source = {source!r} is invalid: expected one of {', '.join(SOURCES)}")
     d: dict[str, Any] = {"problem": problem, "method": method}
-    entry = PRESETS.get(problem, {})
-    d.update(entry.get("*", {}))
-    d.update(entry.get(method, {}))
+    if source == "paper":
+        if problem not in PAPER:
+            raise ConfigError(f"source = 'paper' is invalid for {problem!r}: the paper's "
+                              f"problems are {', '.join(PAPER)}")
+        d.update(PAPER[problem])
+    else:
+        entry = PRESETS.get(problem, {})
+        d.update(entry.get("*", {}))
+        d.update(entry.get(method, {}))
     d.update(overrides)
     return Config.from_dict(d)
+
+
+def rescaled(config: Config, scale: float) -> Config:
+    """The config with `scale` times its iterations and the same total learning-rate decay (a
+    step decay's interval scaled, an exponential decay's gamma raised to 1 / scale): a short run
+    of a long published schedule."""
+    iterations = max(1, round(config.iterations * scale))
+    if config.lr_decay == "exp":
+        return config.replace(iterations=iterations, lr_gamma=config.lr_gamma ** (1 / scale))
+    return config.replace(iterations=iterations, lr_step=max(1, round(config.lr_step * scale)))
 
 # digits: the seed notebooks' MLP GAN (G z100 -> 128 -> 128 -> 64 with tanh out, leaky relu D,
 # Adam betas 0.5) at lr 1e-3, batch 128. Measured (1 thread, loaded 2-core box): 4 seeds (seed 0)
