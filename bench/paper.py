@@ -7,6 +7,8 @@ schedule and budget; best, median and worst MSE and the failure rate beside the 
     python bench/paper.py --problems sho --scale 0.25     # a quarter of the iterations
     python bench/paper.py --constants ours                # our sho/nlo constants, not the paper's
     python bench/paper.py --monitor restart               # with per-seed residual monitoring
+    python bench/paper.py --problems exp --methods gan --set step_order=d_first --seeds 20
+    python bench/paper.py --source gansweep --problems sho --constants ours   # our preset
 
 The paper reports the *lowest* MSE of 10 runs (all from the same initial weights, the seed only
 changing the point noise); here every seed has its own initial weights too, and the median and
@@ -30,8 +32,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
-from gan_core import Config, train  # noqa: E402
-from gan_core.presets import PAPER, PAPER_TABLE, preset, rescaled  # noqa: E402
+from gan_core import Config, ConfigError, train  # noqa: E402
+from gan_core.config import parse_setting  # noqa: E402
+from gan_core.presets import PAPER, PAPER_TABLE, SOURCES, preset, rescaled  # noqa: E402
 
 METHODS = ("gan", "l1", "l2", "huber")
 
@@ -41,8 +44,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    cfg = preset(job["problem"], job["method"], source="paper", seeds=job["seeds"],
-                 seed=job["seed"], eval_every=10 ** 9)
+    cfg = preset(job["problem"], job["method"], source=job["source"], seeds=job["seeds"],
+                 seed=job["seed"], eval_every=10 ** 9, **job["set"])
     if job["constants"] == "ours":  # the paper's config on gansweep's problem constants
         cfg = Config.from_dict({k: v for k, v in cfg.to_dict().items()
                                 if not k.startswith("problem.")})
@@ -89,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="the paper's sho/nlo constants (default) or gansweep's")
     p.add_argument("--monitor", choices=("none", "restart", "abandon"), default="none",
                    help="residual monitoring for the GAN runs")
+    p.add_argument("--source", choices=SOURCES, default="paper",
+                   help="the paper's configs (default) or gansweep's presets")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a config field of every run, e.g. --set step_order=d_first")
     p.add_argument("--jobs", type=int, default=1, help="runs side by side (one core each)")
     p.add_argument("--json", help="also write every seed's figures here")
     a = p.parse_args(argv)
@@ -103,10 +110,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --seeds {a.seeds}, --scale {a.scale}, --jobs {a.jobs}: expected seeds "
               ">= 1, a scale in (0, 1] and jobs >= 1", file=sys.stderr)
         return 2
+    try:
+        changes = dict(parse_setting(item) for item in a.set)
+        for pr in problems:
+            preset(pr, "gan", source=a.source, **changes)  # a bad --set fails here, not in a job
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     jobs = [{"problem": pr, "method": m, "seeds": a.seeds, "seed": a.seed, "scale": a.scale,
-             "constants": a.constants, "monitor": a.monitor} for pr in problems for m in methods]
+             "constants": a.constants, "monitor": a.monitor, "source": a.source, "set": changes}
+            for pr in problems for m in methods]
     print(f"{len(jobs)} runs of {a.seeds} seeds ({', '.join(problems)} x {', '.join(methods)}), "
-          f"{a.jobs} at a time, scale {a.scale:g}, {a.constants} constants", flush=True)
+          f"{a.jobs} at a time, {a.source} configs, scale {a.scale:g}, {a.constants} constants"
+          + "".join(f", {k}={v}" for k, v in changes.items()), flush=True)
     t0 = time.perf_counter()
     rows = []
     with multiprocessing.get_context("spawn").Pool(a.jobs) as pool:

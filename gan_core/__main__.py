@@ -12,14 +12,13 @@ prediction vs the reference and the curves to --out.
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .config import METHODS, Config, ConfigError
+from .config import METHODS, Config, ConfigError, parse_setting
 from .presets import SOURCES, preset
 from .problems import PROBLEMS
 from .train import Progress, train
@@ -47,13 +46,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _value(text: str) -> object:
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text  # plain strings: --set G.activation=swish
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     try:
@@ -62,11 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("seeds", "iterations", "seed", "device", "dtype"):
             if getattr(args, key) is not None:
                 d[key] = getattr(args, key)
-        for item in args.set:
-            if "=" not in item:
-                raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set G.lr=0.01")
-            key, text = item.split("=", 1)
-            d[key.strip()] = _value(text.strip())
+        d.update(parse_setting(item) for item in args.set)
         cfg = Config.from_dict(d)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

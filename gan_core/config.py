@@ -7,6 +7,7 @@ field, the value and what is allowed, before any training starts.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import math
 import os
@@ -32,6 +33,23 @@ def failed_seeds(metric: np.ndarray, threshold: float) -> np.ndarray:
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the field, the value and the fix."""
+
+
+def parse_value(text: str) -> Any:
+    """A value typed on a command line or read back as text: a Python literal (0.01, True,
+    (0.5, 0.9), None), else the plain string (tanh)."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_setting(item: str, option: str = "--set") -> tuple[str, Any]:
+    """``KEY=VALUE`` (``--set G.lr=0.01``) as (key, parsed value)."""
+    if "=" not in item or not item.split("=", 1)[0].strip():
+        raise ConfigError(f"{option} {item!r}: expected KEY=VALUE, e.g. {option} G.lr=0.01")
+    key, text = item.split("=", 1)
+    return key.strip(), parse_value(text.strip())
 
 
 @dataclass(frozen=True)
