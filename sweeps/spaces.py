@@ -74,48 +74,73 @@ def _net(trial: optuna.Trial, name: str, widths: tuple[int, ...], depths: tuple[
     trial.suggest_categorical(f"{name}.beta1", beta1)
 
 
-def _decay(trial: optuna.Trial, gamma: tuple[float, float]) -> None:
-    """Exponential per-iteration LR decay: lr_t = lr * gamma^t (gamma 1 = none)."""
-    trial.suggest_float("lr_gamma", *gamma)
+# -- equations: the DEQGAN regime ------------------------------------------------------------------
+# What the DEQGAN paper's configs share (../shared/DEQGAN_PAPER.md) lies inside every equation
+# study: learning rates up to ~0.1 with a fast step decay (StepLR every `lr_step` iterations, the
+# preset's; the total decay over a run reaches 1e-6 .. 1e-9), Adam betas far from the defaults
+# (exp's G: 0.49, 0.32), residual blocks ("u x b" nets) and their count, spectral norm and
+# adaptive instance noise, 1:1 steps. The first trial is the problem's preset.
+def _equation_net(trial: optuna.Trial, name: str, widths: tuple[int, ...],
+                  depths: tuple[int, ...], activations: tuple[str, ...],
+                  lr: tuple[float, float]) -> None:
+    """G or D of an equation: width, plain layers or residual blocks and how many, activation,
+    Adam's learning rate and both betas."""
+    trial.suggest_categorical(f"{name}.width", widths)
+    trial.suggest_categorical(f"{name}.residual", (True, False))
+    trial.suggest_categorical(f"{name}.depth", depths)  # hidden layers, or blocks if residual
+    if len(activations) > 1:
+        trial.suggest_categorical(f"{name}.activation", activations)
+    trial.suggest_float(f"{name}.lr", *lr, log=True)
+    trial.suggest_float(f"{name}.beta1", 0.0, 0.9)
+    trial.suggest_float(f"{name}.beta2", 0.2, 0.999)
 
 
-def _adversary(trial: optuna.Trial, method: str, widths: tuple[int, ...], depths: tuple[int, ...],
-               lr: tuple[float, float], g_iters: tuple[int, ...]) -> None:
-    """D's network and the G:D ratio, only for methods that train a discriminator."""
+def _deqgan(trial: optuna.Trial, method: str, widths: tuple[int, ...],
+            depths: tuple[int, ...], lr: tuple[float, float]) -> None:
+    """D (tanh) and the DEQGAN game's options, for methods that train a discriminator."""
     if method not in ADVERSARIAL_METHODS:
         return
-    _net(trial, "D", widths, depths, ("tanh",), lr)
-    trial.suggest_categorical("g_iters", g_iters)  # G steps per D step: 1:1, 5:1, 9:1
+    _equation_net(trial, "D", widths, depths, (), lr)
+    trial.suggest_categorical("g_iters", (1, 5, 9))  # G steps per D step: the paper's 1:1 first
+    trial.suggest_categorical("spectral_norm", (True, False))
+    trial.suggest_categorical("instance_noise", (True, False))
+
+
+def _step_decay(trial: optuna.Trial, gamma: tuple[float, float]) -> None:
+    """StepLR's factor: lr * gamma^floor(t / lr_step), lr_step from the preset (gamma 1 = none)."""
+    trial.suggest_float("lr_gamma", *gamma)
 
 
 # -- studies -----------------------------------------------------------------------------------------
 def sho(trial: optuna.Trial, method: str = "gan") -> None:
-    """SHO x'' + x = 0, centred on the preset: G 20x2 sin, lr 3e-3, gamma 0.998; D 32x2, lr 2e-4
-    (a slow D), beta1 0.5."""
-    _net(trial, "G", (16, 20, 32, 40), (2, 3), ("sin", "tanh", "swish"), (1e-3, 1e-2))
-    _decay(trial, (0.997, 1.0))
-    _adversary(trial, method, (16, 32, 64), (2, 3), (5e-5, 2e-3), (1, 5, 9))
+    """SHO x'' + x = 0, centred on the preset (the paper's sho config on our constants and
+    budget: G 40x3 and D 50x3 residual tanh, lr 6e-3 / 5e-4, StepLR 3 / 0.9786)."""
+    _equation_net(trial, "G", (20, 40, 64), (1, 2, 3, 4), ("tanh", "sin", "swish"), (1e-3, 0.1))
+    _step_decay(trial, (0.95, 1.0))
+    _deqgan(trial, method, (20, 32, 50, 64), (1, 2, 3), (1e-4, 0.1))
 
 
 def exp(trial: optuna.Trial, method: str = "gan") -> None:
-    """x' = -x, the seed notebook's problem: G 20x3, D 10x2 in the preset, lr ~1e-2."""
-    _net(trial, "G", (10, 20, 40), (2, 3, 4), ("tanh", "swish"), (1e-3, 3e-2))
-    _decay(trial, (0.998, 1.0))
-    _adversary(trial, method, (10, 20), (2, 3), (1e-4, 3e-2), (1, 5, 9))
+    """x' = -x, centred on the preset (the paper's exp config: G 40x2, D 20x4 residual tanh,
+    lr 0.095 / 0.012, StepLR 3 / 0.95 over 1200 iterations)."""
+    _equation_net(trial, "G", (20, 40, 64), (1, 2, 3), ("tanh", "swish", "sin"), (1e-3, 0.2))
+    _step_decay(trial, (0.9, 1.0))
+    _deqgan(trial, method, (10, 20, 40), (1, 2, 4), (1e-3, 0.1))
 
 
 def burgers(trial: optuna.Trial, method: str = "gan") -> None:
-    """Burgers u_t + u u_x = nu u_xx: wider, deeper G; smaller learning rates."""
-    _net(trial, "G", (32, 64, 96), (3, 4, 5), ("tanh", "swish", "sin"), (3e-4, 1e-2))
-    _decay(trial, (0.999, 1.0))
-    _adversary(trial, method, (20, 40), (2, 3), (1e-4, 1e-2), (1, 2, 5))
+    """Burgers u_t + u u_x = nu u_xx: wider, deeper G; the paper's burgers is G 50x3, D 20x5."""
+    _equation_net(trial, "G", (32, 50, 96), (2, 3, 4), ("tanh", "swish", "sin"), (3e-4, 0.05))
+    _step_decay(trial, (0.95, 1.0))
+    _deqgan(trial, method, (20, 40), (2, 3, 5), (1e-4, 0.05))
 
 
 def generic(trial: optuna.Trial, method: str = "gan") -> None:
-    """Any other equation: a broad space around gan_core's defaults."""
-    _net(trial, "G", (20, 40, 64), (2, 3, 4), ("tanh", "swish", "sin"), (1e-4, 3e-2))
-    _decay(trial, (0.998, 1.0))
-    _adversary(trial, method, (10, 20, 40), (2, 3), (1e-4, 3e-2), (1, 5, 9))
+    """Any other equation: a broad space around the published configs (G 40-50 x 2-5 residual,
+    D 20-50 x 2-4, learning rates 5e-4 .. 0.1, StepLR)."""
+    _equation_net(trial, "G", (20, 40, 64), (2, 3, 4, 5), ("tanh", "swish", "sin"), (1e-4, 0.1))
+    _step_decay(trial, (0.9, 1.0))
+    _deqgan(trial, method, (20, 40, 50), (2, 3, 4), (1e-4, 0.1))
 
 
 # -- distribution problems (classic GANs) ------------------------------------------------------------
@@ -197,12 +222,16 @@ def study_for(problem: str) -> Study:
 
 # -- from Optuna's names to gan_core's config ---------------------------------------------------------
 def to_config(params: dict[str, Any]) -> dict[str, Any]:
-    """Fold searched ``X.beta1`` keys into ``X.betas`` so ``Config.from_dict`` can read the dict."""
+    """Fold searched ``X.beta1`` / ``X.beta2`` keys into ``X.betas`` so ``Config.from_dict`` can
+    read the dict (the other beta stays the fixed one)."""
     out = dict(params)
     for net in ("G", "D"):
-        if f"{net}.beta1" in out:
-            beta2 = list(out.get(f"{net}.betas", (0.9, 0.999)))[1]
-            out[f"{net}.betas"] = [out.pop(f"{net}.beta1"), beta2]
+        searched = [i for i in (0, 1) if f"{net}.beta{i + 1}" in out]
+        if searched:
+            betas = list(out.get(f"{net}.betas", (0.9, 0.999)))
+            for i in searched:
+                betas[i] = out.pop(f"{net}.beta{i + 1}")
+            out[f"{net}.betas"] = betas
     return out
 
 
@@ -218,7 +247,7 @@ class Space:
     def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
         self.study(trial, self.method)
         # constants returned here override suggestions in OptunaSearch: leave the searched keys
-        # out (X.betas stays: its beta2 is kept when to_config folds a searched X.beta1 into it)
+        # out (X.betas stays: the beta not searched is kept when to_config folds the other in)
         return {k: v for k, v in self.fixed.items() if k not in trial.params}
 
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
@@ -233,8 +262,8 @@ class Space:
         preset lies outside the space (then Optuna starts from its own samples)."""
         point = {}
         for name, dist in self.distributions().items():
-            if name.endswith(".beta1"):
-                value = list(self.fixed[name.replace(".beta1", ".betas")])[0]
+            if name[-6:] in (".beta1", ".beta2"):
+                value = list(self.fixed[name[:-6] + ".betas"])[int(name[-1]) - 1]
             else:
                 value = self.fixed.get(name)
             try:

@@ -1,6 +1,6 @@
 """The DEQGAN paper's network, training details, presets and residual monitoring in gan_core:
 exactness of the residual block and of the per-replica Adam, the step order, D's averaged loss,
-per-seed restarts inside the batch, problem constants, and the published exp config's convergence.
+per-seed restarts inside the batch, problem constants and the paper's presets.
 """
 
 import numpy as np
@@ -234,11 +234,4 @@ def test_every_paper_preset_builds_and_rescales_with_the_same_total_decay():
         preset("moons", source="paper")
 
 
-# -- convergence: the published exp config --------------------------------------------------------------
-def test_the_published_exp_config_reaches_the_papers_mse():
-    """3 seeds of the paper's exp config (1200 iterations): every seed at the paper's level
-    (Table 2: 3e-16 best of 10; gan_core's float32 floor on exp is 3.1e-16)."""
-    r = train(preset("exp", source="paper", seeds=3, eval_every=1200))
-    assert r.median_mse <= 1e-13, r.final_mse
-    assert r.final_mse.min() <= 1e-15, r.final_mse
-    assert r.failure_rate == 0
+# the published exp config's convergence (gansweep's exp preset): tests/test_convergence.py
