@@ -116,7 +116,9 @@ class Config:
     # restart (fresh initial weights, optimiser and schedule) | abandon (frozen, counted failed)
     monitor_window: int = 20  # iterations per window of the mean |residual|
     monitor_threshold: float = 0.01  # a window whose variance exceeds this trips the rule
-    monitor_until: float = 0.25  # the rule is checked during this fraction of the iterations
+    monitor_from: float = 0.2  # the rule is checked at the windows ending between these
+    monitor_until: float = 0.25  # fractions of the iterations, counted from a seed's (re)start
+    monitor_restarts: int = 2  # restarts per seed at most; then the rule leaves it be
     eval_every: int = 100  # iterations between evaluations / reports (the last one always reports)
     failure_threshold: float | None = None  # final MSE above this = failed seed (None: problem default)
     device: str = "cpu"  # torch device, e.g. "cpu", "cuda", "cuda:1"
@@ -292,6 +294,9 @@ class Config:
                "monitor_threshold", self.monitor_threshold, "a finite number > 0")
         _check(0.0 < self.monitor_until <= 1.0, "monitor_until", self.monitor_until,
                "a fraction in (0, 1] of the iterations")
+        _check(0.0 <= self.monitor_from < self.monitor_until, "monitor_from", self.monitor_from,
+               f"a fraction in [0, monitor_until = {self.monitor_until}) of the iterations")
+        _check_int(self.monitor_restarts, "monitor_restarts", 0)
         _check(self.lr_decay in LR_DECAYS, "lr_decay", self.lr_decay, f"one of {', '.join(LR_DECAYS)}")
         _check(0.0 < self.lr_gamma <= 1.0, "lr_gamma", self.lr_gamma, "a number in (0, 1]")
         _check_int(self.lr_step, "lr_step", 1)

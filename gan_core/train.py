@@ -93,7 +93,9 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
     abandoned = np.zeros(K, dtype=bool)
     born = np.zeros(K, dtype=int)
     window = torch.zeros(cfg.monitor_window, K, dtype=dtype, device=device)
-    watch_until = int(cfg.monitor_until * cfg.iterations) if cfg.monitor != "none" else 0
+    # a seed is checked at the windows ending while its age is in [watch_from, watch_until]
+    watch_from, watch_until = (round(f * cfg.iterations) for f in (cfg.monitor_from,
+                                                                    cfg.monitor_until))
     curves: dict[str, list] = {k: [] for k in ("iteration", f"eval/{metric}", "train/g_loss",
                                                 "train/d_loss", "train/lr_g")}
     loss_G = torch.zeros(K, dtype=dtype, device=device)
@@ -251,13 +253,19 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
                               cfg.d_iters)
         loss_G, loss_D = loss_G.detach(), loss_D.detach()
 
-        # residual monitoring (paper A.7): a seed whose mean |residual| varies by more than the
-        # threshold over a window, early in its run, is restarted (or abandoned)
-        if it <= watch_until:
+        # residual monitoring (paper A.7): a seed whose mean |residual| still varies by more
+        # than the threshold over a window near the end of its first quarter is restarted (or
+        # abandoned). Not earlier: every healthy seed's residual falls fast at first, so a window
+        # there trips the rule (measured on exp, Table 3's setting: every one of 191 healthy
+        # seeds), while from 20% on the windows catch 48 of 49 failing seeds and 14 healthy ones
+        if cfg.monitor != "none":
             window[(it - 1) % cfg.monitor_window] = _per_seed_mean_abs(fake - real)
-            if it % cfg.monitor_window == 0:
+            age = it - born
+            due = ((age >= watch_from) & (age <= watch_until) & ~abandoned
+                   & (restarts < cfg.monitor_restarts))
+            if it % cfg.monitor_window == 0 and due.any():
                 var = window.var(dim=0, unbiased=False).cpu().numpy()
-                tripped = np.flatnonzero(~(var <= cfg.monitor_threshold) & ~abandoned)
+                tripped = np.flatnonzero(due & ~(var <= cfg.monitor_threshold))
                 if len(tripped):
                     restart(tripped, it)
 
@@ -278,7 +286,8 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
                 curves.setdefault(key, []).append(value)
             # nothing left to train: every seed diverged or was abandoned, and no restart can come
             hopeless = bool((diverged | abandoned).all()) and not (
-                cfg.monitor == "restart" and it < watch_until)
+                cfg.monitor == "restart" and ((restarts < cfg.monitor_restarts)
+                                              & (it - born < watch_until)).any())
             last = last or hopeless
             report(Progress(
                 iteration=it,

@@ -136,7 +136,7 @@ def test_d_loss_mean_halves_ds_loss_which_instance_noise_reads():
 
 def test_new_options_resume_exactly():
     cfg = _cfg(step_order="g_first", d_loss_mean=True, instance_noise=True, monitor="restart",
-               monitor_threshold=1e-6, monitor_window=5, monitor_until=0.5,
+               monitor_threshold=1e-6, monitor_window=5, monitor_from=0.0, monitor_until=0.5,
                lr_decay="step", lr_step=3, lr_gamma=0.9, **{"G.residual": True, "G.depth": 1})
     straight = train(cfg)
     states = []
@@ -156,7 +156,8 @@ def _poisoned_at(cfg: Config, it: int, seed: int) -> dict:
 
 
 def test_monitoring_restarts_a_failing_seed_and_leaves_the_others_bit_identical():
-    base = _cfg(iterations=60, monitor_window=10, monitor_until=0.5, monitor_threshold=1e6)
+    base = _cfg(iterations=60, monitor_window=10, monitor_from=0.0, monitor_until=0.5,
+                monitor_threshold=1e6)
     state = _poisoned_at(base, 10, seed=1)
     plain = train(base, state=state)  # without monitoring the NaN seed is lost
     assert plain.diverged.tolist() == [False, True, False]
@@ -169,8 +170,8 @@ def test_monitoring_restarts_a_failing_seed_and_leaves_the_others_bit_identical(
 
 
 def test_monitoring_abandons_a_seed_and_counts_it_failed():
-    base = _cfg(iterations=60, monitor_window=10, monitor_until=0.5, monitor_threshold=1e6,
-                failure_threshold=10.0)  # only the abandoned seed fails this short run
+    base = _cfg(iterations=60, monitor_window=10, monitor_from=0.0, monitor_until=0.5,
+                monitor_threshold=1e6, failure_threshold=10.0)  # only the abandoned seed fails
     state = _poisoned_at(base, 10, seed=2)
     r = train(base.replace(monitor="abandon"), state=state)
     assert r.abandoned.tolist() == [False, False, True] and r.restarts.sum() == 0
@@ -179,12 +180,18 @@ def test_monitoring_abandons_a_seed_and_counts_it_failed():
     assert r.summary()["eval/abandoned"] == 1 and r.failure_rate == pytest.approx(1 / 3)
 
 
-def test_a_tight_threshold_restarts_every_seed_at_each_check_until_the_window_closes():
-    cfg = _cfg(iterations=60, monitor="restart", monitor_window=10, monitor_until=0.5,
-               monitor_threshold=1e-30)
+def test_checks_follow_each_seeds_age_and_restarts_are_capped():
+    # windows of 10 over 100 iterations, checked at ages 20 .. 30: a threshold nothing meets
+    # trips every seed at iteration 20 (age 20), again at 40 (age 20 of its second life), then
+    # the cap (2 restarts) leaves it be
+    cfg = _cfg(iterations=100, monitor="restart", monitor_window=10, monitor_from=0.2,
+               monitor_until=0.3, monitor_threshold=1e-30, monitor_restarts=2)
     r = train(cfg)
-    assert r.restarts.tolist() == [3, 3, 3]  # checks at 10, 20 and 30 (= 0.5 of 60)
+    assert r.restarts.tolist() == [2, 2, 2]
     assert np.isfinite(r.final_mse).all()
+    assert train(cfg.replace(monitor_restarts=5)).restarts.tolist() == [5, 5, 5]  # 20, 40 .. 100
+    with pytest.raises(ConfigError, match="monitor_from = 0.3"):
+        _cfg(monitor="restart", monitor_from=0.3, monitor_until=0.3)
 
 
 def test_monitoring_is_for_equations_only():
