@@ -15,7 +15,7 @@ Columns of the sweep frame (``FRAME_COLUMNS``, then one column per config key, e
 | trial_id | Tune's trial id; one trial = one config |
 | seed | replica index k within the trial (own initial weights and point noise) |
 | metric | what final_mse / best_mse hold: the problem's primary metric, lower is better (``mse`` for equations; ``energy``, ``w1``, ``label_energy``, ``code_error``, ``modes_missed``, ``classes_missed`` for distributions) |
-| status | how the trial ended: ok / diverged (every seed) / early-stopped (fewer iterations than its config's: ASHA, the sweep's time budget, or still running) / error |
+| status | how the trial ended (``sweeps.status``): ok / diverged (every seed) / early-stopped (fewer iterations than its config's: ASHA, the sweep's time budget, or still running) / error; ok and diverged are the full budget the failure rates count |
 | seed_status | this seed: ok / failed (finite metric above the threshold) / diverged (non-finite) |
 | final_mse | this seed's primary metric (MSE for equations; see ``metric``) at the trial's last report (+inf when it diverged, NaN if never reported); the name is historical |
 | best_mse | this seed's lowest value of that metric over the trial's reports |
@@ -47,6 +47,7 @@ import pandas as pd
 
 from gan_core import PROBLEMS
 from sweeps.metrics import metric_of
+from sweeps.status import classify
 
 # per-seed values, as the sweeps' trainable reports them: eval/<metric>_seed_<k> (eval/mse_seed_3
 # for equations, eval/energy_seed_0 for moons, eval/classes_missed_seed_1 for digits)
@@ -133,7 +134,9 @@ def frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
             rows.append({
                 "sweep": r.sweep, "trial_id": r.trial_id, "seed": k,
                 "problem": params.get("problem"), "method": params.get("method"),
-                "metric": metric, "status": r.status or _status(r, params),
+                "metric": metric,
+                "status": r.status or classify(last, params.get("iterations"), error=r.error,
+                                               seeds=params.get("seeds")),
                 "seed_status": seed_status(final, threshold),
                 "final_mse": final, "best_mse": best, "failure_threshold": threshold,
                 "iteration": int(last.get("iteration", 0)),
@@ -347,20 +350,6 @@ def _dedupe(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if "iteration" in rep:
             by_it[int(rep["iteration"])] = rep
     return [by_it[i] for i in sorted(by_it)]
-
-
-def _status(r: TrialRecord, params: dict[str, Any]) -> str:
-    """As sweeps.tracking.trial_status: error / diverged / early-stopped / ok."""
-    last = r.reports[-1] if r.reports else {}
-    if r.error:
-        return "error"
-    if last.get("run_status") == "diverged" or (
-            "eval/diverged" in last and params.get("seeds") is not None
-            and int(last["eval/diverged"]) == int(params["seeds"])):
-        return "diverged"
-    if int(last.get("iteration", 0)) < int(params.get("iterations", 0) or 0):
-        return "early-stopped"
-    return "ok"
 
 
 def _node(last: dict[str, Any]) -> str | None:

@@ -279,14 +279,22 @@ def plot_parallel(df: pd.DataFrame, top: int = 10, objective: str = "median",
 def plot_failure_by_param(df: pd.DataFrame, params: Sequence[str] | None = None, bins: int = 4,
                           ncols: int = 4) -> Any:
     """Failure rate (fraction of seeds) against each searched hyperparameter: categories as bars,
-    numbers binned into quantile bins (log-spaced for learning rates); n seeds on each bar."""
+    numbers binned into quantile bins (log-spaced for learning rates); n seeds on each bar.
+    Only seeds of trials that ran their full budget count (an early-stopped trial's seeds are
+    not failures); a panel says so when there are none."""
     plt = pyplot()
     f = with_failures(df)
+    f = f[f["full_budget"]]
     params = list(params) if params is not None else searched_params(df)
     nrows = max(1, math.ceil(len(params) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.8 * nrows), squeeze=False)
     flat = axes.ravel()
     for ax, p in zip(flat, params):
+        if f.empty:
+            ax.text(0.5, 0.5, "no trial ran\nits full budget", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=8)
+            ax.set_title(p, fontsize=9)
+            continue
         col = f[p]
         if _is_numeric(col) and col.nunique() > bins:
             groups = pd.qcut(col.astype(float), q=bins, duplicates="drop")
@@ -307,7 +315,8 @@ def plot_failure_by_param(df: pd.DataFrame, params: Sequence[str] | None = None,
         ax.set_title(p, fontsize=9)
     for ax in flat[len(params):]:
         fig.delaxes(ax)
-    fig.suptitle("Failure rate by hyperparameter (numbers: seeds per bar)", fontsize=10)
+    fig.suptitle("Failure rate by hyperparameter, seeds of full-budget trials (numbers: seeds "
+                 "per bar)", fontsize=10)
     fig.tight_layout()
     return fig
 

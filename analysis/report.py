@@ -6,9 +6,13 @@
 It answers "which config is best AND reliable, how often does the GAN fail, and how does it
 compare with the classical loss?": best configs by median / p90 / worst seed, failure rates per
 config under the problem's failure rule (for distribution problems: mode collapse, e.g. fewer than
-8 of 10 digit classes covered), the worst outliers, GAN vs Lagaris (equations) or vs the VAE
-(distributions) histograms, the best and worst runs, curves, parallel coordinates, failure rate by
-hyperparameter and Optuna's parameter importances.
+8 of 10 digit classes covered), the trials stopped early, the worst outliers, GAN vs Lagaris
+(equations) or vs the VAE (distributions) histograms on equal budgets, the best and worst runs,
+curves, parallel coordinates, failure rate by hyperparameter and Optuna's parameter importances.
+
+Failure rates, the worst outliers and the best and worst runs are over the seeds of trials that
+ran their full budget (``sweeps.status``): the seeds of trials that ASHA or the time budget
+stopped early are counted in their own section, never as failures.
 
 Every number is the problem's primary metric (the frame's ``metric``: MSE for equations, e.g. the
 energy distance or classes missed for distributions), and the page names it.
@@ -27,20 +31,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import pandas as pd
 
-from sweeps.metrics import failure_rule, fmt, is_count, label
+from sweeps.metrics import failure_rule, fmt, is_count, label, plural
 from sweeps.summary import baseline_method
 
 from . import plots as P
 from .solutions import results_frame, trial_config, trial_result
-from .tables import (CLASSICAL, best_configs, compare_methods, failure_rates, param_importance,
-                     searched_params, with_failures, worst_outliers)
+from .tables import (CLASSICAL, best_and_worst, best_configs, budget_ran, compare_methods,
+                     early_stops, failure_rates, full_budget, param_importance, searched_params,
+                     with_failures, worst_outliers)
 
 # every figure the report draws, by its HTML id (the tests look for each)
 FIGURES = ("fig-hist", "fig-best-worst", "fig-convergence", "fig-loss-grid", "fig-parallel",
            "fig-failure-by-param", "fig-importance")
+_NOT_COUNTED = ("early_stopped", "errored")  # per-config columns that are 0 for full-budget rows
 REPORT_FILE = "report.html"
 ARTIFACT_DIR = "report"  # where the HTML goes on the sweep's parent MLflow run
 
@@ -79,6 +84,8 @@ def build(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, baseline: boo
                          f"<pre>{html.escape(traceback.format_exc(limit=3))}</pre>")
 
     f = with_failures(df)
+    full = f[f["full_budget"]]  # the seeds failure rates and the worst runs are taken over
+    stops = early_stops(df)
     metric = P._metric(df)  # noqa: SLF001 -- what final_mse holds: mse, energy, classes_missed
     name = label(metric)
     dist = metric != "mse"
@@ -97,9 +104,8 @@ def build(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, baseline: boo
                                           df[["problem", "method"]].drop_duplicates().values),
             "trials": f"{df['trial_id'].nunique()} ({', '.join(f'{v} {k}' for k, v in counts.items())})",
             "seeds per trial": ", ".join(map(str, sorted(df.groupby("trial_id").size().unique()))),
-            "seeds failed": f"{int(f['failed'].sum())} of {len(f)} ({f['failed'].mean():.0%}); "
-                            f"{int(f['diverged'].sum())} diverged; {int(f['outlier'].sum())} "
-                            f"outliers (> 100x their config's median)",
+            "seeds failed": _failed_text(full),
+            "stopped early": _stopped_text(stops),
             "metric": f"{name} ({metric}; lower is better)",
             "failure rule": "; ".join(_rules(f)),
             "source": f"{df.attrs.get('source', '?')}: {df.attrs.get('path') or ''}",
@@ -108,10 +114,12 @@ def build(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, baseline: boo
         }
         if best_id is not None:
             b = best.iloc[0]
+            rate = ("" if pd.isna(b["failure_rate"]) else
+                    f", failure rate {b['failure_rate']:.0%}")
             rows["best config (median)"] = (
-                f"trial {best_id}: median {name} {fmt(metric, b['median_mse'])}, "
-                f"p90 {fmt(metric, b['p90_mse'])}, worst {fmt(metric, b['worst_mse'])}, "
-                f"failure rate {b['failure_rate']:.0%}")
+                f"trial {best_id} ({_ran(df[df['trial_id'] == best_id].iloc[0])}): median {name} "
+                f"{fmt(metric, b['median_mse'])}, p90 {fmt(metric, b['p90_mse'])}, worst "
+                f"{fmt(metric, b['worst_mse'])}{rate}")
         return [_table(pd.DataFrame({"": list(rows), "value": list(rows.values())}),
                        index=False, header=False)]
 
@@ -125,7 +133,7 @@ def build(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, baseline: boo
             out_ += [f"<h3>by {what}</h3>", _table(_named(_round(t[_cols(t, params)]), metric))]
         return out_
 
-    section("Best configs (trials that ran their whole budget)", "best", best_tables)
+    section("Best configs (trials that ran their full budget)", "best", best_tables)
 
     collapse = is_count(metric) and metric != "code_error"  # modes / classes missed
 
@@ -134,72 +142,113 @@ def build(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, baseline: boo
         per_config = failure_rates(df)
         info = df.groupby("trial_id", sort=True)[
             [c for c in ("status", "iteration") if c in df.columns] + params].first()
-        per_config = (per_config.merge(info.reset_index(), on="trial_id", how="left")
+        # a config that stopped early has no failure rate: it is listed under "Stopped early"
+        per_config = (per_config[per_config["seeds"] > 0].drop(columns=list(_NOT_COUNTED))
+                      .merge(info.reset_index(), on="trial_id", how="left")
                       .sort_values(["failure_rate", "median_mse"], kind="stable"))
         what = "mode collapse" if collapse else "failure"
         rules = "".join(f"<li>{html.escape(r)}</li>" for r in _rules(f))
         shown = {"failure_rate": "mode collapse rate", "failed": "collapsed"} if collapse else {}
-        return [f"<p>Failure rule, per problem:</p><ul class='rule'>{rules}</ul>"
+        text = [f"<p>Failure rule, per problem:</p><ul class='rule'>{rules}</ul>"
                 f"<p>The {what} rate of a config is the fraction of its seeds that meet this "
-                f"rule; the {name} columns are over the config's seeds.</p>",
-                "<h3>per config</h3>",
-                _table(_named(_round(per_config.head(30)), metric).rename(columns=shown)),
-                "<h3>per method</h3>",
-                _table(_named(_round(per_method), metric).rename(columns=shown))]
+                f"rule; the {name} columns are over the config's seeds. Only trials that ran "
+                f"their full budget ({html.escape(_budgets(full))}) are counted, a diverged "
+                "trial among them (its seeds fail); the seeds of trials stopped early by ASHA or "
+                "the time budget are counted in the early_stopped column and listed under "
+                "'Stopped early', never as failures.</p>"]
+        if per_config.empty:
+            text.append("<p>No trial ran its full budget: there is no failure rate to give.</p>")
+        return text + ["<h3>per config</h3>",
+                       _table(_named(_round(per_config.head(30)), metric).rename(columns=shown)),
+                       "<h3>per method</h3>",
+                       _table(_named(_round(per_method), metric).rename(columns=shown))]
 
     section("Failure (mode collapse) rate per config" if collapse else
             "Failure rate per config", "failures", failures)
 
+    section("Stopped early (not counted as failures)", "stopped",
+            lambda: _stopped_section(stops, metric, name))
+
     def outliers() -> list[str]:
         w = worst_outliers(df, n=10)
-        return [f"<p>Seeds furthest above their own config's median final {name}: the 'worst GAN' "
-                "whose siblings, with the same config, did fine.</p>",
-                _table(_named(_round(w), metric))]
+        out_ = [f"<p>Seeds furthest above their own config's median final {name}, among trials "
+                "that ran their full budget: the 'worst GAN' whose siblings, with the same config, "
+                "did fine.</p>", _table(_named(_round(w), metric))]
+        if not stops.empty:
+            # per-seed "failed" is left out here: these seeds are not judged
+            apart = worst_outliers(df, n=5, budget="stopped").drop(
+                columns=["failed", "seed_status"], errors="ignore")
+            out_ += ["<h3>among trials stopped early (listed apart, not counted)</h3>",
+                     "<p>Their numbers are from the iteration they reached.</p>",
+                     _table(_named(_round(apart), metric))]
+        return out_
 
     section("Worst outliers", "outliers", outliers)
 
     # -- GAN vs classical --------------------------------------------------------------------------
     def versus() -> list[str]:
-        both = df
-        note = ""
         if base_method is None:
             return ["<p>No baseline for this problem: its metric is about the code D's head "
                     "recovers, which only an InfoGAN has.</p>"]
+        # every method's seeds of full-budget trials (the iterations column lists their budgets)
+        both = df[full_budget(df)]
+        note = ("<p>Every method's seeds of the trials that ran their full budget; the "
+                "iterations column lists the budgets they ran.</p>")
         baselines = ("vae",) if dist else CLASSICAL
         if baseline and not df["method"].isin(baselines).any() and best_id is not None:
-            # the baseline has no D: one G step per iteration (g_iters / d_iters are GAN ratios);
-            # the VAE's encoder takes D's network
-            cfg = trial_config(df, best_id).replace(method=base_method, g_iters=1, d_iters=1)
+            # equal budgets: the baseline trains as many iterations as the best GAN trial's
+            # result stands for (its config's, unless no trial ran its full budget). It has no
+            # D: one G step per iteration (g_iters / d_iters are GAN ratios); the VAE's encoder
+            # takes D's network
+            gan = df[df["trial_id"] == best_id]
+            iterations = int(budget_ran(gan).iloc[0])
+            cfg = trial_config(df, best_id).replace(method=base_method, g_iters=1, d_iters=1,
+                                                    iterations=iterations)
             who = "the VAE" if dist else "the Lagaris (l2)"
             say(f"report: training {who} baseline on trial {best_id}'s network "
-                f"({cfg.seeds} seeds x {cfg.iterations} iterations)")
+                f"({cfg.seeds} seeds x {cfg.iterations} iterations, the GAN's budget)")
             from gan_core import train
 
             r = train(cfg)
             base = results_frame({f"{best_id}-{base_method}": r}, sweep="baseline")
-            gan = df[df["trial_id"] == best_id]
             both = pd.concat([gan, base[[c for c in base.columns if c in gan.columns]]],
                              ignore_index=True)
-            note = (f"<p>GAN: the best config (trial {best_id}); "
+            note = (f"<p>Equal budgets: both sides ran {cfg.seeds} seeds x {iterations} "
+                    f"iterations. GAN: the best config (trial {best_id}, "
+                    f"{html.escape(_ran(gan.iloc[0]))}); "
                     + ("VAE: the same generator as its decoder and D's network as its encoder, "
                        if dist else "Lagaris: the same generator, ")
                     + f"seeds and iterations with the {base_method} loss, trained by this report "
                     f"(the sweep logs only the baseline's aggregates).</p>")
-        table = compare_methods(both, baseline=base_method)
+        if both.empty:
+            return ["<p>No trial ran its full budget and no baseline was trained: nothing to "
+                    "compare on equal budgets.</p>"]
+        # `both` holds only seeds of equal budgets now: count them all
+        table = compare_methods(both, baseline=base_method, budget="all")
         fig = P.hist_log_mse(both)
         return [note, _table(_named(_round(table), metric)), _img("fig-hist", fig)]
 
     section("GAN vs VAE" if dist else "GAN vs classical losses", "versus", versus)
 
     def best_worst() -> list[str]:
-        ranked = f.assign(_m=f["final_mse"].fillna(np.inf)).sort_values("_m", kind="stable")
-        lo, hi = ranked.iloc[0], ranked.iloc[-1]
+        # like with like: among seeds that ran their full budget (all seeds when none did)
+        budget, among = (("full", "the seeds of trials that ran their full budget") if len(full)
+                         else ("all", "all seeds: no trial ran its full budget"))
+        ends = best_and_worst(df, budget)
+        lo, hi = ends.loc["best"], ends.loc["worst"]
         results = {t: trial_result(df, t) for t in dict.fromkeys([lo["trial_id"], hi["trial_id"]])}
         fig = P.plot_best_worst([("best", results[lo["trial_id"]], int(lo["seed"])),
                                  ("worst", results[hi["trial_id"]], int(hi["seed"]))])
-        return [f"<p>Best seed: trial {lo['trial_id']} seed {lo['seed']}; worst: trial "
-                f"{hi['trial_id']} seed {hi['seed']} (weights from the trials' last "
-                f"checkpoints).</p>", _img("fig-best-worst", fig)]
+        text = (f"<p>Among {among}: best seed: trial {lo['trial_id']} seed {lo['seed']} "
+                f"({name} {fmt(metric, lo['final_mse'])}, {_ran(lo)}); worst: trial "
+                f"{hi['trial_id']} seed {hi['seed']} ({name} {fmt(metric, hi['final_mse'])}, "
+                f"{_ran(hi)}). Weights from the trials' last checkpoints.</p>")
+        if len(full) and len(full) < len(f):
+            w = best_and_worst(df, "stopped").loc["worst"]
+            text += (f"<p>Not counted: the worst seed of a trial that did not run its full "
+                     f"budget is trial {w['trial_id']} seed {w['seed']} ({name} "
+                     f"{fmt(metric, w['final_mse'])}, {_ran(w)}).</p>")
+        return [text, _img("fig-best-worst", fig)]
 
     section("Best and worst runs", "best-worst", best_worst)
 
@@ -223,14 +272,16 @@ def build(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, baseline: boo
     section("Top configs in parallel coordinates", "parallel",
             lambda: [_img("fig-parallel", P.plot_parallel(df, top=10))])
     section("Failure rate by hyperparameter", "failure-by-param",
-            lambda: [_img("fig-failure-by-param", P.plot_failure_by_param(df))])
+            lambda: ["<p>Over the seeds of trials that ran their full budget.</p>",
+                     _img("fig-failure-by-param", P.plot_failure_by_param(df))])
 
     def importance() -> list[str]:
         imp = param_importance(df, objective="median")
         on = f"each config's median final {name}" if is_count(metric) else \
             f"log10 of each config's median final {name}"
-        return [f"<p>fANOVA (Optuna's evaluator) on {on} over seeds (the sweeps' objective); trials that ran their whole budget, or all trials when fewer than two "
-                "did.</p>", _table(_round(imp), index=False),
+        return [f"<p>fANOVA (Optuna's evaluator) on {on} over seeds (the sweeps' objective); "
+                "trials that ran their full budget, or all trials when fewer than two did.</p>",
+                _table(_round(imp), index=False),
                 _img("fig-importance", P.plot_importance(imp))]
 
     section("Hyperparameter importance", "importance", importance)
@@ -286,6 +337,65 @@ def _num(v: float) -> str:
     if not math.isfinite(v):
         return "inf" if v > 0 else "-inf"
     return f"{v:.3g}" if 1e-2 <= abs(v) < 1e4 or v == 0 else f"{v:.2e}"
+
+
+def _ran(row: pd.Series) -> str:
+    """The budget a seed's row ran, in words: "ran all 2000 iterations", "stopped early at
+    iteration 300 of 2000", "diverged at iteration 500 of 2000", "errored at iteration 40"."""
+    it = int(row["iteration"]) if "iteration" in row and pd.notna(row["iteration"]) else None
+    of = (f" of {int(row['iterations'])}" if "iterations" in row and pd.notna(row["iterations"])
+          else "")
+    status = row.get("status", "ok")
+    if it is None:
+        return status
+    if status == "ok":
+        return f"ran all {it} iterations"
+    what = {"early-stopped": "stopped early", "diverged": "diverged", "error": "errored"}
+    return f"{what.get(status, status)} at iteration {it}{of}"
+
+
+def _budgets(full: pd.DataFrame) -> str:
+    """The iterations full-budget trials ran, e.g. "2000 iterations"."""
+    ran = sorted({int(v) for v in budget_ran(full).dropna()})
+    return f"{', '.join(map(str, ran))} iterations" if ran else "their configs' iterations"
+
+
+def _failed_text(full: pd.DataFrame) -> str:
+    """The overview's failure line: over the seeds of trials that ran their full budget."""
+    if full.empty:
+        return "no trial ran its full budget: no failure rate (see 'Stopped early')"
+    trials = full.groupby("trial_id").ngroups
+    return (f"{int(full['failed'].sum())} of {len(full)} seeds of the {trials} trials that ran "
+            f"their full budget ({full['failed'].mean():.0%}); {int(full['diverged'].sum())} "
+            f"diverged; {int(full['outlier'].sum())} outliers (> 100x their config's median)")
+
+
+def _stopped_text(stops: pd.DataFrame) -> str:
+    """The overview's line on the trials that did not run their full budget."""
+    if stops.empty:
+        return "none: every trial ran its full budget"
+    parts = []
+    early = stops[stops["status"] == "early-stopped"]
+    if len(early):
+        at = early["iteration"].value_counts().sort_index()
+        parts.append(f"{int(early['seeds'].sum())} seeds of {plural(len(early), 'trial')} "
+                     "stopped by ASHA or the time budget, at iteration "
+                     + ", ".join(f"{it} ({plural(n, 'trial')})" for it, n in at.items()))
+    errored = stops[stops["status"] == "error"]
+    if len(errored):
+        parts.append(f"{int(errored['seeds'].sum())} seeds of "
+                     f"{plural(len(errored), 'errored trial')}")
+    return "; ".join(parts) + ": not counted as failures (see 'Stopped early')"
+
+
+def _stopped_section(stops: pd.DataFrame, metric: str, name: str) -> list[str]:
+    if stops.empty:
+        return ["<p>Every trial ran its full budget.</p>"]
+    return [f"<p>Trials that ASHA or the sweep's time budget stopped before their budget (or "
+            f"that errored), latest stop first. Their median and worst {name} are from the "
+            "iteration they reached, so they are not failure rates and are not counted in "
+            "any; diverged counts the seeds already diverged there.</p>",
+            _table(_named(_round(stops), metric))]
 
 
 def _rules(f: pd.DataFrame) -> list[str]:

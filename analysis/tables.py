@@ -7,7 +7,13 @@ Definitions used throughout (the README's glossary, applied per seed):
   final MSE of its config's seeds: the "worst GAN" whose siblings, with the same config, did fine.
   Nothing is an outlier of a config whose median is itself non-finite;
 - aggregates over seeds treat NaN as +inf (a missing result is never a good one); p90 takes the
-  higher neighbour (with 4 seeds the p90 is the worst seed), as the sweeps' objective does.
+  higher neighbour (with 4 seeds the p90 is the worst seed), as the sweeps' objective does;
+- failure rates, the worst outliers and the method comparison count, by default
+  (``budget="full"``), only the seeds of trials that ran their *full budget*
+  (``sweeps.status.FULL_BUDGET``: ok, or diverged: a diverged seed stays diverged). Seeds of
+  trials that ASHA or the time budget stopped early (and of errored trials) have numbers from
+  fewer iterations: they are counted apart (``early_stopped``, ``errored``, ``early_stops``),
+  never as failures. A frame without a ``status`` column ran its full budget.
 
 A *config* is one trial (``sweep``, ``trial_id``): the sweeps give every trial its own config.
 Hand-made frames need only ``trial_id``, ``seed``, ``problem``, ``method`` and ``final_mse``.
@@ -25,14 +31,18 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from sweeps.status import EARLY_STOPPED, ERROR, FULL_BUDGET, STATUSES
+
 from .loading import FRAME_COLUMNS, problem_threshold
 
 OUTLIER_FACTOR = 100.0
-COMPLETE = ("ok", "diverged")  # trial statuses that ran their whole budget
 CLASSICAL = ("l2", "l1", "huber")  # residual losses a GAN must beat; l2 is Lagaris
+# which seeds a table takes: of trials that ran their full budget, of those that did not, or all
+BUDGETS = ("full", "stopped", "all")
 # columns that describe a seed's outcome, never a hyperparameter
 _NOT_PARAMS = set(FRAME_COLUMNS) | {"failed", "diverged", "outlier", "config_median", "ratio",
-                                    "base_seed", "seeds", "iterations", "eval_every", "dtype"}
+                                    "full_budget", "base_seed", "seeds", "iterations",
+                                    "eval_every", "dtype"}
 
 
 # -- per seed ---------------------------------------------------------------------------------------
@@ -41,10 +51,38 @@ def config_keys(df: pd.DataFrame) -> list[str]:
     return [c for c in ("sweep", "trial_id") if c in df.columns]
 
 
+def full_budget(df: pd.DataFrame) -> pd.Series:
+    """Per row: did its trial run its full budget (status ok or diverged, ``sweeps.status``)?
+    True everywhere for a frame without a ``status`` column (hand-made, or Python-trained)."""
+    if "status" not in df.columns:
+        return pd.Series(True, index=df.index)
+    unknown = sorted({str(v) for v in df["status"] if v not in STATUSES})
+    if unknown:
+        raise ValueError(f"status {unknown[0]!r} in the frame: expected one of "
+                         f"{', '.join(STATUSES)} (sweeps.status); drop the status column if every "
+                         "trial ran its full budget")
+    return df["status"].isin(FULL_BUDGET)
+
+
+def budget_ran(df: pd.DataFrame) -> pd.Series:
+    """Per row: the iterations its result stands for: the config's ``iterations`` for a trial that
+    ran its full budget (a diverged one too: it would still be diverged there), else the
+    ``iteration`` its trial reached. NaN where the frame has neither column."""
+    reached = (df["iteration"].astype(float) if "iteration" in df.columns
+               else pd.Series(np.nan, index=df.index))
+    if "iterations" not in df.columns:
+        return reached
+    return df["iterations"].astype(float).where(full_budget(df), reached)
+
+
 def with_failures(df: pd.DataFrame, outlier_factor: float = OUTLIER_FACTOR) -> pd.DataFrame:
     """A copy with per-seed columns: failed, diverged (non-finite MSE), config_median,
-    ratio (final MSE / config median) and outlier (ratio > outlier_factor)."""
+    ratio (final MSE / config median), outlier (ratio > outlier_factor) and full_budget.
+
+    failed, diverged and outlier describe the seed at the iteration its trial reached; the
+    tables count them only where full_budget holds (see ``failure_rates``)."""
     out = df.copy()
+    out["full_budget"] = full_budget(out)
     mse = _as_inf(out["final_mse"])
     if "failure_threshold" in out.columns:
         threshold = out["failure_threshold"].astype(float)
@@ -70,84 +108,144 @@ def with_failures(df: pd.DataFrame, outlier_factor: float = OUTLIER_FACTOR) -> p
 
 # -- per config and per method ----------------------------------------------------------------------
 def failure_rates(df: pd.DataFrame, by: str | Sequence[str] | None = None,
-                  outlier_factor: float = OUTLIER_FACTOR) -> pd.DataFrame:
+                  outlier_factor: float = OUTLIER_FACTOR, budget: str = "full") -> pd.DataFrame:
     """Per group (default: per config; ``by="method"`` per method): seeds, failed, failure_rate,
-    diverged, outliers, outlier_rate and the MSE over seeds (median, p90, worst, best).
+    diverged, outliers, outlier_rate and the MSE over seeds (median, p90, worst, best), then
+    early_stopped and errored: the group's seeds of trials stopped early / that errored.
 
-    Outliers are always judged against their own config's median, whatever the grouping.
+    budget="full" (default): every column but the last two is over the seeds of trials that ran
+    their full budget, so a group with none has seeds 0 and NaN rates; "all": over every seed,
+    each at the iteration its trial reached. Outliers are always judged against their own
+    config's median, whatever the grouping.
     """
+    counted = _in_budget(df, budget, ("full", "all"))
     f = with_failures(df, outlier_factor)
     keys = _keys(f, by)
-    g = f.assign(_mse=_as_inf(f["final_mse"])).groupby(keys, sort=True, dropna=False)
-    out = pd.DataFrame({
-        "seeds": g.size(),
-        "failed": g["failed"].sum().astype("int64"),
-        "failure_rate": g["failed"].mean().astype(float),
-        "diverged": g["diverged"].sum().astype("int64"),
-        "outliers": g["outlier"].sum().astype("int64"),
-        "outlier_rate": g["outlier"].mean().astype(float),
-        "median_mse": g["_mse"].median(),
-        "p90_mse": g["_mse"].quantile(0.9, interpolation="higher"),
-        "worst_mse": g["_mse"].max(),
-        "best_mse": g["_mse"].min(),
-    })
-    return out.reset_index()
+    # uncounted seeds: False flags and a NaN MSE, which the aggregates skip
+    g = f.assign(_n=counted, _failed=f["failed"] & counted, _diverged=f["diverged"] & counted,
+                 _outlier=f["outlier"] & counted,
+                 _mse=_as_inf(f["final_mse"]).where(counted),
+                 _stopped=_status_is(f, EARLY_STOPPED), _errored=_status_is(f, ERROR)
+                 ).groupby(keys, sort=True, dropna=False)
+    seeds = g["_n"].sum().astype("int64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = pd.DataFrame({
+            "seeds": seeds,
+            "failed": g["_failed"].sum().astype("int64"),
+            "failure_rate": g["_failed"].sum() / seeds.where(seeds > 0),
+            "diverged": g["_diverged"].sum().astype("int64"),
+            "outliers": g["_outlier"].sum().astype("int64"),
+            "outlier_rate": g["_outlier"].sum() / seeds.where(seeds > 0),
+            "median_mse": g["_mse"].median(),
+            "p90_mse": g["_mse"].quantile(0.9, interpolation="higher"),
+            "worst_mse": g["_mse"].max(),
+            "best_mse": g["_mse"].min(),
+            "early_stopped": g["_stopped"].sum().astype("int64"),
+            "errored": g["_errored"].sum().astype("int64"),
+        })
+    return out.astype({"failure_rate": float, "outlier_rate": float}).reset_index()
 
 
-def worst_outliers(df: pd.DataFrame, n: int = 5, outlier_factor: float = OUTLIER_FACTOR
-                   ) -> pd.DataFrame:
-    """The n seeds furthest above their own config's median (largest ratio first), with their
-    config's searched parameters; ``outlier`` says whether the ratio passes outlier_factor.
-    Seeds of configs whose median is non-finite have no ratio and come last."""
-    f = with_failures(df, outlier_factor)
+def worst_outliers(df: pd.DataFrame, n: int = 5, outlier_factor: float = OUTLIER_FACTOR,
+                   budget: str = "full") -> pd.DataFrame:
+    """The n seeds furthest above their own config's median (largest ratio first), with the
+    iteration their trial reached and their config's searched parameters; ``outlier`` says
+    whether the ratio passes outlier_factor. Seeds of configs whose median is non-finite have no
+    ratio and come last.
+
+    budget: "full" (default) seeds of trials that ran their full budget, "stopped" those of the
+    others (ASHA, the time budget, errors), "all" both."""
+    keep = _in_budget(df, budget, BUDGETS)
+    f = with_failures(df, outlier_factor)[keep]
     cols = [*config_keys(f), "seed", "problem", "method", "final_mse", "config_median", "ratio",
             "outlier", "failed"]
-    cols += [c for c in ("status", "seed_status") if c in f.columns]
-    cols += searched_params(f)
+    cols += [c for c in ("status", "iteration", "iterations", "seed_status") if c in f.columns]
+    cols += searched_params(df)
     order = f.assign(_r=f["ratio"].fillna(-np.inf)).sort_values(
         ["_r", "final_mse"], ascending=False, kind="stable", na_position="last")
     return order[cols].head(n).reset_index(drop=True)
+
+
+def best_and_worst(df: pd.DataFrame, budget: str = "full") -> pd.DataFrame:
+    """The best and the worst seed (lowest and highest final MSE, NaN as +inf), rows "best" and
+    "worst" of the per-seed frame ``with_failures`` gives, among `budget`'s seeds ("full" by
+    default: the worst run is a run of the whole budget, not a trial ASHA cut short; "stopped",
+    "all"). Empty when there are none."""
+    keep = _in_budget(df, budget, BUDGETS)
+    f = with_failures(df)[keep]
+    ranked = f.assign(_m=_as_inf(f["final_mse"])).sort_values("_m", kind="stable")
+    if ranked.empty:
+        return ranked.drop(columns="_m")
+    return ranked.iloc[[0, -1]].drop(columns="_m").set_axis(["best", "worst"])
+
+
+def early_stops(df: pd.DataFrame) -> pd.DataFrame:
+    """The trials that did not run their full budget (ASHA or the time budget stopped them, or
+    they errored), one row each, latest stop first: status, the iteration reached (and the
+    config's iterations), seeds, how many had diverged by then, the median and worst MSE there,
+    and the searched parameters. These numbers are from a smaller budget: not failure rates."""
+    f = with_failures(df)
+    stopped = f[~f["full_budget"]].assign(_mse=lambda x: _as_inf(x["final_mse"]))
+    keys = config_keys(f)
+    cols = [*keys, "status", "iteration", "iterations", "seeds", "diverged", "median_mse",
+            "worst_mse", *searched_params(df)]
+    if stopped.empty:
+        return pd.DataFrame(columns=cols)
+    g = stopped.groupby(keys, sort=True)
+    info = [c for c in ("status", "iteration", "iterations", *searched_params(df))
+            if c in stopped.columns]
+    out = g[info].first().assign(
+        seeds=g.size(), diverged=g["diverged"].sum().astype("int64"),
+        median_mse=g["_mse"].median(), worst_mse=g["_mse"].max()).reset_index()
+    order = [(c, up) for c, up in (("iteration", False), ("median_mse", True)) if c in out.columns]
+    out = out.sort_values([c for c, _ in order], ascending=[up for _, up in order], kind="stable")
+    return out[[c for c in cols if c in out.columns]].reset_index(drop=True)
 
 
 def best_configs(df: pd.DataFrame, by: str = "median", n: int = 5, complete_only: bool = True
                  ) -> pd.DataFrame:
     """Configs ranked by the median, p90 or worst seed's MSE (or failure_rate), ties by median.
 
-    complete_only: rank only trials that ran their whole budget (an early-stopped trial's MSE is
-    from fewer iterations); ignored when no trial did.
+    complete_only: rank only trials that ran their full budget (an early-stopped trial's MSE is
+    from fewer iterations); ignored when no trial did, and then every config is ranked at the
+    iteration it reached (the ``iteration`` column says which).
     """
     column = {"median": "median_mse", "p90": "p90_mse", "worst": "worst_mse",
               "failure_rate": "failure_rate"}
     if by not in column:
         raise ValueError(f"by = {by!r}: expected one of {', '.join(column)}")
-    rates = failure_rates(df)
+    full = full_budget(df)
+    complete_only = complete_only and bool(full.any())
+    rates = failure_rates(df, budget="full" if complete_only else "all")
     keys = config_keys(df)
     extra = [c for c in ("status", "iteration", "method") if c in df.columns]
     info = df.groupby(keys, sort=True)[extra + searched_params(df)].first().reset_index()
     table = rates.merge(info, on=keys, how="left")
-    if complete_only and "status" in table.columns and table["status"].isin(COMPLETE).any():
-        table = table[table["status"].isin(COMPLETE)]
+    if complete_only:
+        table = table[table["seeds"] > 0]
     table = table.sort_values([column[by], "median_mse"], kind="stable")
     return table.head(n).reset_index(drop=True)
 
 
 def compare_methods(df: pd.DataFrame, baseline: str = "l2",
-                    outlier_factor: float = OUTLIER_FACTOR) -> pd.DataFrame:
+                    outlier_factor: float = OUTLIER_FACTOR, budget: str = "full") -> pd.DataFrame:
     """GAN vs classical losses: one row per method with its seeds pooled over configs.
 
     median_log10_mse is the centre of the log-MSE histogram; vs_baseline = median MSE / the
-    baseline method's median (below 1: better than Lagaris). ``iterations`` lists the budgets
-    seen, so a comparison on unequal budgets shows.
+    baseline method's median (below 1: better than Lagaris). budget: as ``failure_rates``
+    (default: seeds of full-budget trials only). ``iterations`` lists the iterations the counted
+    seeds ran, so a comparison on unequal budgets shows.
     """
-    rates = failure_rates(df, by="method", outlier_factor=outlier_factor)
+    rates = failure_rates(df, by="method", outlier_factor=outlier_factor, budget=budget)
+    counted = _in_budget(df, budget, ("full", "all"))
     mse = _as_inf(df["final_mse"])
     with np.errstate(divide="ignore"):
-        log = np.log10(mse.where(mse > 0, np.nan))
+        log = np.log10(mse.where((mse > 0) & counted, np.nan))
     rates["median_log10_mse"] = log.groupby(df["method"]).median().reindex(rates["method"]).values
-    budget_col = "iterations" if "iterations" in df.columns else "iteration"
-    if budget_col in df.columns:
-        rates["iterations"] = (df.groupby("method")[budget_col]
-                               .agg(lambda s: ",".join(str(v) for v in sorted(set(s))))
+    ran = budget_ran(df)
+    if ran.notna().any():
+        rates["iterations"] = (ran[counted].groupby(df.loc[counted, "method"])
+                               .agg(lambda s: ",".join(str(int(v)) for v in sorted(set(s))))
                                .reindex(rates["method"]).values)
     base = rates.loc[rates["method"] == baseline, "median_mse"]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -195,7 +293,7 @@ def param_importance(df: pd.DataFrame, objective: str = "median",
     """How much each searched parameter explains the seed-aggregated objective, by Optuna's
     importance evaluators (default fANOVA, seeded): a frame of (param, importance), summing to 1.
 
-    complete_only: use only trials that ran their whole budget, unless fewer than 2 did.
+    complete_only: use only trials that ran their full budget, unless fewer than 2 did.
 
     distributions: Optuna distributions per parameter (e.g. the sweep space's); inferred from the
     values when not given (numbers: their range, log scale when positive and spanning >= 10x;
@@ -205,8 +303,8 @@ def param_importance(df: pd.DataFrame, objective: str = "median",
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
     data = df
-    if complete_only and "status" in df.columns:
-        complete = df[df["status"].isin(COMPLETE)]
+    if complete_only:
+        complete = df[full_budget(df)]
         if complete.groupby(config_keys(df)).ngroups >= 2:
             data = complete
     params = list(params) if params is not None else searched_params(data)
@@ -261,6 +359,18 @@ def _keys(df: pd.DataFrame, by: str | Sequence[str] | None) -> list[str]:
             raise ValueError("the frame has no trial_id column: pass by=... to group by")
         return keys
     return [by] if isinstance(by, str) else list(by)
+
+
+def _in_budget(df: pd.DataFrame, budget: str, allowed: Sequence[str]) -> pd.Series:
+    """Per row: is it one of the seeds `budget` ("full", "stopped", "all") takes?"""
+    if budget not in allowed:
+        raise ValueError(f"budget = {budget!r}: expected one of {', '.join(allowed)}")
+    full = full_budget(df)
+    return {"full": full, "stopped": ~full, "all": full | True}[budget]
+
+
+def _status_is(df: pd.DataFrame, status: str) -> pd.Series:
+    return df["status"].eq(status) if "status" in df.columns else pd.Series(False, index=df.index)
 
 
 def _as_inf(s: pd.Series) -> pd.Series:

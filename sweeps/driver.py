@@ -142,7 +142,8 @@ def _run(p: Plan, callbacks: Sequence[tune.Callback]) -> dict[str, Any]:
     out = S.summarize(df, searched)
     base_method = S.baseline_method(meta["problem"])  # l2 (Lagaris) for equations, else vae
     if p.baseline and base_method is not None and meta["method"] != base_method:
-        result = S.baseline(out["best"]["config"], base_method)
+        # equal budgets: the best trial's (its config's, unless it stopped early)
+        result = S.baseline(out["best"]["config"], base_method, iterations=S.budget(out["best"]))
         out["baseline"] = {"method": base_method, "median_mse": result.median_mse,
                            "worst_mse": result.worst_mse, "failure_rate": result.failure_rate,
                            "iterations": result.iterations, "seconds": result.wall_time}
@@ -362,12 +363,11 @@ def _log_baseline(client: MlflowClient, parent: str, result: Any) -> None:
 
 def _log_summary(client: MlflowClient, parent: str, df: Any, out: dict[str, Any], text: str
                  ) -> None:
-    b, m = out["best"], out.get("metric", "mse")
-    for k, v in {f"best/{m}": b["median_mse"], f"best/{m}_worst": b["worst_mse"],
-                 "best/failure_rate": b["failure_rate"], "sweep/trials": out["num_trials"],
-                 "sweep/wall_seconds": out["wall_seconds"],
+    b = out["best"]
+    for k, v in {**S.parent_metrics(out), "sweep/wall_seconds": out["wall_seconds"],
                  "sweep/training_share": out["training_share"]}.items():
-        client.log_metric(parent, k, v if math.isfinite(v) else 1e300)
+        if v is not None:  # no failure rate where no trial ran its full budget
+            client.log_metric(parent, k, v if math.isfinite(v) else 1e300)
     client.set_tag(parent, "best_trial_id", b["trial_id"])
     with tempfile.TemporaryDirectory() as d:
         _write_summary(Path(d), df, out, text)

@@ -62,6 +62,11 @@ def fmt(metric: str, value: float) -> str:
     return f"{value:.3g}" if value == 0 or 1e-3 <= abs(value) < 1e4 else f"{value:.2e}"
 
 
+def plural(count: int, noun: str) -> str:
+    """ "1 trial", "17 trials": a count with its noun, for summary and report sentences."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def failure_rule(problem: str, threshold: float | None = None) -> str:
     """When a seed of `problem` counts as failed, in words (threshold: the one in force, default
     the problem's). Non-finite values (diverged seeds) always fail."""

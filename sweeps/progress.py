@@ -10,6 +10,7 @@ from ray import tune
 
 from .metrics import fmt, label, metric_of
 from .spaces import METRIC
+from .status import full_budget
 from .tracking import trial_status
 
 _FINISHED = ("TERMINATED", "ERROR")
@@ -44,10 +45,10 @@ class ProgressLines(tune.Callback):
     def _line(self, trials: list, trial: Any, failed: bool) -> None:
         r = trial.last_result or {}
         metric = metric_of(trial.config.get("problem", ""))  # mse, energy, classes_missed, ...
-        what = (f"{trial_status(trial, failed):<13} {int(r.get('iteration', 0)):>6} it  "
+        status = trial_status(trial, failed)
+        what = (f"{status:<13} {int(r.get('iteration', 0)):>6} it  "
                 f"median {label(metric)} {_value(r, metric)}  "
-                f"worst {_value(r, metric, '_worst')}  "
-                f"failed {r.get('eval/failure_rate', float('nan')):.0%}")
+                f"worst {_value(r, metric, '_worst')}  failed {_failed(r, status)}")
         self._print(f"{self._head(trials, trial)}  {trial.trial_id}  {what} | "
                     f"{self._best(trials, trial)}")
 
@@ -69,16 +70,24 @@ class ProgressLines(tune.Callback):
         # as the summary ranks: trials that ran their full budget first (an early-stopped or
         # running trial's MSE is from fewer iterations), then the objective
         done = [t for t in scored if t.status in _FINISHED or t is ending] or scored
-        best = min(done, key=lambda t: (trial_status(t) not in ("ok", "diverged"),
+        best = min(done, key=lambda t: (not full_budget(trial_status(t)),
                                         t.last_result[METRIC]))
         r = best.last_result
         metric = metric_of(best.config.get("problem", ""))
         return (f"best: median {_value(r, metric)} "
-                f"failed {r.get('eval/failure_rate', float('nan')):.0%} ({best.trial_id})")
+                f"failed {_failed(r, trial_status(best))} ({best.trial_id})")
 
     def _print(self, text: str) -> None:
         self._last = time.monotonic()
         print(text, file=self._out or sys.stdout, flush=True)
+
+
+def _failed(result: dict, status: str) -> str:
+    """The trial's failure rate; "-" until it has run its full budget (a trial stopped early, or
+    still running, has no failure rate: its seeds ran fewer iterations)."""
+    if not full_budget(status):
+        return "-"
+    return f"{result.get('eval/failure_rate', float('nan')):.0%}"
 
 
 def _value(result: dict, metric: str, suffix: str = "") -> str:

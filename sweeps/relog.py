@@ -146,11 +146,11 @@ def _parent_summary(client: Any, parent: str, folder: Path, n: dict[str, int]) -
     if not client.list_artifacts(parent, "summary"):
         client.log_artifacts(parent, str(folder), "summary")
         n["artifacts_logged"] += 1
+    from .summary import parent_metrics  # the driver's own list (imports gan_core: late)
+
     out = json.loads((folder / "summary.json").read_text())
     b = out.get("best") or {}
-    m = out.get("metric", "mse")  # the problem's primary metric, as the driver names it
-    metrics = {f"best/{m}": b.get("median_mse"), f"best/{m}_worst": b.get("worst_mse"),
-               "best/failure_rate": b.get("failure_rate"), "sweep/trials": out.get("num_trials")}
+    metrics = parent_metrics(out)
     run = client.get_run(parent)
     for k, v in metrics.items():
         if v is not None and k not in run.data.metrics:

@@ -1,6 +1,10 @@
-"""The end-of-sweep summary: Tune's results as one DataFrame, then the top configs, the worst
-outlier seed, the baseline on the best config's network (Lagaris, l2, for equations; the VAE for
-distribution problems), and where everything is.
+"""The end-of-sweep summary: Tune's results as one DataFrame, then the top configs, the failed
+seeds, the trials stopped early, the worst outlier seed, the baseline on the best config's network
+(Lagaris, l2, for equations; the VAE for distribution problems), and where everything is.
+
+Failure rates and the worst outlier are over trials that ran their full budget
+(``status.FULL_BUDGET``); trials that ASHA or the time budget stopped early are counted apart,
+never as failures: their numbers come from fewer iterations.
 
 Every number is the problem's primary metric (``metrics.metric_of``: MSE for equations, e.g. the
 energy distance or classes missed for distributions); the columns and keys keep their historical
@@ -19,8 +23,9 @@ import pandas as pd
 
 from gan_core import PROBLEMS, Config, Result, train
 
-from .metrics import fmt, label, metric_of
+from .metrics import fmt, label, metric_of, plural
 from .spaces import METRIC, to_config
+from .status import EARLY_STOPPED, FULL_BUDGET, classify, full_budget
 
 _SEED = re.compile(r"^eval/(.+)_seed_(\d+)$")  # per-seed values: eval/<metric>_seed_<k>
 
@@ -38,7 +43,7 @@ def trials_frame(grid: Any, searched: list[str]) -> pd.DataFrame:
         row = {
             # an errored trial may have no result: its id is in its folder's name (trial_<id>)
             "trial_id": m.get("trial_id") or Path(r.path or "").name.removeprefix("trial_"),
-            "status": _status(r, m, cfg),
+            "status": classify(m, cfg.get("iterations"), error=r.error is not None),
             "iteration": int(m.get("iteration", 0)),
             "metric": metric,
             "median_mse": m.get(f"eval/{metric}", math.inf),
@@ -56,29 +61,20 @@ def trials_frame(grid: Any, searched: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _status(r: Any, m: dict, cfg: dict) -> str:
-    if r.error is not None:
-        return "error"
-    if m.get("run_status") == "diverged":
-        return "diverged"
-    if int(m.get("iteration", 0)) < int(cfg.get("iterations", 0)):
-        return "early-stopped"
-    return "ok"
-
-
 def ranked(df: pd.DataFrame) -> pd.DataFrame:
     """Trials that ran their full budget first, then by the objective, ties by the median."""
-    full = df["status"].isin(["ok", "diverged"])
+    full = df["status"].isin(FULL_BUDGET)
     return (df.assign(_full=~full).sort_values(["_full", METRIC, "median_mse"])
             .drop(columns="_full"))
 
 
 def worst_outlier(df: pd.DataFrame, searched: list[str] | None = None) -> dict[str, Any] | None:
-    """The seed furthest above its own trial's median (primary metric), among trials that ran to
-    the end: the "worst GAN" whose siblings, with the same config, did fine. A trial whose median is
-    0 (a count: no mode missed) has none: no ratio says how far above 0 a seed is."""
+    """The seed furthest above its own trial's median (primary metric), among trials that ran their
+    full budget: the "worst GAN" whose siblings, with the same config, did fine. A trial whose
+    median is 0 (a count: no mode missed) or non-finite (diverged) has none: no ratio says how far
+    above it a seed is."""
     best: dict[str, Any] | None = None
-    for _, row in df[df["status"] == "ok"].iterrows():
+    for _, row in df[df["status"].isin(FULL_BUDGET)].iterrows():
         median = row["median_mse"]
         if not (np.isfinite(median) and median > 0):
             continue
@@ -90,7 +86,7 @@ def worst_outlier(df: pd.DataFrame, searched: list[str] | None = None) -> dict[s
             if best is None or ratio > best["ratio"]:
                 best = {"trial_id": row["trial_id"], "seed": int(col[len("seed_"):]),
                         "mse": float(mse), "trial_median_mse": float(median),
-                        "ratio": float(ratio),
+                        "ratio": float(ratio), "iteration": int(row["iteration"]),
                         "params": {p: _plain(row[p]) for p in searched or [] if p in row}}
     return best
 
@@ -104,15 +100,26 @@ def baseline_method(problem: str) -> str | None:
     return None if cls is not None and cls.label_use == "code" else "vae"
 
 
-def baseline(best_config: dict[str, Any], method: str | None = None) -> Result:
+def baseline(best_config: dict[str, Any], method: str | None = None,
+             iterations: int | None = None) -> Result:
     """The baseline run (``baseline_method`` unless `method` is given) on the best config's
     networks: same G (and D's network as the VAE's encoder), learning rates, decay, seeds and
-    iterations, one G step per iteration (g_iters / d_iters are G:D ratios, and a baseline has no
-    D: repeating steps would only multiply the cost)."""
+    iterations (`iterations` if given: the best trial's, when it stopped early), one G step per
+    iteration (g_iters / d_iters are G:D ratios, and a baseline has no D: repeating steps would
+    only multiply the cost)."""
     method = method or baseline_method(best_config.get("problem", ""))
+    budget = {"iterations": int(iterations)} if iterations else {}
     cfg = Config.from_dict({**to_config(best_config), "method": method, "device": "cpu",
-                            "g_iters": 1, "d_iters": 1})
+                            "g_iters": 1, "d_iters": 1, **budget})
     return train(cfg)
+
+
+def budget(row: dict[str, Any]) -> int:
+    """The iterations a summary row's numbers stand for: its config's for a trial that ran its
+    full budget (a diverged one too), else the iteration it reached."""
+    if full_budget(row["status"]) and row.get("config", {}).get("iterations"):
+        return int(row["config"]["iterations"])
+    return int(row["iteration"])
 
 
 def summarize(df: pd.DataFrame, searched: list[str], top: int = 5) -> dict[str, Any]:
@@ -123,20 +130,60 @@ def summarize(df: pd.DataFrame, searched: list[str], top: int = 5) -> dict[str, 
     metric = str(b["metric"]) if "metric" in b else "mse"
 
     def _row(x: pd.Series) -> dict[str, Any]:
+        full = full_budget(x["status"])
         return {"trial_id": x["trial_id"], "status": x["status"], "iteration": int(x["iteration"]),
                 "median_mse": float(x["median_mse"]), "worst_mse": float(x["worst_mse"]),
-                "failure_rate": float(x["failure_rate"]), "objective": float(x[METRIC]),
+                # a trial stopped early has no failure rate: its seeds ran fewer iterations
+                "failure_rate": float(x["failure_rate"]) if full else None,
+                "objective": float(x[METRIC]),
                 "params": {p: _plain(x[p]) for p in searched if p in x}}
 
     return {
         "metric": metric,  # what median_mse / worst_mse / mse below hold
         "num_trials": int(len(df)),
         "status_counts": {k: int(v) for k, v in counts.items()},
+        "full_budget": _full_budget(df),
+        "stopped_early": _stopped_early(df),
         "best": {**_row(b), "config": {k: _plain(v) for k, v in b["config"].items()}},
         "top": [_row(x) for _, x in r.head(top).iterrows()],
         "worst_outlier": worst_outlier(df, searched),
         "training_seconds": float(df["train_seconds"].sum()),
     }
+
+
+def parent_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
+    """The summary's metrics on the sweep's parent MLflow run (the driver's and relog's): the best
+    trial's, and the failure rate over the seeds of full-budget trials with the count of trials
+    stopped early beside it. None: not known (no trial ran its full budget)."""
+    b, m = summary.get("best") or {}, summary.get("metric", "mse")
+    full, early = summary.get("full_budget") or {}, summary.get("stopped_early") or {}
+    return {f"best/{m}": b.get("median_mse"), f"best/{m}_worst": b.get("worst_mse"),
+            "best/failure_rate": b.get("failure_rate"), "sweep/trials": summary.get("num_trials"),
+            "sweep/failure_rate": full.get("failure_rate"),
+            "sweep/early_stopped": early.get("trials")}
+
+
+def _seeds(row: pd.Series) -> int:
+    """How many seeds a trial reported (its seed_<k> columns), else its config's."""
+    seen = [c for c in row.index if c.startswith("seed_") and pd.notna(row[c])]
+    return len(seen) or int((row.get("config") or {}).get("seeds") or 0)
+
+
+def _full_budget(df: pd.DataFrame) -> dict[str, Any]:
+    """Failed seeds over the trials that ran their full budget (the sweep's failure rate)."""
+    full = df[df["status"].isin(FULL_BUDGET)]
+    seeds = [_seeds(r) for _, r in full.iterrows()]
+    failed = sum(round(float(r["failure_rate"]) * n) for (_, r), n in zip(full.iterrows(), seeds))
+    return {"trials": int(len(full)), "seeds": int(sum(seeds)), "failed": int(failed),
+            "failure_rate": failed / sum(seeds) if sum(seeds) else None}
+
+
+def _stopped_early(df: pd.DataFrame) -> dict[str, Any]:
+    """The trials ASHA or the time budget stopped early: how many, their seeds, where."""
+    early = df[df["status"] == EARLY_STOPPED]
+    at = early["iteration"].value_counts().sort_index()
+    return {"trials": int(len(early)), "seeds": int(sum(_seeds(r) for _, r in early.iterrows())),
+            "at_iteration": {str(int(k)): int(v) for k, v in at.items()}}
 
 
 def table(summary: dict[str, Any]) -> str:
@@ -150,33 +197,53 @@ def table(summary: dict[str, Any]) -> str:
     params = list(top[0]["params"]) if top else []
     short = [p.replace("lr_gamma", "gamma") for p in params]
     col = max(10, len(f"median {name}"))
-    head = (f"{'trial':<12} {'median ' + name:>{col}} {'worst ' + name:>{col}} {'failed':>6} "
-            f"{'iters':>6}  " + "  ".join(f"{s:>9}" for s in short))
+    head = (f"{'trial':<12} {'status':<13} {'median ' + name:>{col}} {'worst ' + name:>{col}} "
+            f"{'failed':>6} {'iters':>6}  " + "  ".join(f"{s:>9}" for s in short))
     lines += [head, "-" * len(head)]
     for t in top:
-        lines.append(f"{t['trial_id']:<12} {fmt(metric, t['median_mse']):>{col}} "
+        lines.append(f"{t['trial_id']:<12} {t.get('status', ''):<13} "
+                     f"{fmt(metric, t['median_mse']):>{col}} "
                      f"{fmt(metric, t['worst_mse']):>{col}} "
-                     f"{t['failure_rate']:>6.0%} {t['iteration']:>6}  "
+                     f"{_rate(t['failure_rate']):>6} {t['iteration']:>6}  "
                      + "  ".join(f"{_fmt(t['params'][p]):>9}" for p in params))
     lines.append("")
+    full, early = summary.get("full_budget"), summary.get("stopped_early")
+    if full is not None:
+        lines.append(f"Failed seeds: {full['failed']} of {full['seeds']} in the {full['trials']} "
+                     f"trials that ran their full budget ({_rate(full['failure_rate'])})")
+    if early and early["trials"]:
+        lines.append(f"Stopped early by ASHA or the time budget, not counted as failures: "
+                     f"{plural(early['trials'], 'trial')} ({plural(early['seeds'], 'seed')}), "
+                     "at iteration " + ", ".join(f"{it} ({plural(n, 'trial')})"
+                                                 for it, n in early["at_iteration"].items()))
     b = summary["best"]
     lines.append(f"Best: {b['trial_id']}  median {name} {fmt(metric, b['median_mse'])} over "
                  f"{b['config'].get('seeds')} seeds, worst {fmt(metric, b['worst_mse'])}, "
-                 f"failure rate {b['failure_rate']:.0%}")
+                 + (f"failure rate {b['failure_rate']:.0%}" if b["failure_rate"] is not None else
+                    f"no failure rate: stopped early at iteration {b['iteration']} of "
+                    f"{b['config'].get('iterations')} (no trial ran its full budget)"))
     base = summary.get("baseline")
     if base:
         what = ("Lagaris baseline" if base["method"] in ("l2", "l1", "huber")
                 else f"{base['method'].upper()} baseline")
+        same = (f"; the same {b['config'].get('seeds')} seeds x {base['iterations']} iterations "
+                "as the best" if base.get("iterations") else "")
         lines.append(f"{what} ({base['method']} on the best config's networks): median {name} "
                      f"{fmt(metric, base['median_mse'])}, worst {fmt(metric, base['worst_mse'])}, "
-                     f"failure rate {base['failure_rate']:.0%}")
+                     f"failure rate {base['failure_rate']:.0%}{same}")
     o = summary.get("worst_outlier")
     if o:
+        ran = f" (ran all {o['iteration']} iterations)" if "iteration" in o else ""
         lines.append(f"Worst outlier: trial {o['trial_id']} seed {o['seed']}: {name} "
                      f"{fmt(metric, o['mse'])} while its trial's median is "
-                     f"{fmt(metric, o['trial_median_mse'])}; config: "
+                     f"{fmt(metric, o['trial_median_mse'])}{ran}; config: "
                      + " ".join(f"{k}={_fmt(v)}" for k, v in o.get("params", {}).items()))
     return "\n".join(lines)
+
+
+def _rate(rate: float | None) -> str:
+    """A failure rate as a percentage; "-" where there is none (a trial stopped early)."""
+    return "-" if rate is None else f"{rate:.0%}"
 
 
 def _fmt(v: Any) -> str:

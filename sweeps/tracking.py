@@ -33,6 +33,7 @@ from mlflow.tracking import MlflowClient
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 
 from .spaces import METRIC, to_config
+from .status import classify
 
 log = logging.getLogger(__name__)
 TRIAL_TAG = "trial_id"
@@ -294,15 +295,10 @@ def plot_name(problem: str) -> str:
 
 
 def trial_status(trial: Any, failed: bool = False) -> str:
-    """ok / diverged / early-stopped (ASHA stopped it before its last iteration) / error."""
-    result = trial.last_result or {}
-    if failed or trial.status == "ERROR":
-        return "error"
-    if result.get("run_status") == "diverged":
-        return "diverged"
-    if int(result.get("iteration", 0)) < int(trial.config.get("iterations", 0)):
-        return "early-stopped"
-    return "ok"
+    """ok / diverged / early-stopped (ASHA or the time budget stopped it before its last
+    iteration) / error, as ``status.classify`` defines them."""
+    return classify(trial.last_result or {}, trial.config.get("iterations"),
+                    error=failed or trial.status == "ERROR")
 
 
 def _close_figures() -> None:

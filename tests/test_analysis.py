@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import (best_configs, compare_methods, convergence, failure_rates, load_curves,
-                      load_sweep, param_importance, with_failures, worst_outliers)
+from analysis import (best_and_worst, best_configs, budget_ran, compare_methods, convergence,
+                      early_stops, failure_rates, load_curves, load_sweep, param_importance,
+                      with_failures, worst_outliers)
 
 ROOT = Path(__file__).resolve().parents[1]
 INF, NAN = math.inf, math.nan
@@ -146,6 +147,115 @@ def test_best_configs_and_method_comparison():
     assert c.loc["l2", "failure_rate"] == 0.0 and c.loc["l2", "vs_baseline"] == 1.0
     assert c.loc["gan", "vs_baseline"] < 1  # the GAN's median beats Lagaris, its worst does not
     assert list(c.index) == ["gan", "l2"]
+
+
+# -- like with like: trials stopped early are not failures ------------------------------------------
+def _budgeted(trials: dict[str, tuple[str, int, list[float]]], iterations: int = 2000,
+              problem: str = "sho") -> pd.DataFrame:
+    """A sweep-like frame: trial -> (status, iteration reached, per-seed final MSE)."""
+    rows = [{"trial_id": t, "seed": k, "problem": problem, "method": "gan", "status": status,
+             "iteration": it, "iterations": iterations, "final_mse": m, "G.lr": 1e-3 * (i + 1)}
+            for i, (t, (status, it, ms)) in enumerate(trials.items()) for k, m in enumerate(ms)]
+    return pd.DataFrame(rows)
+
+
+def test_a_sweep_whose_only_failures_were_stopped_early_has_no_failed_seed():
+    # sho fails above 1e-4: every seed above it belongs to a trial ASHA stopped at 300 or 900
+    df = _budgeted({"full1": ("ok", 2000, [1e-10, 2e-10, 3e-10, 4e-10]),
+                    "full2": ("ok", 2000, [1e-9, 2e-9, 1e-9, 3e-9]),
+                    "asha1": ("early-stopped", 300, [8.2, 1.0, 0.5, 2e-3]),
+                    "asha2": ("early-stopped", 900, [1e-2, 5e-3, 1e-6, 1e-3])})
+    assert with_failures(df)["failed"].sum() == 7  # per seed, at the iteration reached
+    m = failure_rates(df, by="method").iloc[0]
+    assert (m["seeds"], m["failed"], m["failure_rate"], m["early_stopped"]) == (8, 0, 0.0, 8)
+    assert m["worst_mse"] == 3e-9  # over the full-budget seeds only
+    per = failure_rates(df).set_index("trial_id")
+    assert per.loc["asha1", "seeds"] == 0 and math.isnan(per.loc["asha1", "failure_rate"])
+    assert per.loc["asha1", "early_stopped"] == 4 and per.loc["full1", "early_stopped"] == 0
+    # the old count, every seed at whatever iteration it reached, is still there on request
+    everything = failure_rates(df, by="method", budget="all").iloc[0]
+    assert (everything["seeds"], everything["failed"]) == (16, 7)
+    # the trials stopped early, latest stop first, with their numbers where they stopped
+    stops = early_stops(df)
+    assert list(stops["trial_id"]) == ["asha2", "asha1"]
+    assert list(stops["iteration"]) == [900, 300] and list(stops["seeds"]) == [4, 4]
+    assert stops.set_index("trial_id").loc["asha1", "worst_mse"] == 8.2
+    # a sweep where every trial stopped early: no failed seed, no failure rate, N early stops
+    none = failure_rates(df[df["status"] == "early-stopped"], by="method").iloc[0]
+    assert (none["seeds"], none["failed"], none["early_stopped"]) == (0, 0, 8)
+    assert math.isnan(none["failure_rate"])
+
+
+def test_a_diverged_trial_ended_early_but_its_seeds_are_failures():
+    df = _budgeted({"ok": ("ok", 2000, [1e-9, 1e-9]),
+                    "div": ("diverged", 500, [INF, NAN]),  # every seed: the trial ended at 500
+                    "asha": ("early-stopped", 500, [INF, 1e-6])})  # one seed diverged, then ASHA
+    per = failure_rates(df).set_index("trial_id")
+    assert per.loc["div", "seeds"] == 2 and per.loc["div", "failure_rate"] == 1.0
+    assert per.loc["div", "diverged"] == 2 and per.loc["div", "early_stopped"] == 0
+    assert per.loc["asha", "seeds"] == 0 and per.loc["asha", "early_stopped"] == 2
+    m = failure_rates(df, by="method").iloc[0]
+    assert (m["seeds"], m["failed"], m["diverged"], m["early_stopped"]) == (4, 2, 2, 2)
+    stops = early_stops(df)
+    assert list(stops["trial_id"]) == ["asha"] and stops.loc[0, "diverged"] == 1
+    # the diverged trial's result stands for its whole budget; the early stop's for 500
+    assert list(budget_ran(df).groupby(df["trial_id"]).first().sort_index()) == [500, 2000, 2000]
+    assert list(compare_methods(df)["iterations"]) == ["2000"]
+
+
+def test_the_worst_run_is_a_full_budget_seed_even_when_an_early_stop_is_worse():
+    # full_a's seed 3 is 20000x its siblings after 2000 iterations; asha's seed 0 has a larger
+    # MSE and a larger ratio, but only after 300 iterations
+    df = _budgeted({"full_a": ("ok", 2000, [1e-10, 1e-10, 1e-10, 2e-6]),
+                    "full_b": ("ok", 2000, [1e-9, 2e-9, 3e-9, 4e-9]),
+                    "asha": ("early-stopped", 300, [1e3, 1e-6, 1e-6, 1e-6])})
+    w = worst_outliers(df, n=2)
+    assert (w.loc[0, "trial_id"], w.loc[0, "seed"]) == ("full_a", 3) and w.loc[0, "outlier"]
+    assert (w.loc[0, "status"], w.loc[0, "iteration"]) == ("ok", 2000)  # the budget it ran
+    assert "asha" not in set(w["trial_id"])
+    apart = worst_outliers(df, n=1, budget="stopped")
+    assert (apart.loc[0, "trial_id"], apart.loc[0, "seed"], apart.loc[0, "iteration"]) == \
+        ("asha", 0, 300)
+    assert worst_outliers(df, n=1, budget="all").loc[0, "trial_id"] == "asha"
+    ends = best_and_worst(df)
+    assert (ends.loc["worst", "trial_id"], ends.loc["worst", "seed"]) == ("full_a", 3)
+    assert (ends.loc["best", "trial_id"], ends.loc["best", "seed"]) == ("full_a", 0)
+    assert best_and_worst(df, "all").loc["worst", "trial_id"] == "asha"
+    assert best_and_worst(df[df["status"] == "ok"].iloc[:0]).empty
+
+
+def test_budget_and_status_errors_name_the_value_and_the_fix():
+    df = _budgeted({"a": ("ok", 2000, [1e-9])})
+    with pytest.raises(ValueError, match=r"status 'done' in the frame: expected one of ok, "
+                                         r"diverged, early-stopped, error"):
+        failure_rates(df.assign(status="done"))
+    with pytest.raises(ValueError, match=r"budget = 'stopped': expected one of full, all"):
+        failure_rates(df, budget="stopped")
+    with pytest.raises(ValueError, match=r"budget = 'half': expected one of full, stopped, all"):
+        worst_outliers(df, budget="half")
+
+
+def test_report_counts_early_stops_apart(tmp_path):
+    from analysis.report import build
+
+    df = _budgeted({"full1": ("ok", 2000, [1e-10, 2e-10, 3e-10, 4e-10]),
+                    "full2": ("ok", 2000, [1e-9, 2e-9, 1e-9, 3e-9]),
+                    "asha1": ("early-stopped", 300, [8.2, 1.0, 0.5, 2e-3]),
+                    "asha2": ("early-stopped", 900, [1e-2, 5e-3, 1e-6, 1e-3]),
+                    "asha3": ("early-stopped", 300, [1.0, 1.0, 1.0, 1.0])})
+    df = df.assign(sweep="handmade")
+    curves = pd.DataFrame({"sweep": "handmade", "trial_id": "full1", "seed": [0, 1, 0, 1],
+                           "iteration": [1000, 1000, 2000, 2000], "mse": [1e-6, 1e-6, 1e-10, 2e-10],
+                           "g_loss": 0.7, "d_loss": 0.7})
+    rep = build(df, curves, tmp_path, baseline=False, say=lambda _: None)
+    # a hand-made frame has no checkpoints to draw the best and worst runs from
+    assert set(rep.errors) == {"best-worst"}
+    page = rep.path.read_text()
+    assert "0 of 8 seeds of the 2 trials that ran their full budget (0%)" in page
+    assert ("12 seeds of 3 trials stopped by ASHA or the time budget, at iteration 300 "
+            "(2 trials), 900 (1 trial): not counted as failures") in page
+    assert "<h2>Stopped early (not counted as failures)</h2>" in page
+    assert "11 of 20" not in page  # the old count: every seed above 1e-4, whatever its budget
 
 
 def test_convergence_band_keeps_diverged_seeds():

@@ -160,7 +160,7 @@ def test_a_killed_trial_worker_resumes_from_its_checkpoint_exactly(faulty_ray, t
 def test_raising_trials_are_retried_then_errored_and_nan_seeds_are_failures(faulty_ray, tmp_path):
     import numpy as np
 
-    from analysis import failure_rates, load_sweep
+    from analysis import failure_rates, load_sweep, with_failures
 
     # trial 1 raises once (then its retry runs), trial 2 every time; trial 3 has one NaN seed,
     # trial 4 two; failure_threshold 1e3 so that only a diverged seed counts as failed here
@@ -219,12 +219,21 @@ def test_raising_trials_are_retried_then_errored_and_nan_seeds_are_failures(faul
     m = s["mlflow"]
     for df in (load_sweep(s["ray_results"]),
                load_sweep(m["experiment_name"], tracking_uri=m["tracking_uri"], sweep=s["sweep"])):
-        seeds = df.set_index(["trial_id", "seed"])
+        seeds = with_failures(df).set_index(["trial_id", "seed"])
         assert seeds.loc[(by_index[3].trial_id, 1), "seed_status"] == "diverged"
+        assert seeds.loc[(by_index[3].trial_id, 1), "failed"]
         assert np.isinf(seeds.loc[(by_index[3].trial_id, 1), "final_mse"])
         rates = failure_rates(df, by="trial_id").set_index("trial_id")
-        assert rates.loc[by_index[3].trial_id, "failure_rate"] == 0.5
+        # trial 4 diverged: it ended early, yet its seeds are failures (a full-budget result)
         assert rates.loc[by_index[4].trial_id, "failure_rate"] == 1.0
+        assert rates.loc[by_index[4].trial_id, "early_stopped"] == 0
+        # trial 3 counts in failure rates if it ran its 40 iterations; ASHA may have stopped it
+        # (its median is inf), and then its seeds are counted apart, not as failures
+        three = rates.loc[by_index[3].trial_id]
+        if seeds.loc[(by_index[3].trial_id, 1), "full_budget"]:
+            assert (three["seeds"], three["failure_rate"]) == (2, 0.5)
+        else:
+            assert (three["seeds"], three["early_stopped"]) == (0, 2)
 
 
 def test_a_sweep_whose_trials_keep_crashing_stops_at_the_failure_budget(faulty_ray, tmp_path,

@@ -186,3 +186,79 @@ def test_summary_ranks_full_runs_first_and_finds_the_worst_outlier():
     assert s["training_seconds"] == 11.0 and s["status_counts"] == {"ok": 2, "early-stopped": 1}
     text = S.table(s)
     assert "Best: c" in text and "Worst outlier: trial b seed 1" in text
+
+
+def test_trial_status_is_one_rule_and_diverged_counts_as_full_budget():
+    from sweeps.status import FULL_BUDGET, classify, full_budget
+
+    assert classify({"iteration": 2000}, 2000) == "ok"
+    assert classify({"iteration": 300}, 2000) == "early-stopped"  # ASHA or the time budget
+    assert classify({"iteration": 300, "run_status": "diverged"}, 2000) == "diverged"
+    # MLflow keeps numbers only: every seed diverged reads as diverged too
+    assert classify({"iteration": 300, "eval/diverged": 4}, 2000, seeds=4) == "diverged"
+    assert classify({"iteration": 300, "eval/diverged": 3}, 2000, seeds=4) == "early-stopped"
+    assert classify({"iteration": 2000}, 2000, error=True) == "error"
+    assert FULL_BUDGET == ("ok", "diverged")
+    assert [full_budget(x) for x in ("ok", "diverged", "early-stopped", "error")] == \
+        [True, True, False, False]
+
+
+def _trial(tid: str, status: str, iteration: int, seeds: list[float], threshold: float = 1e-4
+           ) -> dict:
+    """A row of summary.trials_frame: the metrics at the trial's last report."""
+    import numpy as np
+
+    arr = np.array(seeds)
+    return {"trial_id": tid, "status": status, "iteration": iteration, "metric": "mse",
+            "median_mse": float(np.median(arr)), "worst_mse": float(arr.max()),
+            "failure_rate": float(np.mean(~np.isfinite(arr) | (arr > threshold))),
+            "objective": float(np.log10(min(np.median(arr), 1e3))), "train_seconds": 1.0,
+            "G.lr": 1e-3, **{f"seed_{k}": v for k, v in enumerate(seeds)},
+            "config": {"seeds": len(seeds), "iterations": 2000}}
+
+
+def test_summary_counts_early_stops_apart_from_failures():
+    import math
+
+    import pandas as pd
+
+    from sweeps import summary as S
+
+    # every seed above 1e-4 belongs to a trial ASHA stopped early; asha2's seed 0 has the
+    # largest ratio to its median, but the worst outlier is taken among full-budget trials
+    df = pd.DataFrame([
+        _trial("full1", "ok", 2000, [1e-10, 1e-10, 1e-10, 2e-6]),
+        _trial("full2", "ok", 2000, [1e-9, 2e-9, 2e-9, 3e-9]),
+        _trial("asha1", "early-stopped", 300, [8.2, 1.0, 0.5, 2e-3]),
+        _trial("asha2", "early-stopped", 300, [1e3, 1e-6, 1e-6, 1e-6]),
+        _trial("asha3", "early-stopped", 900, [1e-2, 5e-3, 1e-6, 1e-3]),
+    ])
+    s = S.summarize(df, ["G.lr"])
+    assert s["full_budget"] == {"trials": 2, "seeds": 8, "failed": 0, "failure_rate": 0.0}
+    assert s["stopped_early"] == {"trials": 3, "seeds": 12, "at_iteration": {"300": 2, "900": 1}}
+    rows = {t["trial_id"]: t for t in s["top"]}
+    assert rows["asha1"]["failure_rate"] is None and rows["full1"]["failure_rate"] == 0.0
+    o = s["worst_outlier"]
+    assert (o["trial_id"], o["seed"], o["iteration"]) == ("full1", 3, 2000)
+    text = S.table(s)
+    assert "Failed seeds: 0 of 8 in the 2 trials that ran their full budget (0%)" in text
+    assert ("Stopped early by ASHA or the time budget, not counted as failures: 3 trials "
+            "(12 seeds), at iteration 300 (2 trials), 900 (1 trial)") in text
+    assert "Worst outlier: trial full1 seed 3" in text and "(ran all 2000 iterations)" in text
+    asha1 = next(line for line in text.splitlines() if line.startswith("asha1"))
+    assert asha1.split()[1:5] == ["early-stopped", "7.50e-01", "8.20e+00", "-"]
+    m = S.parent_metrics(s)
+    assert m["sweep/failure_rate"] == 0.0 and m["sweep/early_stopped"] == 3
+    # a diverged trial ended early too, but its seeds are failures of the method
+    df = pd.concat([df, pd.DataFrame([_trial("div", "diverged", 500, [math.inf] * 4)])])
+    s = S.summarize(df, ["G.lr"])
+    assert s["full_budget"] == {"trials": 3, "seeds": 12, "failed": 4, "failure_rate": 4 / 12}
+    assert s["stopped_early"]["trials"] == 3 and s["worst_outlier"]["trial_id"] == "full1"
+    assert s["best"]["trial_id"] == "full1" and S.budget(s["best"]) == 2000
+    # no trial ran its full budget: no failure rate anywhere, and the baseline gets the best
+    # trial's budget (equal budgets)
+    s = S.summarize(df[df["status"] == "early-stopped"], ["G.lr"])
+    assert s["full_budget"]["failure_rate"] is None and s["best"]["failure_rate"] is None
+    assert S.budget(s["best"]) == s["best"]["iteration"] < 2000
+    assert "no failure rate: stopped early at iteration" in S.table(s)
+    assert S.parent_metrics(s)["sweep/failure_rate"] is None
