@@ -17,8 +17,10 @@ from gan_core.presets import preset
     # seeds 0-3: gan 3.1e-16 .. 1.3e-14, l2 3.1e-16 .. 1.3e-14
     ("exp", "gan", 1e-13, 1e-11, {}),
     ("exp", "l2", 1e-13, 1e-11, {}),
-    ("sho", "gan", 1e-5, 1e-4, {}),
-    ("sho", "l2", 1e-6, 1e-5, {}),
+    # sho's preset: the paper's nets with a sin G at our budget; seeds 0-3: gan 2.3e-11 ..
+    # 6.3e-10, l2 6.3e-11 .. 9.8e-10
+    ("sho", "gan", 1e-9, 1e-8, {}),
+    ("sho", "l2", 1e-9, 1e-8, {}),
     ("hea", "gan", 1e-4, 1e-3, {"iterations": 1000}),
 ])
 def test_reaches_the_reference(problem, method, median_below, worst_below, overrides):
