@@ -232,9 +232,15 @@ def test_every_paper_preset_builds_and_rescales_with_the_same_total_decay():
         for method in ("gan", "l2"):
             cfg = preset(problem, method, source="paper")
             assert cfg.G.residual and cfg.lr_decay == "step" and cfg.step_order == "g_first"
+    def decay(c):  # the learning rate's total fall over the run
+        return c.lr_gamma ** (c.iterations / c.lr_step)
+
     cfg = preset("sho", source="paper")
     short = rescaled(cfg, 0.25)
-    assert short.iterations == 3000 and short.lr_step == 5
+    assert short.iterations == 3000 and short.lr_step == 5  # 19 / 4 rounds to 5 ...
+    assert decay(short) == pytest.approx(decay(cfg), rel=1e-9)  # ... and gamma absorbs it
+    coo = preset("coo", source="paper")
+    assert decay(rescaled(coo, 0.02)) == pytest.approx(decay(coo), rel=1e-9)
     with pytest.raises(ConfigError, match="source = 'arxiv'"):
         preset("exp", source="arxiv")
     with pytest.raises(ConfigError, match="paper's problems are"):
