@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from gan_core import METHODS, PROBLEMS, Config, ConfigError
+from gan_core.config import parse_value
 from gan_core.presets import preset
 
 from . import preflight, storage
 from .errors import ArgumentParser, SweepError, UsageError
-from .overrides import parse_value, search_range, split
+from .overrides import search_range, split
 from .spaces import OBJECTIVES, Space, study_for
 from .spec import SPEC_FILE, SweepSpec
 from .spec import optuna_storage as _optuna_storage
