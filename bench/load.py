@@ -95,19 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--problem", default="exp")
     ap.add_argument("--out", help="folder for the stores (default: a temporary one)")
     a = ap.parse_args(argv)
-    from sweeps import driver
-    from sweeps.cli import plan
+    import sweeps
 
     out = Path(a.out or tempfile.mkdtemp(prefix="gansweep_load_")).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    p = plan([a.problem, "--trials", str(a.trials), "--seeds", "1", "--iterations",
-              str(a.iterations), "--eval-every", str(a.eval_every), "--time-budget", "0",
-              "--no-baseline", "--storage-path", str(out / "ray"),
-              "--tracking-uri", f"sqlite:///{out / 'mlflow.db'}"])
     marks = MemoryMarks(sorted({int(x) for x in a.marks.split(",")}))
     rss0 = _peak_rss_mb()
     t0 = time.perf_counter()
-    summary = driver.run(p, callbacks=[marks])  # max concurrency: every CPU of the local Ray
+    summary, _ = sweeps.sweep(  # max concurrency: every CPU of the local Ray
+        a.problem, trials=a.trials, seeds=1, iterations=a.iterations, eval_every=a.eval_every,
+        time_budget=0, baseline=False, storage_path=str(out / "ray"),
+        tracking_uri=f"sqlite:///{out / 'mlflow.db'}", callbacks=[marks])
     wall = time.perf_counter() - t0
     acc = accounting(summary)
     ok = acc["same_ids"] and acc["tune_trials"] == a.trials == acc["mlflow_runs"] \

@@ -9,29 +9,30 @@
     gansweep relog ray_results/sho-gan-...    # (re)write a sweep's Tune results into MLflow
 
 Every option is checked before Ray starts, and so are the MLflow store, --address and the local
-GPUs: a bad value exits with status 2 and one line on stderr.
+GPUs: a bad value exits with status 2 and one line on stderr. ``build`` turns the options into a
+``SweepSpec``; the Python API (``sweeps.sweep``) takes the same options as keywords.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import dataclasses
 import math
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any, Mapping, Sequence
 
 from gan_core import METHODS, PROBLEMS, Config, ConfigError
+from gan_core.config import parse_value
 from gan_core.presets import preset
 
-from . import preflight
-from .errors import UsageError
-from .overrides import CustomSpace, parse_value, search_range, split
+from . import preflight, storage
+from .errors import ArgumentParser, SweepError, UsageError
+from .overrides import search_range, split
 from .spaces import OBJECTIVES, Space, study_for
-
-SWEEP_FILE = "gansweep.json"  # the sweep's own settings, beside Tune's state in the experiment dir
+from .spec import SPEC_FILE, SweepSpec
+from .spec import optuna_storage as _optuna_storage
+from .spec import tracking_uri as _tracking_uri
 
 # Per-problem budgets of the default (no-option) run, sized for ~10 minutes on a 2-core laptop:
 # at most `trials`, and Tune stops starting/continuing trials after `time_budget` seconds
@@ -49,13 +50,10 @@ DEFAULT_BUDGET = {"trials": 16, "seeds": 4, "time_budget": 1800}
 SMOKE = {"trials": 3, "seeds": 2, "iterations": 30, "eval_every": 10, "time_budget": 0}
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # argparse prints usage + error; we want one line
-        raise UsageError(message)
-
-
-def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="gansweep run", description=__doc__.split("\n")[0])
+def parser() -> ArgumentParser:
+    """The options of ``gansweep run``; each one's ``dest`` is the keyword of ``build`` (and of
+    the Python API ``sweeps.sweep``)."""
+    p = ArgumentParser(prog="gansweep run", description=__doc__.split("\n")[0])
     p.add_argument("problem", help=f"one of {', '.join(sorted(PROBLEMS))}")
     p.add_argument("--trials", type=int, help="Tune num_samples (default: per problem)")
     p.add_argument("--seeds", type=int, help="seeds trained at once in each trial")
@@ -68,21 +66,26 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--objective", default="median",
                    help=f"what to minimise over seeds: {' | '.join(OBJECTIVES)}")
     p.add_argument("--max-concurrent", type=int,
-                   help="trials at once (default: what the cluster's CPUs/GPUs allow)")
+                   help="trials at once (default: what the local CPUs/GPUs allow; on a cluster, "
+                        "every trial, so that pending ones make the autoscaler add nodes)")
     p.add_argument("--cpus-per-trial", type=float, default=1.0)
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractions allowed, e.g. 0.5")
     p.add_argument("--address", help="join a running Ray cluster (e.g. auto, host:6379); "
                                      "default: start a local Ray in this process")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite ./mlflow.db)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
+                                          "else sqlite ./mlflow.db)")
     p.add_argument("--experiment-name", help="MLflow experiment (default: gansweep-<problem>)")
-    p.add_argument("--storage-path", help="Tune results folder (default: ./ray_results)")
+    p.add_argument("--storage-path", help="Tune results folder or URI (default: ./ray_results)")
+    p.add_argument("--optuna-storage", metavar="URL",
+                   help="Optuna study storage (default: sqlite optuna.db beside mlflow.db)")
     p.add_argument("--resume", nargs="?", const="latest", metavar="PATH",
-                   help="finish an interrupted sweep: its Tune folder, or the latest of <problem>")
+                   help="finish an interrupted sweep: its Tune folder (or URI), or the latest of "
+                        "<problem> under --storage-path")
     p.add_argument("--seed", type=int, default=0, help="seeds the TPE sampler and the trials")
     p.add_argument("--smoke-test", action="store_true",
                    help=f"{SMOKE['trials']} trials x {SMOKE['iterations']} iterations, temp stores")
     p.add_argument("--summary-json", metavar="PATH", help="also write the summary as JSON")
-    p.add_argument("--no-baseline", action="store_true",
+    p.add_argument("--no-baseline", dest="baseline", action="store_false",
                    help="skip the baseline (l2, Lagaris, for equations; vae for distributions)")
     p.add_argument("--max-failures", type=int, default=2, help="retries of a crashed trial")
     p.add_argument("--max-failed-trials", type=int, default=5,
@@ -98,126 +101,148 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-@dataclass
-class Plan:
-    """The validated, resolved options of one sweep (absolute paths, concrete numbers)."""
-
-    problem: str
-    method: str
-    objective: str
-    trials: int
-    time_budget: float | None  # seconds of Tune fit time; None = no limit
-    fixed: dict[str, Any]  # every Config key not searched (preset + options), as flat keys
-    cpus_per_trial: float
-    gpus_per_trial: float
-    max_concurrent: int | None
-    address: str | None
-    tracking_uri: str
-    experiment_name: str
-    storage_path: str
-    resume: str | None
-    seed: int
-    summary_json: str | None
-    baseline: bool
-    max_failures: int
-    max_failed_trials: int
-    pinned: list[str]  # searched keys fixed by --set
-    ranges: dict[str, list[Any]]  # searched keys given a new range by --search
-    verbose: bool
-    smoke: bool
-    argv: list[str] = field(default_factory=list)
+def plan(argv: Sequence[str]) -> SweepSpec:
+    """The command line's sweep, checked without starting Ray; raises UsageError with one line."""
+    options = vars(parser().parse_args(list(argv)))
+    return build(options.pop("problem"), **options, argv=tuple(argv))
 
 
-def plan(argv: Sequence[str]) -> Plan:
-    """Parse and check every option without starting Ray; raises UsageError with one line."""
-    a = parser().parse_args(list(argv))
-    if a.problem not in PROBLEMS:
-        raise UsageError(f"problem {a.problem!r} is unknown: choose one of "
+def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
+          iterations: int | None = None, eval_every: int | None = None,
+          time_budget: float | None = None, method: str = "gan", objective: str = "median",
+          max_concurrent: int | None = None, cpus_per_trial: float = 1.0,
+          gpus_per_trial: float = 0.0, address: str | None = None,
+          tracking_uri: str | None = None, experiment_name: str | None = None,
+          storage_path: str | None = None, optuna_storage: str | None = None,
+          resume: str | bool | None = None, seed: int = 0, smoke_test: bool = False,
+          summary_json: str | None = None, baseline: bool = True, max_failures: int = 2,
+          max_failed_trials: int = 5, set: Mapping[str, Any] | Sequence[str] = (),  # noqa: A002
+          search: Mapping[str, Any] | Sequence[str] = (), verbose: bool = False,
+          argv: Sequence[str] = ()) -> SweepSpec:
+    """Check every option (as the CLI names them, with underscores) and resolve it: absolute
+    paths, concrete numbers, the fixed config through gan_core. ``set`` and ``search`` take the
+    CLI's ``KEY=VALUE`` strings or a dict (``{"G.activation": "tanh"}``; ``{"G.lr": (1e-4, 1e-2),
+    "G.width": [20, 40]}``); ``resume=True`` is the CLI's bare ``--resume`` (the latest sweep).
+    A resumed sweep comes back as it was saved, with this call's address, summary file, baseline
+    and verbosity. Raises UsageError with one line; starts nothing."""
+    if problem not in PROBLEMS:
+        raise UsageError(f"problem {problem!r} is unknown: choose one of "
                          f"{', '.join(sorted(PROBLEMS))}")
-    if a.method not in METHODS:
-        raise UsageError(f"--method {a.method!r} is unknown: choose one of {', '.join(METHODS)}")
-    if a.objective not in OBJECTIVES:
-        raise UsageError(f"--objective {a.objective!r} is unknown: choose one of "
+    if method not in METHODS:
+        raise UsageError(f"--method {method!r} is unknown: choose one of {', '.join(METHODS)}")
+    if objective not in OBJECTIVES:
+        raise UsageError(f"--objective {objective!r} is unknown: choose one of "
                          f"{', '.join(OBJECTIVES)}")
-    budget = {**BUDGETS.get(a.problem, DEFAULT_BUDGET), **(SMOKE if a.smoke_test else {})}
-    for name in ("trials", "seeds", "iterations", "eval_every", "max_concurrent"):
-        value = getattr(a, name)
+    budget = {**BUDGETS.get(problem, DEFAULT_BUDGET), **(SMOKE if smoke_test else {})}
+    counts = {"trials": trials, "seeds": seeds, "iterations": iterations, "eval_every": eval_every,
+              "max_concurrent": max_concurrent}
+    for name, value in counts.items():
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} = {value}: expected an integer >= 1")
-    if a.time_budget is not None and not (math.isfinite(a.time_budget) and a.time_budget >= 0):
-        raise UsageError(f"--time-budget = {a.time_budget}: expected seconds >= 0 (0 = no limit)")
-    if a.max_failures < 0:
-        raise UsageError(f"--max-failures = {a.max_failures}: expected an integer >= 0")
-    if a.max_failed_trials < 0:
-        raise UsageError(f"--max-failed-trials = {a.max_failed_trials}: expected an integer >= 0 "
+    if time_budget is not None and not (math.isfinite(time_budget) and time_budget >= 0):
+        raise UsageError(f"--time-budget = {time_budget}: expected seconds >= 0 (0 = no limit)")
+    if max_failures < 0:
+        raise UsageError(f"--max-failures = {max_failures}: expected an integer >= 0")
+    if max_failed_trials < 0:
+        raise UsageError(f"--max-failed-trials = {max_failed_trials}: expected an integer >= 0 "
                          "(0: stop the sweep at the first errored trial)")
-    if a.seed < 0:
-        raise UsageError(f"--seed = {a.seed}: expected an integer >= 0")
-    if not (math.isfinite(a.cpus_per_trial) and a.cpus_per_trial > 0):
-        raise UsageError(f"--cpus-per-trial = {a.cpus_per_trial}: expected a number > 0")
-    g = a.gpus_per_trial
+    if seed < 0:
+        raise UsageError(f"--seed = {seed}: expected an integer >= 0")
+    if not (math.isfinite(cpus_per_trial) and cpus_per_trial > 0):
+        raise UsageError(f"--cpus-per-trial = {cpus_per_trial}: expected a number > 0")
+    g = gpus_per_trial
     if not (math.isfinite(g) and g >= 0) or (g > 1 and g != int(g)):
         raise UsageError(f"--gpus-per-trial = {g}: expected 0, a fraction in (0, 1] "
                          "(e.g. 0.5: two trials share a GPU) or a whole number")
-    if a.address is not None and not a.address.strip():
+    if address is not None and not address.strip():
         raise UsageError("--address is empty: use auto, HOST:PORT or ray://HOST:PORT")
 
     # the fixed part of every trial's config: the preset, then the options; checked by gan_core now
-    fixed = preset(a.problem, a.method).to_dict()
+    fixed = preset(problem, method).to_dict()
     for key in ("seeds", "iterations", "eval_every"):
-        value = getattr(a, key) if getattr(a, key) is not None else budget.get(key)
+        value = counts[key] if counts[key] is not None else budget.get(key)
         if value is not None:
             fixed[key] = value
-    fixed["seed"] = a.seed
-    set_keys = set()
-    for item in a.set:
-        key, text = split(item, "--set")
+    fixed["seed"] = seed
+    sets = _set_items(set)
+    for key, value, flag in sets:
         if key in ("problem", "method", "device"):
-            raise UsageError(f"--set {item}: {key} is not set this way: "
+            raise UsageError(f"{flag}: {key} is not set this way: "
                              + ("give the problem as the first argument" if key == "problem" else
                                 "use --method" if key == "method" else
                                 "the trainable uses the device Ray gives it (--gpus-per-trial)"))
-        fixed[key] = parse_value(text)
-        set_keys.add(key)
+        fixed[key] = value
     try:
         fixed = Config.from_dict(fixed).to_dict()
     except ConfigError as e:
-        raise UsageError(f"{_set_flag(str(e), a.set)}{e}") from None
+        raise UsageError(f"{_set_flag(str(e), sets)}{e}") from None
     fixed.pop("device")  # the trainable picks the device Ray gave it
-    pinned, ranges = _overrides(a.problem, a.method, fixed, set_keys, a.search)
+    pinned, ranges = _overrides(problem, method, fixed, {k for k, _, _ in sets},
+                                _search_items(search))
 
-    temp = Path(tempfile.mkdtemp(prefix="gansweep_smoke_")) if a.smoke_test else None
-    storage = _local_or_uri(a.storage_path, "--storage-path",
-                            default=(temp or Path.cwd()) / "ray_results")
-    tracking = _tracking_uri(a.tracking_uri, default=(temp or Path.cwd()) / "mlflow.db")
-    resume = None
-    if a.resume is not None:
-        resume = _find_resume(a.resume, a.problem, storage)
-    if a.summary_json is not None:
-        parent = Path(a.summary_json).expanduser().resolve().parent
+    temp = Path(tempfile.mkdtemp(prefix="gansweep_smoke_")) if smoke_test else None
+    folder = temp or Path.cwd()
+    stores = _storage_path(storage_path, default=folder / "ray_results")
+    tracking = _tracking_uri(tracking_uri, default=folder / "mlflow.db")
+    study_storage = _optuna_storage(optuna_storage, tracking, folder)
+    if summary_json is not None:
+        parent = Path(summary_json).expanduser().resolve().parent
         if not parent.is_dir():
-            raise UsageError(f"--summary-json {a.summary_json}: folder {parent} does not exist")
-    return Plan(
-        problem=a.problem, method=a.method, objective=a.objective,
-        trials=a.trials if a.trials is not None else budget["trials"],
-        time_budget=(a.time_budget if a.time_budget is not None else budget["time_budget"]) or None,
-        fixed=fixed,
-        cpus_per_trial=a.cpus_per_trial, gpus_per_trial=g, max_concurrent=a.max_concurrent,
-        address=a.address, tracking_uri=tracking,
-        experiment_name=a.experiment_name or f"gansweep-{a.problem}",
-        storage_path=storage, resume=resume, seed=a.seed,
-        summary_json=(str(Path(a.summary_json).expanduser().resolve())
-                      if a.summary_json else None),
-        baseline=not a.no_baseline, max_failures=a.max_failures,
-        max_failed_trials=a.max_failed_trials, pinned=pinned, ranges=ranges, verbose=a.verbose,
-        smoke=a.smoke_test, argv=list(argv))
+            raise UsageError(f"--summary-json {summary_json}: folder {parent} does not exist")
+    spec = SweepSpec(
+        problem=problem, method=method, objective=objective,
+        trials=trials if trials is not None else budget["trials"],
+        time_budget=(time_budget if time_budget is not None else budget["time_budget"]) or None,
+        fixed=fixed, pinned=pinned, ranges=ranges, seed=seed,
+        cpus_per_trial=cpus_per_trial, gpus_per_trial=g, max_concurrent=max_concurrent,
+        max_failures=max_failures, max_failed_trials=max_failed_trials,
+        tracking_uri=tracking, experiment_name=experiment_name or f"gansweep-{problem}",
+        storage_path=stores, optuna_storage=study_storage,
+        address=address, summary_json=(str(Path(summary_json).expanduser().resolve())
+                                       if summary_json else None),
+        baseline=baseline, verbose=verbose, smoke=smoke_test, argv=tuple(argv))
+    if resume:
+        found = _find_resume("latest" if resume is True else str(resume), problem, stores)
+        spec = dataclasses.replace(spec, resume=found).resumed()
+        if spec.problem != problem:
+            raise UsageError(f"--resume {resume}: that is a {spec.problem} sweep, not {problem}: "
+                             f"run gansweep run {spec.problem} --resume {found}")
+    return spec
 
 
-def _set_flag(message: str, items: list[str]) -> str:
-    """'--set X=V: ' when the config error is about a key the user set (else the preset's)."""
+
+def _set_items(items: Mapping[str, Any] | Sequence[str]) -> list[tuple[str, Any, str]]:
+    """(key, value, the flag as the user wrote it) from --set KEY=VALUE strings or a dict."""
+    if isinstance(items, Mapping):
+        return [(k, v, f"--set {k}={v}") for k, v in items.items()]
+    out = []
     for item in items:
-        if message.startswith(item.split("=", 1)[0].strip()):
-            return f"--set {item}: "
+        key, text = split(item, "--set")
+        out.append((key, parse_value(text), f"--set {item}"))
+    return out
+
+
+def _search_items(items: Mapping[str, Any] | Sequence[str]) -> list[str]:
+    """--search KEY=RANGE strings, from themselves or from a dict whose values are the CLI's text
+    ("1e-4:1e-2", "tanh,sin"), a (low, high) pair or a list of choices."""
+    if not isinstance(items, Mapping):
+        return list(items)
+    out = []
+    for key, value in items.items():
+        if isinstance(value, str):
+            out.append(f"{key}={value}")
+        elif isinstance(value, tuple) and len(value) == 2:
+            out.append(f"{key}={value[0]!r}:{value[1]!r}")
+        else:
+            out.append(f"{key}={','.join(str(v) for v in value)}")
+    return out
+
+
+def _set_flag(message: str, items: list[tuple[str, Any, str]]) -> str:
+    """'--set X=V: ' when the config error is about a key the user set (else the preset's)."""
+    for key, _, flag in items:
+        if message.startswith(key):
+            return f"{flag}: "
     return ""
 
 
@@ -243,59 +268,67 @@ def _overrides(problem: str, method: str, fixed: dict[str, Any], set_keys: set[s
     return pinned, ranges
 
 
-def _local_or_uri(value: str | None, option: str, default: Path) -> str:
-    """Absolute local paths (Ray needs them); URIs (s3://, gs://) pass through."""
+def _storage_path(value: str | None, default: Path) -> str:
+    """Absolute local paths (Ray needs them); URIs (s3://, gs://, file://) pass through."""
     if value is None:
         return str(default.resolve())
-    if "://" in value:
+    if storage.is_uri(value):
         return value
     path = Path(value).expanduser().resolve()
     if path.exists() and not path.is_dir():
-        raise UsageError(f"{option} {value}: exists and is not a folder")
+        raise UsageError(f"--storage-path {value}: exists and is not a folder")
     return str(path)
 
 
-def _tracking_uri(value: str | None, default: Path) -> str:
-    """sqlite:// with an absolute path by default; plain paths become sqlite files too."""
-    if value is None:
-        return f"sqlite:///{default.resolve()}"
-    if value.startswith("sqlite:///"):
-        path = value[len("sqlite:///"):]
-        return f"sqlite:///{Path(path).expanduser().resolve()}"  # relative -> absolute
-    if value.startswith(("http://", "https://", "databricks", "file:")):
-        return value
-    if "://" in value:
-        raise UsageError(f"--tracking-uri {value}: use sqlite:///PATH, http(s)://HOST:PORT, "
-                         "file:///PATH or a plain path to a .db file")
-    path = Path(value).expanduser().resolve()
-    if path.is_dir():
-        raise UsageError(f"--tracking-uri {value} is a folder: give a .db file, or "
-                         "file:///PATH for MLflow's file store")
-    return f"sqlite:///{path}"
-
-
-def _find_resume(value: str, problem: str, storage: str) -> str:
-    """The Tune experiment folder to restore: `value`, or the newest sweep of `problem`."""
+def _find_resume(value: str, problem: str, stores: str) -> str:
+    """The Tune folder to restore: `value` (a path or a URI), or the newest sweep of `problem`
+    under `stores`."""
     if value != "latest":
-        path = Path(value).expanduser().resolve()
-        if not (path / SWEEP_FILE).is_file():
-            raise UsageError(f"--resume {value}: not a gansweep experiment folder "
-                             f"(no {SWEEP_FILE} in it)")
-        return str(path)
-    if "://" in storage:
-        raise UsageError("--resume without a PATH needs a local --storage-path; "
-                         "pass the experiment URI: --resume s3://.../<sweep>")
+        path = value if storage.is_uri(value) else str(Path(value).expanduser().resolve())
+        _check_restorable(path, f"--resume {value}")
+        return path
     candidates = []
-    for meta in Path(storage).glob(f"*/{SWEEP_FILE}"):
+    for path, mtime in _folders(stores):
         try:
-            if json.loads(meta.read_text())["problem"] == problem:
-                candidates.append(meta.parent)
-        except (OSError, ValueError, KeyError):
+            if SweepSpec.load(path).problem == problem:
+                candidates.append((mtime, path))
+        except (OSError, ValueError, TypeError):
             continue
     if not candidates:
-        raise UsageError(f"--resume: no {problem} sweep to resume in {storage} "
+        raise UsageError(f"--resume: no {problem} sweep to resume in {stores} "
                          "(pass --storage-path or the experiment folder)")
-    return str(max(candidates, key=lambda p: p.stat().st_mtime))
+    path = max(candidates)[1]
+    _check_restorable(path, f"--resume (the latest {problem} sweep, {path})")
+    return path
+
+
+def _folders(stores: str) -> list[tuple[str, float]]:
+    try:
+        return storage.folders(stores)
+    except OSError as e:  # an unreachable bucket, missing credentials
+        raise UsageError(f"--resume: cannot list {stores} ({_first_line(e)}): check the URI and "
+                         "its credentials") from None
+
+
+def _check_restorable(path: str, flag: str) -> None:
+    """`path` holds a gansweep spec and a Tune experiment that Tune can restore."""
+    from ray.tune import Tuner  # ray only now, and only for --resume
+
+    try:
+        has_spec = storage.exists(storage.join(path, SPEC_FILE))
+        restorable = has_spec and Tuner.can_restore(path)
+    except OSError as e:
+        raise UsageError(f"{flag}: cannot read it ({_first_line(e)}): check the path or URI and "
+                         "its credentials") from None
+    if not has_spec:
+        raise UsageError(f"{flag}: not a gansweep experiment folder (no {SPEC_FILE} in it)")
+    if not restorable:
+        raise UsageError(f"{flag}: Tune saved no state there to restore (the sweep stopped before "
+                         "Tune started): start it again without --resume")
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0][:160]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -311,47 +344,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser().print_help()
         return 0 if args else 2
     try:
-        p = plan(args)
-        check(p)
+        spec = plan(args)
+        check(spec)
     except UsageError as e:
         print(f"gansweep: error: {e}", file=sys.stderr)
         return 2
-    from .driver import SweepError, run  # imports ray: only after the options are known good
+    from .driver import run  # imports ray: only after the options are known good
 
     try:
-        summary = run(p)
+        summary = run(spec).summary
     except SweepError as e:
         print(f"gansweep: error: {e}", file=sys.stderr)
         return 1
     return 0 if summary.get("best") else 1
 
 
-def check(p: Plan) -> None:
-    """What the options point at, before Ray starts: the MLflow store answers and can be written,
-    something listens at --address, a local Ray would have the GPUs/CPUs a trial asks for."""
-    if p.resume:  # the sweep's own store, as the driver will use it
-        p = _resumed_stores(p)
-    preflight.tracking(p.tracking_uri)
-    preflight.address(p.address)
+def check(spec: SweepSpec) -> None:
+    """What the options point at, before Ray starts: the MLflow and Optuna stores answer and can
+    be written, something listens at --address, a local Ray would have the GPUs/CPUs a trial
+    asks for."""
+    preflight.tracking(spec.tracking_uri)
+    if spec.optuna_storage:
+        preflight.database(spec.optuna_storage, "--optuna-storage")
+    preflight.address(spec.address)
     ray = sys.modules.get("ray")
-    if p.address is None and not (ray is not None and ray.is_initialized()):
-        preflight.gpus(p.gpus_per_trial, p.cpus_per_trial)  # else: the cluster's, once joined
-
-
-def _resumed_stores(p: Plan) -> Plan:
-    import dataclasses
-
-    meta = json.loads(Path(p.resume, SWEEP_FILE).read_text())
-    return dataclasses.replace(p, tracking_uri=meta["tracking_uri"],
-                               experiment_name=meta["experiment_name"])
-
-
-def space_for(p: Plan) -> Space:
-    """The define-by-run space of this plan: the problem's study around the fixed config, with
-    the --set pins and --search ranges."""
-    if p.pinned or p.ranges:
-        return CustomSpace(study_for(p.problem), p.method, p.fixed, p.pinned, p.ranges)
-    return Space(study_for(p.problem), p.method, p.fixed)
+    if spec.address is None and not (ray is not None and ray.is_initialized()):
+        preflight.gpus(spec.gpus_per_trial, spec.cpus_per_trial)  # else: the cluster's, once joined
 
 
 if __name__ == "__main__":

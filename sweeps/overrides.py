@@ -9,23 +9,15 @@ unknown activation, a negative learning rate or an empty range fail in one line.
 
 from __future__ import annotations
 
-import ast
 from typing import Any
 
 import optuna
 
 from gan_core import Config, ConfigError
+from gan_core.config import parse_value
 
 from .errors import UsageError
 from .spaces import Space, Study
-
-
-def parse_value(text: str) -> Any:
-    """As ``python -m gan_core --set``: a Python literal, else the plain string."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 def split(item: str, option: str) -> tuple[str, str]:

@@ -1,5 +1,6 @@
-"""Checks of the world outside the options, made before Ray starts: is the MLflow store reachable
-and writable, does anything answer at ``--address``, does this machine have the GPUs asked for.
+"""Checks of the world outside the options, made before Ray starts: are the MLflow store and the
+Optuna storage reachable and writable, does anything answer at ``--address``, does this machine have
+the GPUs asked for.
 
 Each raises ``UsageError`` with one line naming the value and the fix (exit status 2). None of them
 creates anything: a sweep that cannot run leaves no store behind.
@@ -24,9 +25,16 @@ def tracking(uri: str) -> None:
     if uri.startswith(("http://", "https://")):
         _server(uri)
     elif uri.startswith("sqlite:///"):
-        _sqlite(Path(uri[len("sqlite:///"):]), uri)
+        _sqlite(Path(uri[len("sqlite:///"):]), f"--tracking-uri {uri}")
     elif uri.startswith("file:"):
-        _folder(Path(urlparse(uri).path), uri, create_ok=True)
+        _folder(Path(urlparse(uri).path), f"--tracking-uri {uri}", create_ok=True)
+
+
+def database(url: str, option: str) -> None:
+    """A sqlite database at `url` can be written (or created); server databases (postgresql,
+    mysql) are left to their driver, at the sweep's start."""
+    if url.startswith("sqlite:///"):
+        _sqlite(Path(url[len("sqlite:///"):]), f"{option} {url}")
 
 
 def _server(uri: str) -> None:
@@ -55,10 +63,11 @@ def _auth() -> tuple[str, str] | None:
     return (user, password) if user and password else None
 
 
-def _sqlite(path: Path, uri: str) -> None:
+def _sqlite(path: Path, said: str) -> None:
+    """`said`: the option and its value, as the error names them."""
     if path.exists():
         if path.is_dir():
-            raise UsageError(f"--tracking-uri {uri}: {path} is a folder: give a .db file")
+            raise UsageError(f"{said}: {path} is a folder: give a .db file")
         try:  # a write lock, released at once: fails on a read-only file or a non-database
             con = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=TIMEOUT_S)
             try:
@@ -68,29 +77,29 @@ def _sqlite(path: Path, uri: str) -> None:
             finally:
                 con.close()
         except sqlite3.Error as e:
-            raise UsageError(f"--tracking-uri {uri}: cannot write the store ({e}): fix its "
+            raise UsageError(f"{said}: cannot write the store ({e}): fix its "
                              "permissions or choose another file") from None
         return
-    _folder(path.parent, uri, create_ok=False)
+    _folder(path.parent, said, create_ok=False)
 
 
-def _folder(folder: Path, uri: str, create_ok: bool) -> None:
+def _folder(folder: Path, said: str, create_ok: bool) -> None:
     """`folder` exists (or, if `create_ok`, can be created under an existing parent) and we can
     create files in it -- tried for real: permission bits say nothing for root or ACLs."""
     probe = folder
     while create_ok and not probe.exists() and probe != probe.parent:
         probe = probe.parent
     if not probe.exists():
-        raise UsageError(f"--tracking-uri {uri}: folder {folder} does not exist: create it or "
-                         "choose another path")
+        raise UsageError(f"{said}: folder {folder} does not exist: create it or choose another "
+                         "path")
     if not probe.is_dir():
-        raise UsageError(f"--tracking-uri {uri}: {probe} is not a folder: choose another path")
+        raise UsageError(f"{said}: {probe} is not a folder: choose another path")
     try:
         with tempfile.TemporaryFile(dir=probe):
             pass
     except OSError as e:
-        raise UsageError(f"--tracking-uri {uri}: cannot write in {probe} ({e.strerror}): fix "
-                         "its permissions or choose another path") from None
+        raise UsageError(f"{said}: cannot write in {probe} ({e.strerror}): fix its "
+                         "permissions or choose another path") from None
 
 
 def address(value: str | None) -> None:

@@ -9,26 +9,28 @@ it again writes nothing new.
 
     gansweep relog ray_results/sho-gan-20250101-120000
     gansweep relog ray_results/sho-gan-20250101-120000 --tracking-uri http://mlflow:5000
+    gansweep relog s3://bucket/gansweep/sho-gan-20250101-120000   # a sweep kept in a bucket
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
-import math
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from .cli import SWEEP_FILE, _tracking_uri
-from .errors import UsageError
+from . import storage
+from .errors import ArgumentParser, UsageError
+from .spec import SPEC_FILE, SUMMARY_DIR, TRACKING_ENV, SweepSpec, tracking_uri
 
-SUMMARY_DIR = "summary"  # the driver's summary files, inside the Tune folder
 
-
-def relog(exp_dir: str, tracking_uri: str | None = None, only: set[str] | None = None,
+def relog(exp_dir: str, uri: str | None = None, only: set[str] | None = None,
           quiet: bool = False) -> dict[str, int]:
-    """Sync MLflow with the Tune folder `exp_dir` (all trials, or the ids in `only`).
+    """Sync MLflow at `uri` (default: the sweep's own store) with the Tune folder `exp_dir`, a
+    path or a URI (all trials, or the ids in `only`).
 
     Returns counts: trials, runs_created, reports_logged, params_logged, runs_closed,
     artifacts_logged, orphans_deleted, parent_created.
@@ -39,40 +41,36 @@ def relog(exp_dir: str, tracking_uri: str | None = None, only: set[str] | None =
     from ray.tune import ExperimentAnalysis
 
     from . import tracking
-    from .driver import _artifact_root
 
-    meta_path = Path(exp_dir, SWEEP_FILE)
-    meta = json.loads(meta_path.read_text())
-    uri = tracking_uri or meta["tracking_uri"]
+    spec = SweepSpec.load(exp_dir)
+    uri = uri or spec.tracking_uri
     client = MlflowClient(uri)
-    exp_id = tracking.experiment_id(uri, meta["experiment_name"], _artifact_root(uri))
+    exp_id = tracking.experiment_id(uri, spec.experiment_name)
     n = dict.fromkeys(("trials", "runs_created", "reports_logged", "params_logged", "runs_closed",
                        "artifacts_logged", "orphans_deleted", "parent_created"), 0)
 
     # the parent: the sweep's own in its own store; in another store, the one an earlier relog
-    # made there (remembered per store in the sweep's file), else a new one
-    others = meta.setdefault("relog_parents", {})
-    parent = meta["parent_run_id"] if uri == meta["tracking_uri"] else others.get(uri, "")
+    # made there (remembered per store in the sweep's spec), else a new one
+    own = uri == spec.tracking_uri
+    parent = spec.parent_run_id if own else spec.relog_parents.get(uri, "")
     try:
         client.get_run(parent)
     except MlflowException:
-        parent = tracking.start_parent(uri, exp_id, meta["name"], params={
-            "problem": meta["problem"], "method": meta["method"], "trials": meta["trials"],
-            "relogged_from": str(Path(exp_dir).resolve())},
-            tags={"problem": meta["problem"], "method": meta["method"], "ray_results": exp_dir})
-        if uri == meta["tracking_uri"]:
-            meta["parent_run_id"] = parent
-        else:
-            others[uri] = parent
-        meta_path.write_text(json.dumps(meta, indent=2, default=str))
+        parent = tracking.start_parent(uri, exp_id, spec.name, params={
+            "problem": spec.problem, "method": spec.method, "trials": spec.trials,
+            "relogged_from": exp_dir},
+            tags={"problem": spec.problem, "method": spec.method, "ray_results": exp_dir})
+        spec = (dataclasses.replace(spec, parent_run_id=parent) if own else
+                dataclasses.replace(spec, relog_parents={**spec.relog_parents, uri: parent}))
+        spec.save()
         n["parent_created"] = 1
 
     trials = [t for t in ExperimentAnalysis(exp_dir).trials
               if only is None or t.trial_id in only]
     runs = {r.data.tags.get(tracking.TRIAL_TAG): r
             for r in tracking.child_runs(uri, exp_id, parent)}
-    base_tags = {"mlflow.parentRunId": parent, "problem": meta["problem"],
-                 "method": meta["method"], tracking.SWEEP_TAG: meta["name"]}
+    base_tags = {"mlflow.parentRunId": parent, "problem": spec.problem,
+                 "method": spec.method, tracking.SWEEP_TAG: spec.name}
     for t in trials:
         results = _results(t)
         if not results and t.status != "ERROR":
@@ -117,10 +115,10 @@ def relog(exp_dir: str, tracking_uri: str | None = None, only: set[str] | None =
     if only is None:
         n["orphans_deleted"] = tracking.reconcile(uri, exp_id, parent,
                                                   {t.trial_id for t in trials})
-        _parent_summary(client, parent, Path(exp_dir, SUMMARY_DIR), n)
+        _parent_summary(client, parent, storage.join(exp_dir, SUMMARY_DIR), n)
     if not quiet:
-        print(f"relogged {n['trials']} trials of {meta['name']} into {uri} (experiment "
-              f"{meta['experiment_name']!r}, parent run {parent}): {n['runs_created']} runs "
+        print(f"relogged {n['trials']} trials of {spec.name} into {uri} (experiment "
+              f"{spec.experiment_name!r}, parent run {parent}): {n['runs_created']} runs "
               f"created, {n['reports_logged']} reports, {n['params_logged']} params, "
               f"{n['runs_closed']} runs closed, {n['artifacts_logged']} artifact sets, "
               f"{n['orphans_deleted']} orphan runs deleted", flush=True)
@@ -139,22 +137,26 @@ def _results(trial: Any) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def _parent_summary(client: Any, parent: str, folder: Path, n: dict[str, int]) -> None:
-    """The driver's summary (saved in the Tune folder) on the parent run, if it lacks it."""
-    if not (folder / "summary.json").is_file():
+def _parent_summary(client: Any, parent: str, folder: str, n: dict[str, int]) -> None:
+    """The driver's summary (saved in the Tune folder, a path or URI) on the parent run, with the
+    best/* and baseline/* values, where the parent lacks them."""
+    from . import tracking
+
+    if not storage.exists(storage.join(folder, "summary.json")):
         return
     if not client.list_artifacts(parent, "summary"):
-        client.log_artifacts(parent, str(folder), "summary")
+        with tempfile.TemporaryDirectory() as d:
+            storage.download(folder, Path(d))
+            client.log_artifacts(parent, d, "summary")
         n["artifacts_logged"] += 1
     from .summary import parent_metrics  # the driver's own list (imports gan_core: late)
 
-    out = json.loads((folder / "summary.json").read_text())
+    out = json.loads(storage.read_text(storage.join(folder, "summary.json")))
     b = out.get("best") or {}
     metrics = parent_metrics(out)
     run = client.get_run(parent)
-    for k, v in metrics.items():
-        if v is not None and k not in run.data.metrics:
-            client.log_metric(parent, k, v if math.isfinite(v) else 1e300)
+    tracking.log_values(client, parent, {k: v for k, v in metrics.items()
+                                         if v is not None and k not in run.data.metrics})
     if b.get("trial_id") and run.data.tags.get("best_trial_id") != b["trial_id"]:
         client.set_tag(parent, "best_trial_id", b["trial_id"])
     if run.info.status != "FINISHED":
@@ -163,22 +165,29 @@ def _parent_summary(client: Any, parent: str, folder: Path, n: dict[str, int]) -
 
 def main(argv: Sequence[str]) -> int:
     """``gansweep relog <tune folder> [--tracking-uri U]``."""
-    from . import cli, preflight
+    from . import preflight
 
-    p = cli._Parser(prog="gansweep relog", description=__doc__.split("\n")[0])
-    p.add_argument("folder", help="the sweep's Tune folder (printed by the sweep as 'Tune:')")
-    p.add_argument("--tracking-uri", help="MLflow store (default: the sweep's own)")
+    p = ArgumentParser(prog="gansweep relog", description=__doc__.split("\n")[0])
+    p.add_argument("folder", help="the sweep's Tune folder or URI (printed by the sweep as "
+                                  "'Tune:')")
+    p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else the "
+                                          "sweep's own)")
     try:
         a = p.parse_args(list(argv))
-        folder = Path(a.folder).expanduser().resolve()
-        if not (folder / SWEEP_FILE).is_file():
+        folder = a.folder if storage.is_uri(a.folder) else \
+            str(Path(a.folder).expanduser().resolve())
+        try:
+            spec = SweepSpec.load(folder)
+        except FileNotFoundError:
             raise UsageError(f"relog {a.folder}: not a gansweep experiment folder (no "
-                             f"{SWEEP_FILE} in it): give the 'Tune:' folder a sweep printed")
-        uri = _tracking_uri(a.tracking_uri, Path("mlflow.db")) if a.tracking_uri else \
-            json.loads((folder / SWEEP_FILE).read_text())["tracking_uri"]
+                             f"{SPEC_FILE} in it): give the 'Tune:' folder a sweep printed"
+                             ) from None
+        # the option, else MLflow's variable, else the store the sweep itself logged to
+        uri = tracking_uri(a.tracking_uri, Path("mlflow.db")) \
+            if a.tracking_uri or os.environ.get(TRACKING_ENV) else spec.tracking_uri
         preflight.tracking(uri)
     except UsageError as e:
         print(f"gansweep: error: {e}", file=sys.stderr)
         return 2
-    relog(str(folder), uri)
+    relog(folder, uri)
     return 0

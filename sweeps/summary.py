@@ -153,14 +153,21 @@ def summarize(df: pd.DataFrame, searched: list[str], top: int = 5) -> dict[str, 
 
 def parent_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
     """The summary's metrics on the sweep's parent MLflow run (the driver's and relog's): the best
-    trial's, and the failure rate over the seeds of full-budget trials with the count of trials
-    stopped early beside it. None: not known (no trial ran its full budget)."""
+    trial's, the failure rate over the seeds of full-budget trials with the count of trials
+    stopped early beside it, and the baseline's. None: not known (no trial ran its full budget,
+    no baseline)."""
     b, m = summary.get("best") or {}, summary.get("metric", "mse")
     full, early = summary.get("full_budget") or {}, summary.get("stopped_early") or {}
+    base = summary.get("baseline") or {}
     return {f"best/{m}": b.get("median_mse"), f"best/{m}_worst": b.get("worst_mse"),
             "best/failure_rate": b.get("failure_rate"), "sweep/trials": summary.get("num_trials"),
             "sweep/failure_rate": full.get("failure_rate"),
-            "sweep/early_stopped": early.get("trials")}
+            "sweep/early_stopped": early.get("trials"),
+            # the baseline: its median, worst, failure rate and every seed's value (the report
+            # reads these instead of training it again)
+            f"baseline/{m}": base.get("median_mse"), f"baseline/{m}_worst": base.get("worst_mse"),
+            "baseline/failure_rate": base.get("failure_rate"),
+            **{f"baseline/{m}_seed_{k}": v for k, v in enumerate(base.get("seeds") or [])}}
 
 
 def _seeds(row: pd.Series) -> int:

@@ -20,6 +20,7 @@ Everything runs on the driver, so the trainables never talk to MLflow (they only
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import tempfile
 import time
@@ -44,15 +45,42 @@ _NODE_KEYS = ("hostname", "node_ip", "node_id", "device", "gpu_ids")
 STORE_ERRORS = (MlflowException, requests.RequestException, OSError)
 PROBE_S = 10.0  # while the store is down: seconds between attempts to reach it again
 UNSYNCED: set[str] = set()  # trial ids whose results this process could not log (driver reads)
+# MLflow 3's experiment type: "custom_model_development" is what its UI calls "Machine learning"
+# (runs, metrics, models) as opposed to "GenAI apps & agents" (traces); set for UIs that read it
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 
-def experiment_id(tracking_uri: str, name: str, artifact_root: str | None) -> str:
-    """The id of MLflow experiment `name`, created (artifacts under `artifact_root`) if new."""
+def experiment_id(tracking_uri: str, name: str) -> str:
+    """The id of MLflow experiment `name`, created if new (artifacts beside a sqlite store), and
+    marked as a model-training experiment (``EXPERIMENT_KIND``)."""
     client = MlflowClient(tracking_uri)
     exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
-    return client.create_experiment(name, artifact_location=artifact_root)
+    if exp is None:
+        exp_id = client.create_experiment(name, artifact_location=artifact_root(tracking_uri))
+    else:
+        exp_id = exp.experiment_id
+    if exp is None or exp.tags.get(EXPERIMENT_KIND[0]) is None:
+        client.set_experiment_tag(exp_id, *EXPERIMENT_KIND)
+    return exp_id
+
+
+def artifact_root(tracking_uri: str) -> str | None:
+    """Beside a sqlite store: <folder of the .db>/mlruns (absolute; MLflow's usual local folder
+    name, which .gitignore already covers); servers choose their own."""
+    if tracking_uri.startswith("sqlite:///"):
+        return (Path(tracking_uri[len("sqlite:///"):]).parent / "mlruns").as_uri()
+    return None
+
+
+UI = "http://127.0.0.1:5000"  # where `mlflow ui` listens by default
+
+
+def runs_url(tracking_uri: str, exp_id: str) -> str:
+    """The experiment's runs table in the MLflow UI (a server's own address, else `mlflow ui`'s
+    default). MLflow 3's UI opens an experiment on its GenAI view (traces) unless told otherwise:
+    ``workflowType=machine_learning`` is its "Model training" switch, kept for the session."""
+    base = tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else UI
+    return f"{base}/#/experiments/{exp_id}/runs?workflowType=machine_learning"
 
 
 def start_parent(tracking_uri: str, exp_id: str, sweep: str, params: dict[str, Any],
@@ -200,6 +228,14 @@ class TrialRuns(MLflowLoggerCallback):
 
 
 # -- shared with relog.py ----------------------------------------------------------------------------
+def log_values(client: MlflowClient, run_id: str, values: dict[str, float]) -> None:
+    """Single values (best/*, baseline/*, sweep/*) as metrics in one batch; a non-finite one (a
+    diverged seed) as 1e300, since MLflow stores no inf."""
+    ms = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[
+        Metric(k, float(v) if math.isfinite(v) else 1e300, ms, 0) for k, v in values.items()])
+
+
 def metrics_of(result: dict) -> list[Metric]:
     """One Tune result as MLflow metrics at step = gan_core iteration."""
     step = int(result.get("iteration", result.get("training_iteration", 0)))

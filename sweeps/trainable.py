@@ -2,7 +2,8 @@
 
 gan_core knows nothing about Tune; this adapter converts the dict once, picks the device Ray gave
 the trial, resumes from Tune's checkpoint, and reports every evaluation (with a checkpoint
-every `checkpoint_every` iterations).
+every `checkpoint_every` iterations). Nothing here is for tests: they wrap this function (its
+``state`` and ``send`` keywords) and hand the wrapper to the driver (tests/faults.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import ray
 import torch
@@ -18,7 +19,6 @@ from ray import tune
 
 from gan_core import Config, Progress, train
 
-from . import faults
 from .metrics import metric_of
 from .spaces import METRIC, objective, to_config
 
@@ -26,21 +26,23 @@ STATE_FILE = "state.pt"  # gan_core's resumable state inside every Tune checkpoi
 
 
 def train_trial(config: dict[str, Any], objective_kind: str = "median",
-                checkpoint_every: int = 500) -> None:
+                checkpoint_every: int = 500, *, state: dict[str, Any] | None = None,
+                send: Callable[..., None] | None = None) -> None:
     """Function trainable: trains config["seeds"] replicas and reports each evaluation to Tune.
 
     Bound with ``tune.with_parameters``: objective_kind (median | p90 | worst | failure_rate), and
     checkpoint_every (iterations; the driver passes ASHA's grace period, so a trial ASHA stops at a
     rung has a checkpoint right there, and a retry or --resume repeats less than one interval).
+    state: gan_core's state to start from (default: Tune's checkpoint when Tune retries or resumes
+    this trial, else a fresh start). send: hands one report (and its checkpoint) to Tune (default
+    ``tune.report``).
     """
     device, gpu_ids = _device()
     torch.set_num_threads(_cpus())
     cfg = Config.from_dict({**to_config(config), "device": device})
-    ckpt = tune.get_checkpoint()  # set when Tune retries or resumes this trial
-    state = load_state(ckpt) if ckpt else None
-    # test-only fault injection (sweeps/faults.py): a no-op unless GANSWEEP_FAULTS is set
-    fault = faults.Trial(tune.get_context().get_trial_id(), state["iteration"] if state else 0)
-    state = state or fault.start_state(cfg)
+    if state is None:
+        state = resume_state()
+    send = send or tune.report
     train_seconds = state.get("train_seconds", 0.0) if state else 0.0
     metric = metric_of(cfg.problem)  # what p.mse holds: mse, or the distribution's own metric
     t_last = time.perf_counter()
@@ -55,16 +57,22 @@ def train_trial(config: dict[str, Any], objective_kind: str = "median",
                    "device": device, "gpu_ids": ",".join(gpu_ids),
                    "node_id": ray.get_runtime_context().get_node_id(),
                    **{f"eval/{metric}_seed_{k}": float(m) for k, m in enumerate(p.mse)}}
-        fault.reported(p.iteration)  # test-only: logs the report, may raise
         if p.done or p.iteration % checkpoint_every == 0:
             with tempfile.TemporaryDirectory() as d:
                 torch.save({**p.checkpoint(), "train_seconds": train_seconds}, Path(d, STATE_FILE))
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+                send(metrics, checkpoint=tune.Checkpoint.from_directory(d))
         else:
-            tune.report(metrics)
+            send(metrics)
         t_last = time.perf_counter()
 
     train(cfg, report=report, state=state)
+
+
+def resume_state() -> dict[str, Any] | None:
+    """gan_core's state in Tune's checkpoint of this trial (set when Tune retries or resumes it),
+    else None."""
+    ckpt = tune.get_checkpoint()
+    return load_state(ckpt) if ckpt else None
 
 
 def load_state(checkpoint: tune.Checkpoint) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 pid, trials that raise (retried, then errored; the failure budget), seeds that go NaN, and an
 MLflow server killed mid-sweep (then `gansweep relog`).
 
-The faults inside trials come from sweeps/faults.py (test-only, switched on by GANSWEEP_FAULTS,
-which the workers of this module's Ray inherit); each test writes the fault spec it wants.
+The sweeps run through the Python API (``sweeps.sweep``) with a trainable that wraps the product's
+(tests/faults.py): each test writes the fault spec it wants, the trials read it when they start.
 """
 
 from __future__ import annotations
@@ -20,35 +20,33 @@ import time
 from pathlib import Path
 from typing import Any
 
+import faults
 import pytest
 
-from sweeps import faults
-from sweeps.cli import main
+import sweeps
+from sweeps import SweepError, SweepSpec
 
 
 @pytest.fixture(scope="module")
-def faulty_ray(tmp_path_factory):
-    """A local Ray whose workers read the fault spec at the path this yields."""
+def faulty_ray():
+    """A local Ray for the module's sweeps."""
     import ray
 
-    spec = tmp_path_factory.mktemp("faults") / "faults.json"
-    spec.write_text("{}")
-    os.environ[faults.ENV] = str(spec)  # before ray.init: the workers inherit it
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield spec
+    yield
     ray.shutdown()
-    os.environ.pop(faults.ENV, None)
 
 
-def _inject(spec_path: Path, tmp: Path, **rules: Any) -> Path:
+def _inject(tmp: Path, **rules: Any) -> tuple[Any, Path]:
+    """The faulty trainable of `rules` (tests/faults.py), and the log its trials write."""
     log = tmp / "events.jsonl"
-    spec_path.write_text(json.dumps({"log": str(log), **rules}))
-    return log
+    (tmp / "faults.json").write_text(json.dumps({"log": str(log), **rules}))
+    return faults.trainable(tmp / "faults.json"), log
 
 
-def _store(tmp: Path, uri: str | None = None) -> list[str]:
-    return ["--storage-path", str(tmp / "ray"), "--tracking-uri", uri or f"sqlite:///{tmp / 'm.db'}",
-            "--summary-json", str(tmp / "s.json"), "--no-baseline", "--time-budget", "0"]
+def _store(tmp: Path, uri: str | None = None) -> dict[str, Any]:
+    return {"storage_path": str(tmp / "ray"), "tracking_uri": uri or f"sqlite:///{tmp / 'm.db'}",
+            "summary_json": str(tmp / "s.json"), "baseline": False, "time_budget": 0}
 
 
 def _tune(exp_dir: str) -> dict[str, Any]:
@@ -89,7 +87,7 @@ def test_a_killed_trial_worker_resumes_from_its_checkpoint_exactly(faulty_ray, t
     from gan_core import Config, train
     from sweeps.spaces import to_config
 
-    log = _inject(faulty_ray, tmp_path)
+    trainable, log = _inject(tmp_path)
     iterations, every, ckpt = 600, 10, 80  # checkpoints every 80 (ASHA's first rung)
     killed: dict[str, int] = {}
 
@@ -110,10 +108,9 @@ def test_a_killed_trial_worker_resumes_from_its_checkpoint_exactly(faulty_ray, t
 
     killer = threading.Thread(target=kill_mid_training)
     killer.start()
-    argv = ["sho", "--trials", "1", "--seeds", "2", "--iterations", str(iterations),
-            "--eval-every", str(every), "--max-failures", "1", *_store(tmp_path)]
     try:
-        assert main(argv) == 0
+        sweeps.sweep("sho", trials=1, seeds=2, iterations=iterations, eval_every=every,
+                     max_failures=1, trainable=trainable, **_store(tmp_path))
     finally:
         killer.join()
     assert killed and killed["seen"] < iterations, "the trial ended before it could be killed"
@@ -164,19 +161,21 @@ def test_raising_trials_are_retried_then_errored_and_nan_seeds_are_failures(faul
 
     # trial 1 raises once (then its retry runs), trial 2 every time; trial 3 has one NaN seed,
     # trial 4 two; failure_threshold 1e3 so that only a diverged seed counts as failed here
-    log = _inject(faulty_ray, tmp_path,
-                  **{"raise": [{"trials": [1], "at": 10, "attempts": 1},
+    trainable, log = _inject(
+        tmp_path, **{"raise": [{"trials": [1], "at": 10, "attempts": 1},
                                {"trials": [2], "at": 10, "attempts": 99}],
                      "diverge": [{"trials": [3], "seeds": [1], "at": 10},
                                  {"trials": [4], "seeds": [0, 1], "at": 10}]})
-    # gentle learning rates and tanh: the search space reaches rates that can diverge by
-    # themselves in 40 iterations, and here only the injected NaNs may fail a seed
-    argv = ["sho", "--trials", "6", "--seeds", "2", "--iterations", "40", "--eval-every", "10",
-            "--max-failures", "1", "--max-failed-trials", "1", "--set", "failure_threshold=1e3",
-            "--set", "G.lr=1e-3", "--set", "D.lr=1e-3", "--set", "G.activation=tanh",
-            *_store(tmp_path)]
-    assert main(argv) == 0  # one errored trial is within the budget: the sweep goes on
-    s = json.loads((tmp_path / "s.json").read_text())
+    # one errored trial is within the budget: the sweep goes on. Gentle learning rates and tanh:
+    # the search space reaches rates that can diverge by themselves in 40 iterations, and here
+    # only the injected NaNs may fail a seed
+    s, grid = sweeps.sweep("sho", trials=6, seeds=2, iterations=40, eval_every=10,
+                           max_failures=1, max_failed_trials=1,
+                           set={"failure_threshold": 1e3, "G.lr": 1e-3, "D.lr": 1e-3,
+                                "G.activation": "tanh"}, trainable=trainable,
+                           **_store(tmp_path))
+    assert json.loads((tmp_path / "s.json").read_text())["ray_results"] == s["ray_results"]
+    assert len(grid) == 6 and sum(r.error is not None for r in grid) == 1  # Tune's ResultGrid
     trials = _tune(s["ray_results"])
     assert len(trials) == 6
     ev = faults.events(log)
@@ -239,28 +238,27 @@ def test_raising_trials_are_retried_then_errored_and_nan_seeds_are_failures(faul
             assert (three["seeds"], three["early_stopped"]) == (0, 2)
 
 
-def test_a_sweep_whose_trials_keep_crashing_stops_at_the_failure_budget(faulty_ray, tmp_path,
-                                                                         capsys):
+def test_a_sweep_whose_trials_keep_crashing_stops_at_the_failure_budget(faulty_ray, tmp_path):
     from mlflow.tracking import MlflowClient
 
-    log = _inject(faulty_ray, tmp_path,
-                  **{"raise": [{"trials": list(range(50)), "at": 10, "attempts": 99}]})
-    argv = ["sho", "--trials", "12", "--seeds", "1", "--iterations", "40", "--eval-every", "10",
-            "--max-failures", "0", "--max-failed-trials", "2", *_store(tmp_path)]
-    assert main(argv) == 1
-    err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("gansweep: error: stopped: ") and "--max-failed-trials 2" in err
+    trainable, log = _inject(
+        tmp_path, **{"raise": [{"trials": list(range(50)), "at": 10, "attempts": 99}]})
+    with pytest.raises(SweepError) as stopped:
+        sweeps.sweep("sho", trials=12, seeds=1, iterations=40, eval_every=10, max_failures=0,
+                     max_failed_trials=2, trainable=trainable, **_store(tmp_path))
+    err = str(stopped.value)
+    assert err.startswith("stopped: ") and "--max-failed-trials 2" in err and "\n" not in err
     assert "InjectedFault: injected fault" in err and "--resume" in err
     started = {e["trial"] for e in faults.events(log) if e["event"] == "start"}
     assert 3 <= len(started) <= 4  # stopped at the third error (two ran at once), not all 12
     exp_dir = err.rsplit("--resume ", 1)[1]
     tune = _tune(exp_dir)
     assert sum(t.status == "ERROR" for t in tune.values()) >= 3
-    meta = json.loads(Path(exp_dir, "gansweep.json").read_text())
-    client = MlflowClient(meta["tracking_uri"])
-    assert client.get_run(meta["parent_run_id"]).info.status == "FAILED"
+    spec = SweepSpec.load(exp_dir)
+    client = MlflowClient(spec.tracking_uri)
+    assert client.get_run(spec.parent_run_id).info.status == "FAILED"
     children = client.search_runs(
-        [meta["experiment_id"]], f"tags.`mlflow.parentRunId` = '{meta['parent_run_id']}'")
+        [spec.experiment_id], f"tags.`mlflow.parentRunId` = '{spec.parent_run_id}'")
     assert children and all(r.info.status != "RUNNING" for r in children)
 
 
@@ -308,7 +306,7 @@ def test_an_mlflow_server_killed_mid_sweep_loses_nothing_and_relog_restores_it(
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail fast (default: ~4 min)
     server = _MlflowServer(tmp_path)
     server.start()
-    log = _inject(faulty_ray, tmp_path)
+    trainable, log = _inject(tmp_path)
     killed = threading.Event()
 
     def kill_when_the_third_trial_runs() -> None:
@@ -323,15 +321,15 @@ def test_an_mlflow_server_killed_mid_sweep_loses_nothing_and_relog_restores_it(
     killer = threading.Thread(target=kill_when_the_third_trial_runs)
     killer.start()
     try:
-        argv = ["sho", "--trials", "6", "--seeds", "1", "--iterations", "40", "--eval-every",
-                "10", *_store(tmp_path, server.uri)]
-        assert main(argv) == 1
+        with pytest.raises(SweepError) as down:
+            sweeps.sweep("sho", trials=6, seeds=1, iterations=40, eval_every=10,
+                         trainable=trainable, **_store(tmp_path, server.uri))
         killer.join()
         assert killed.is_set()
         err = capsys.readouterr().err.strip().splitlines()
-        assert any("stopped answering" in line for line in err[:-1])  # warned when it happened
-        assert err[-1].startswith(f"gansweep: error: MLflow at {server.uri} stopped answering")
-        exp_dir = err[-1].rsplit("gansweep relog ", 1)[1]
+        assert any("stopped answering" in line for line in err)  # warned when it happened
+        assert str(down.value).startswith(f"MLflow at {server.uri} stopped answering")
+        exp_dir = str(down.value).rsplit("gansweep relog ", 1)[1]
 
         # Tune kept every result of every trial, and the summary
         s = json.loads((tmp_path / "s.json").read_text())
@@ -378,26 +376,22 @@ def test_many_short_trials_are_all_accounted_for(faulty_ray, tmp_path):
     Tune and in MLflow, with the same ids, all ended; the driver's memory stops growing."""
     import importlib.util
 
-    from sweeps import driver
-    from sweeps.cli import plan
-
     spec = importlib.util.spec_from_file_location(
         "load", Path(__file__).resolve().parents[1] / "bench" / "load.py")
     load = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(load)
-    _inject(faulty_ray, tmp_path)  # no faults: only the start/report log
+    trainable, log = _inject(tmp_path)  # no faults: only the start/report log
     half = LOAD_TRIALS // 2
     marks = load.MemoryMarks([half, LOAD_TRIALS])
-    p = plan(["exp", "--trials", str(LOAD_TRIALS), "--seeds", "1", "--iterations", "20",
-              "--eval-every", "10", *_store(tmp_path)])
-    s = driver.run(p, callbacks=[marks])
+    s, _ = sweeps.sweep("exp", trials=LOAD_TRIALS, seeds=1, iterations=20, eval_every=10,
+                        callbacks=[marks], trainable=trainable, **_store(tmp_path))
     assert s["num_trials"] == LOAD_TRIALS
     acc = load.accounting(s)
     assert acc["tune"] == {"TERMINATED": LOAD_TRIALS}
     assert acc["mlflow"] == {"FINISHED": LOAD_TRIALS} and acc["same_ids"]
     assert sum(s["status_counts"].values()) == LOAD_TRIALS
     # full concurrency: both of the local Ray's CPUs ran trials at once
-    starts = [e for e in faults.events(tmp_path / "events.jsonl") if e["event"] == "start"]
+    starts = [e for e in faults.events(log) if e["event"] == "start"]
     assert len({e["pid"] for e in starts}) >= 2
     # steady memory: the second half of the trials adds little to the driver's memory (RSS now,
     # not the peak: this process ran other sweeps before). bench/load.py measured the peak at

@@ -54,6 +54,11 @@ BAD = [
     # no MLflow server at --tracking-uri
     (["sho", "--tracking-uri", f"http://127.0.0.1:{PORT}"],
      [f"http://127.0.0.1:{PORT}", "no MLflow server answers there", "mlflow server"]),
+    # not a database Optuna can use; a storage URI that holds no sweep
+    (["sho", "--optuna-storage", "redis://cache:6379"],
+     ["--optuna-storage redis://cache:6379", "sqlite:///PATH", "postgresql://"]),
+    (["sho", "--resume", "file:///nonexistent/sho-gan-1"],
+     ["--resume file:///nonexistent/sho-gan-1", "not a gansweep experiment folder"]),
 ]
 
 
@@ -101,6 +106,16 @@ def test_resume_of_a_folder_without_a_sweep(capsys, tmp_path, monkeypatch):
     assert "\n" not in err and "not a gansweep experiment folder" in err
 
 
+def test_a_bad_mlflow_tracking_uri_variable_is_named(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgres2://db/mlflow")
+    _one_line_before_ray(["sho"], ["MLFLOW_TRACKING_URI=postgres2://db/mlflow", "sqlite:///PATH"],
+                         capsys)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'missing' / 'm.db'}")
+    _one_line_before_ray(["sho"], ["does not exist"], capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_store_that_cannot_be_written(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "file").write_text("not a folder")
@@ -112,6 +127,12 @@ def test_a_store_that_cannot_be_written(capsys, tmp_path, monkeypatch):
         (f"file://{tmp_path / 'file' / 'runs'}", ["is not a folder"]),
     ]:
         _one_line_before_ray(["sho", "--tracking-uri", uri], [uri, *words], capsys)
+    for url, words in [  # Optuna's sqlite storage, checked the same way
+        (f"sqlite:///{tmp_path / 'missing' / 'o.db'}", ["does not exist", "create it"]),
+        (f"sqlite:///{tmp_path / 'junk.db'}", ["cannot write the store", "not a database"]),
+    ]:
+        _one_line_before_ray(["sho", "--optuna-storage", url],
+                             [f"--optuna-storage {url}", *words], capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "junk.db"]
 
 
@@ -128,12 +149,12 @@ def test_a_search_space_written_with_an_empty_range(capsys, tmp_path, monkeypatc
 
 
 def test_set_pins_a_searched_key_and_search_narrows_a_range(tmp_path, monkeypatch):
-    from sweeps.cli import plan, space_for
+    from sweeps.cli import plan
 
     monkeypatch.chdir(tmp_path)
     p = plan(["sho", "--set", "G.activation=tanh", "--set", "D.betas=(0.9, 0.99)",
               "--search", "G.lr=2e-3:4e-3", "--search", "G.width=20,40"])
-    dists = space_for(p).distributions()
+    dists = p.space().distributions()
     assert "G.activation" not in dists and "D.beta1" not in dists  # pinned: not searched
     assert (dists["G.lr"].low, dists["G.lr"].high, dists["G.lr"].log) == (2e-3, 4e-3, True)
     assert dists["G.width"].choices == (20, 40)

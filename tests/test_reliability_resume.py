@@ -1,7 +1,10 @@
 """The driver is SIGKILLed mid-sweep (by its pid; its local Ray goes with it, as with a lost
 machine), then `--resume` finishes the sweep: exactly the requested trials, those finished before
-the kill kept and not run again, the Optuna search continuing from its history, and exactly one
-MLflow run per trial with none left RUNNING."""
+the kill kept and not run again, the Optuna search continuing from its history (its study read by
+`optuna.load_study` from its own storage, after the kill and after the resume), and exactly one
+MLflow run per trial with none left RUNNING. Tune's storage is a `file://` URI, as a bucket would be
+(`--storage-path s3://...`): the sweep is found, restored and summarised through pyarrow's
+filesystem, not as a local path."""
 
 from __future__ import annotations
 
@@ -13,23 +16,23 @@ import sys
 import time
 from pathlib import Path
 
-from sweeps import faults
-
 ROOT = Path(__file__).resolve().parents[1]
 TRIALS = 5
 
 
 def test_resume_after_the_driver_is_sigkilled_keeps_every_finished_trial(tmp_path):
-    import ray.cloudpickle as pickle
+    import optuna
     from mlflow.tracking import MlflowClient
+    from optuna.trial import TrialState
     from ray.tune import ExperimentAnalysis
 
-    log = tmp_path / "events.jsonl"  # the trials log their starts (sweeps/faults.py, test-only)
-    (tmp_path / "faults.json").write_text(json.dumps({"log": str(log)}))
-    env = {**os.environ, faults.ENV: str(tmp_path / "faults.json")}
-    stores = ["--storage-path", str(tmp_path / "ray"), "--tracking-uri",
-              f"sqlite:///{tmp_path / 'm.db'}", "--summary-json", str(tmp_path / "s.json"),
-              "--no-baseline"]
+    from sweeps import SweepSpec
+    from sweeps.cli import plan
+
+    env = dict(os.environ)
+    storage = f"file://{tmp_path / 'ray'}"  # a URI, as s3://bucket/prefix would be
+    stores = ["--storage-path", storage, "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}",
+              "--summary-json", str(tmp_path / "s.json"), "--no-baseline"]
     sweep = [sys.executable, str(ROOT / "sweeps" / "sho_sweep.py")]
     driver = subprocess.Popen(
         [*sweep, "--trials", str(TRIALS), "--seeds", "1", "--iterations", "300", "--eval-every",
@@ -58,10 +61,16 @@ def test_resume_after_the_driver_is_sigkilled_keeps_every_finished_trial(tmp_pat
     # what Tune had saved as finished at the kill, and their results
     done = {t for t, status in _saved_state(tmp_path / "ray").items() if status == "TERMINATED"}
     kept = {t: (exp_dir / f"trial_{t}" / "result.json").read_bytes() for t in done}
-    n_events = len(faults.events(log))
+    # the interrupted sweep's study, from its own storage: its finished trials are there
+    spec = SweepSpec.load(f"{storage}/{exp_dir.name}")
+    assert spec.optuna_storage == f"sqlite:///{tmp_path / 'optuna.db'}"  # beside m.db
+    study = optuna.load_study(study_name=exp_dir.name, storage=spec.optuna_storage)
+    assert sum(st.state == TrialState.COMPLETE for st in study.trials) >= len(done)
+    # a bare --resume finds the sweep under the URI storage (pyarrow lists it; Tune can restore)
+    assert plan(["sho", "--resume", *stores]).resume == f"{storage}/{exp_dir.name}"
 
-    resumed = subprocess.run([*sweep, "--resume", *stores], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=400)
+    resumed = subprocess.run([*sweep, "--resume", f"{storage}/{exp_dir.name}", *stores],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert f"resuming sweep {exp_dir.name}" in resumed.stdout
 
@@ -70,23 +79,27 @@ def test_resume_after_the_driver_is_sigkilled_keeps_every_finished_trial(tmp_pat
     trials = {t.trial_id: t for t in ExperimentAnalysis(str(exp_dir)).trials}
     assert s["num_trials"] == TRIALS and len(trials) == TRIALS
     assert all(t.status == "TERMINATED" for t in trials.values())
-    # the trials finished before the kill were kept, not run again
-    restarted = {e["trial"] for e in faults.events(log)[n_events:] if e["event"] == "start"}
-    assert done and not (restarted & done)
+    # the trials finished before the kill were kept, not run again (a rerun appends reports)
+    assert done
     for t, before in kept.items():
         assert (exp_dir / f"trial_{t}" / "result.json").read_bytes() == before
-    # the search continued from its history: the study holds every trial with its result, and
-    # no proposal was repeated (a search restarted from scratch re-proposes its seeded sequence)
-    newest = sorted(exp_dir.glob("searcher-state-*.pkl"))[-1]
-    study = pickle.loads(newest.read_bytes())["_ot_study"]
-    assert len(study.trials) == TRIALS
-    assert all(st.state.name == "COMPLETE" and st.value is not None for st in study.trials)
-    searched = sorted(study.trials[0].params)
+    # the search continued from its history: the study (loaded from its storage, as
+    # optuna-dashboard reads it) holds every trial with its result, and no proposal was repeated
+    # (a search restarted from scratch re-proposes its seeded sequence); a proposal Tune never
+    # recorded before the kill is marked FAIL, so nothing is left RUNNING
+    assert s["optuna"] == {"storage": spec.optuna_storage, "study_name": exp_dir.name}
+    study = optuna.load_study(study_name=exp_dir.name, storage=spec.optuna_storage)
+    complete = [st for st in study.trials if st.state == TrialState.COMPLETE]
+    assert len(complete) == TRIALS and all(st.value is not None for st in complete)
+    assert {st.state for st in study.trials} <= {TrialState.COMPLETE, TrialState.FAIL}
+    searched = sorted(complete[0].params)
     configs = {tuple(t.config[k] for k in searched) for t in trials.values()}
     assert len(configs) == TRIALS
-    assert configs == {tuple(st.params[k] for k in searched) for st in study.trials}
-    assert sorted(st.value for st in study.trials) == \
+    assert configs == {tuple(st.params[k] for k in searched) for st in complete}
+    assert sorted(st.value for st in complete) == \
         sorted(t.last_result["objective"] for t in trials.values())
+    # the summary is in the sweep's folder under the URI storage, as it is on the parent run
+    assert json.loads((exp_dir / "summary" / "summary.json").read_text())["num_trials"] == TRIALS
 
     # MLflow: one parent, one run per trial, nothing left RUNNING, no report logged twice
     m = s["mlflow"]
@@ -100,6 +113,21 @@ def test_resume_after_the_driver_is_sigkilled_keeps_every_finished_trial(tmp_pat
         if r.data.tags["trial_id"] in done:
             steps = [h.step for h in client.get_metric_history(r.info.run_id, "objective")]
             assert len(steps) == len(set(steps))
+
+    # gansweep relog copies the sweep from its URI into the store MLflow's variable names
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    copied = subprocess.run([sys.executable, "-m", "sweeps", "relog", f"{storage}/{exp_dir.name}"],
+                            cwd=tmp_path, env={**env, "MLFLOW_TRACKING_URI": other},
+                            capture_output=True, text=True, timeout=300)
+    assert copied.returncode == 0, copied.stdout[-3000:] + copied.stderr[-3000:]
+    assert f"relogged {TRIALS} trials of {exp_dir.name} into {other}" in copied.stdout
+    client = MlflowClient(other)
+    runs = client.search_runs([client.get_experiment_by_name(m["experiment_name"]).experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1 and len(runs) == TRIALS + 1
+    assert client.list_artifacts(parents[0].info.run_id, "summary")
+    assert SweepSpec.load(f"{storage}/{exp_dir.name}").relog_parents == \
+        {other: parents[0].info.run_id}  # remembered: a second relog adds no parent
 
 
 def _saved_state(storage: Path) -> dict[str, str]:

@@ -3,7 +3,9 @@ and every bad option fails in one line before Ray starts."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,22 +19,29 @@ from sweeps.spaces import study_for, to_config
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _sweep(tmp: Path, *extra: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def _sweep(tmp: Path, *extra: str, env: dict[str, str] | None = None, timeout: float = 300
+           ) -> subprocess.CompletedProcess:
     """`python sweeps/sho_sweep.py --smoke-test` with its stores in `tmp` (a fresh Ray each)."""
     cmd = [sys.executable, str(ROOT / "sweeps" / "sho_sweep.py"), "--smoke-test",
-           "--storage-path", str(tmp / "ray"), "--tracking-uri", f"sqlite:///{tmp / 'm.db'}",
-           "--summary-json", str(tmp / "summary.json"), *extra]
-    return subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=timeout)
+           "--storage-path", str(tmp / "ray"), "--summary-json", str(tmp / "summary.json"), *extra]
+    return subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
 
 
 def test_smoke_sweep_end_to_end(tmp_path):
+    import math
+
+    import optuna
     from mlflow.tracking import MlflowClient
     from ray.tune import ExperimentAnalysis
 
-    proc = _sweep(tmp_path)
+    # the store comes from MLflow's own variable (a relative sqlite path: made absolute)
+    (tmp_path / "stores").mkdir()
+    proc = _sweep(tmp_path, env={"MLFLOW_TRACKING_URI": "sqlite:///stores/m.db"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Top configs" in proc.stdout and "Lagaris baseline" in proc.stdout
-    assert "mlflow ui --backend-store-uri sqlite:///" in proc.stdout
+    uri = f"sqlite:///{tmp_path / 'stores' / 'm.db'}"
+    assert f"mlflow ui --backend-store-uri {uri}" in proc.stdout
     assert "[3/3]" in proc.stdout  # progress lines, not Ray's tables
     assert "Trial name" not in proc.stdout and "╭" not in proc.stdout
 
@@ -42,7 +51,21 @@ def test_smoke_sweep_end_to_end(tmp_path):
     for key in ("median_mse", "worst_mse", "failure_rate", "config"):
         assert key in best
     assert best["worst_mse"] >= best["median_mse"]
-    assert s["baseline"]["method"] == "l2"
+    assert s["baseline"]["method"] == "l2" and len(s["baseline"]["seeds"]) == 2
+    assert s["mlflow"]["tracking_uri"] == uri
+    # the MLflow UI: the experiment is a model-training one, and the printed URL opens its runs
+    # in the UI's model-training view (MLflow 3 opens an experiment on its GenAI view otherwise)
+    runs_url = (f"http://127.0.0.1:5000/#/experiments/{s['mlflow']['experiment_id']}/runs"
+                "?workflowType=machine_learning")
+    assert s["mlflow"]["runs_url"] == runs_url and runs_url in proc.stdout
+    exp = MlflowClient(uri).get_experiment(s["mlflow"]["experiment_id"])
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    # Optuna's study, in its own sqlite file beside mlflow.db, named after the sweep
+    assert s["optuna"] == {"storage": f"sqlite:///{tmp_path / 'stores' / 'optuna.db'}",
+                           "study_name": s["sweep"]}
+    assert f"optuna-dashboard {s['optuna']['storage']}" in proc.stdout
+    study = optuna.load_study(study_name=s["sweep"], storage=s["optuna"]["storage"])
+    assert len(study.trials) == 3 and study.best_value == min(t["objective"] for t in s["top"])
 
     # Tune: exactly 3 trials in the experiment folder
     tune_trials = ExperimentAnalysis(s["ray_results"]).trials
@@ -76,7 +99,13 @@ def test_smoke_sweep_end_to_end(tmp_path):
     assert max(len(x) for x in steps) == 3 and [10, 20, 30] in steps  # one row per report
     summary_files = {a.path for a in client.list_artifacts(m["parent_run_id"], "summary")}
     assert {"summary/summary.csv", "summary/summary.txt", "summary/summary.json"} <= summary_files
-    assert "best/mse" in client.get_run(m["parent_run_id"]).data.metrics
+    parent = client.get_run(m["parent_run_id"]).data
+    assert "best/mse" in parent.metrics and parent.tags["baseline_method"] == "l2"
+    # the baseline's every seed is logged (the report reads them instead of training it again)
+    for k, v in enumerate(s["baseline"]["seeds"]):
+        assert parent.metrics[f"baseline/mse_seed_{k}"] == pytest.approx(v if math.isfinite(v)
+                                                                         else 1e300)
+    assert parent.metrics["baseline/mse"] == pytest.approx(s["baseline"]["median_mse"])
 
 
 BAD = [
@@ -120,12 +149,60 @@ def test_bad_option_from_the_script_exits_2():
 
 def test_options_resolve_to_absolute_stores(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     p = plan(["sho", "--tracking-uri", "sqlite:///rel.db", "--storage-path", "rel_results"])
     assert p.tracking_uri == f"sqlite:///{tmp_path / 'rel.db'}"
     assert p.storage_path == str(tmp_path / "rel_results")
+    assert p.optuna_storage == f"sqlite:///{tmp_path / 'optuna.db'}"  # beside the MLflow store
     d = plan(["sho"])
     assert d.tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
     assert d.storage_path == str(tmp_path / "ray_results")
+    # MLflow's variable when no option is given; the option wins over it
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
+    assert plan(["sho"]).tracking_uri == "http://mlflow.example:5000"
+    assert plan(["sho"]).optuna_storage == f"sqlite:///{tmp_path / 'optuna.db'}"
+    assert plan(["sho", "--tracking-uri", "x.db"]).tracking_uri == f"sqlite:///{tmp_path / 'x.db'}"
+    assert plan(["sho", "--optuna-storage", "postgresql://db/optuna"]).optuna_storage == \
+        "postgresql://db/optuna"
+
+
+def test_the_python_api_takes_every_cli_option():
+    """sweeps.sweep(problem, **options): the CLI's options, by their names with underscores."""
+    import inspect
+
+    from sweeps.cli import build, parser
+
+    dests = {a.dest for a in parser()._actions if a.dest != "help"}
+    params = set(inspect.signature(build).parameters) - {"argv"}
+    assert dests == params
+    # dicts for --set/--search give the same spec as the command line
+    cli = plan(["sho", "--set", "G.activation=tanh", "--search", "G.lr=2e-3:4e-3",
+                "--search", "G.width=20,40", "--no-baseline", "--seeds", "3"])
+    api = build("sho", set={"G.activation": "tanh"}, search={"G.lr": (2e-3, 4e-3),
+                                                              "G.width": [20, 40]},
+                baseline=False, seeds=3)
+    assert dataclasses.replace(api, argv=cli.argv) == cli
+
+
+def test_a_spec_saves_and_loads_beside_tune_state(tmp_path):
+    """SweepSpec.save/load round-trips, in a local folder and under a URI, and a sweep's own
+    stores come back on resume with the resuming command's options."""
+    from sweeps import SweepSpec
+
+    spec = plan(["sho", "--set", "G.activation=tanh", "--search", "G.lr=2e-3:4e-3",
+                 "--storage-path", str(tmp_path), "--tracking-uri", f"sqlite:///{tmp_path}/a.db"]
+                ).started("sho-gan-1", "7", "abc")
+    spec.save()
+    assert SweepSpec.load(str(tmp_path / "sho-gan-1")) == spec
+    uri = dataclasses.replace(spec, storage_path=f"file://{tmp_path}/bucket")
+    uri.save()
+    assert (tmp_path / "bucket" / "sho-gan-1" / "gansweep.json").is_file()
+    assert SweepSpec.load(f"file://{tmp_path}/bucket/sho-gan-1") == uri
+    again = dataclasses.replace(plan(["sho", "--summary-json", str(tmp_path / "s.json")]),
+                                resume=str(tmp_path / "sho-gan-1")).resumed()
+    assert (again.tracking_uri, again.pinned, again.parent_run_id) == \
+        (spec.tracking_uri, ["G.activation"], "abc")
+    assert again.summary_json == str(tmp_path / "s.json")
 
 
 def test_spaces_start_from_the_preset_and_fold_betas():

@@ -15,8 +15,7 @@ from sweeps.metrics import failure_rule, label, metric_of
 from sweeps.spaces import Space, objective, study_for, to_config
 
 # tiny: 2 trials x 2 seeds x 20 iterations, a report every 10 (ASHA's first rung)
-TINY = ["--trials", "2", "--seeds", "2", "--iterations", "20", "--eval-every", "10",
-        "--time-budget", "0"]
+TINY = {"trials": 2, "seeds": 2, "iterations": 20, "eval_every": 10, "time_budget": 0}
 
 
 @pytest.fixture(scope="module")
@@ -29,15 +28,17 @@ def local_ray():
     ray.shutdown()
 
 
-def _run(problem: str, tmp, *extra: str) -> dict:
-    from sweeps import driver
-    from sweeps.cli import plan
+def _run(problem: str, tmp, **options) -> dict:
+    """A tiny sweep through the Python API (sweeps.sweep), as a notebook would run it."""
+    import sweeps
 
-    p = plan([problem, *TINY, "--storage-path", str(tmp / "ray"),
-              "--tracking-uri", f"sqlite:///{tmp / 'm.db'}",
-              "--summary-json", str(tmp / "s.json"), *extra])
-    s = driver.run(p)
+    s, grid = sweeps.sweep(problem, **TINY, storage_path=str(tmp / "ray"),
+                           tracking_uri=f"sqlite:///{tmp / 'm.db'}",
+                           summary_json=str(tmp / "s.json"), **options)
     assert json.loads((tmp / "s.json").read_text())["metric"] == s["metric"]
+    # Tune's ResultGrid: one result per trial, the same trials as the summary
+    assert len(grid) == s["num_trials"] and grid.experiment_path == s["ray_results"]
+    assert {r.metrics["trial_id"] for r in grid} >= {t["trial_id"] for t in s["top"]}
     return s
 
 
@@ -48,7 +49,7 @@ def moons(local_ray, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def digits(local_ray, tmp_path_factory):
-    return _run("digits", tmp_path_factory.mktemp("digits"), "--no-baseline")
+    return _run("digits", tmp_path_factory.mktemp("digits"), baseline=False)
 
 
 def _children(s: dict) -> list:
@@ -87,6 +88,9 @@ def test_moons_sweep_logs_the_energy_distance_scatter_plots_and_the_vae_baseline
     parent = s["mlflow"]["parent_run_id"]
     pm = MlflowClient(s["mlflow"]["tracking_uri"]).get_run(parent).data.metrics
     assert {"best/energy", "best/energy_worst", "baseline/energy"} <= set(pm)
+    # the VAE's every seed, by the problem's metric name (the report reads these)
+    assert [pm[f"baseline/energy_seed_{k}"] for k in range(2)] == \
+        pytest.approx(s["baseline"]["seeds"])
     assert "baseline/baseline_vae_samples.png" in _artifacts(s, parent, "baseline")
     text = (_artifact_text(s, parent, "summary/summary.txt"))
     assert "median energy distance" in text and "VAE baseline" in text and "MSE" not in text

@@ -166,6 +166,9 @@ def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path):
              *_store(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
             env=env)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        # on a cluster every trial is in flight: the two that do not fit wait as pending trials
+        # (what an autoscaler reads to add nodes), instead of being held back by the driver
+        assert "up to 4 at a time (2 fit on the cluster now" in proc.stdout
         s = json.loads((tmp_path / "s.json").read_text())
         m = s["mlflow"]
         runs = [r for r in MlflowClient(m["tracking_uri"]).search_runs([m["experiment_id"]])
