@@ -184,7 +184,7 @@ def _run(cfg: Config) -> tuple[dict, list[Progress], object]:
      "instance_noise": True},
     {"problem": "pos", "n_points": 7, "method": "l1"},
     {"problem": "coo", "n_points": 40, "method": "huber", "huber_delta": 0.01},
-    {"monitor": "restart", "monitor_window": 2, "monitor_threshold": 1e-12,
+    {"monitor": "restart", "monitor_window": 2, "monitor_threshold": 1e-12, "monitor_from": 0.0,
      "monitor_until": 1.0},
 ])
 def test_fused_training_follows_the_reference(overrides):
@@ -201,6 +201,8 @@ def test_fused_training_follows_the_reference(overrides):
     _close(state["loss_G"], ref_state["loss_G"], rtol=1e-4)
     _close(state["opt_G"]["v"][0], ref_state["opt_G"]["v"][0], rtol=1e-3)
     assert np.array_equal(fused.restarts, ref.restarts)
+    if cfg.monitor == "restart":  # the case is there to restart seeds inside the fused batch
+        assert ref.restarts.sum() > 0
 
 
 def test_a_short_seeded_run_reaches_the_same_mse():
