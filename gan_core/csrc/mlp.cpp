@@ -23,6 +23,10 @@
 #include <cstring>
 #include <vector>
 
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
 namespace {
 
 // -- vectors: 16 floats (one AVX-512 register; GCC splits it into two on AVX2) ----------------------
@@ -92,7 +96,17 @@ inline vf vexp(vf x) {
   return y * bits<vf>(e);
 }
 
-inline vf vsigmoid(vf x) { return 1.f / (1.f + vexp(-x)); }
+// 1 / d: AVX-512's 14-bit estimate and one Newton step (~1 ulp, a quarter of a division's time)
+inline vf vrecip(vf d) {
+#ifdef __AVX512F__
+  vf r = _mm512_rcp14_ps(d);
+  return r * (2.f - d * r);
+#else
+  return 1.f / d;
+#endif
+}
+
+inline vf vsigmoid(vf x) { return vrecip(1.f + vexp(-x)); }
 
 // tanh (Cephes tanhf: an odd polynomial below 0.625, 1 - 2 / (e^2|x| + 1) above)
 inline vf vtanh(vf x) {
@@ -100,7 +114,7 @@ inline vf vtanh(vf x) {
   vf z = x * x;
   vf small = ((((-5.70498872745E-3f * z + 2.06390887954E-2f) * z - 5.37397155531E-2f) * z
                + 1.33314422036E-1f) * z - 3.33332819422E-1f) * z * x + x;
-  vf big = 1.f - 2.f / (vexp(2.f * ax) + 1.f);
+  vf big = 1.f - 2.f * vrecip(vexp(2.f * ax) + 1.f);
   big = bits<vf>(bits<vi>(big) | (bits<vi>(x) & (int32_t)0x80000000));  // the sign of x
   return vsel(ax < 0.625f, small, big);
 }
@@ -498,48 +512,42 @@ void act_backward_any(int act, const Net& net, const float* Z, const float* A, c
 }
 
 // -- spectral norm: one power iteration per training forward, as networks.BatchedMLP._normalised ----
-double norm2(const std::vector<double>& x) {
-  double s = 0;
-  for (double v : x) s += v * v;
-  return std::max(std::sqrt(s), 1e-12);
-}
-
-// W (din x dout) -> Wn = W / sigma in the tape; u (dout) updated when `update`
-void spectral(const Net& net, int l, const float* W, float* u, bool update, float* T) {
-  const int a = net.din[l], b = net.dout[l];
-  std::vector<double> v(a), un(b);
+// W (din x dout, row-major) -> Wn = W / sigma in the tape; u (dout) updated when `update`:
+//   v = normalize(W u),  t = v^T W,  u' = t / |t|,  sigma = v^T W u' = |t|
+void spectral(const Net& net, int l, const float* W, float* u, bool update, float* T, Buf& buf) {
+  const int a = net.din[l], b = net.dout[l], bv = (b + VL - 1) / VL * VL;
+  float* v = T + net.Voff;
+  for (int k = 0; k < l; ++k) v += net.din[k];
+  float* t = buf.get(bv);
+  double nv = 0;
   for (int c = 0; c < a; ++c) {
-    double s = 0;
-    for (int o = 0; o < b; ++o) s += (double)W[c * b + o] * u[o];
-    v[c] = s;
+    float x = 0.f;
+    for (int o = 0; o < b; ++o) x += W[(size_t)c * b + o] * u[o];
+    v[c] = x;
+    nv += (double)x * x;
   }
-  double nv = norm2(v);
-  for (auto& x : v) x = (float)(x / nv);
-  for (int o = 0; o < b; ++o) {
-    double s = 0;
-    for (int c = 0; c < a; ++c) s += v[c] * W[c * b + o];
-    un[o] = s;
+  const float iv = (float)std::max(std::sqrt(nv), 1e-12);
+  for (int c = 0; c < a; ++c) v[c] /= iv;
+  std::fill(t, t + bv, 0.f);
+  for (int c = 0; c < a; ++c) {  // t = v^T W, a row of W at a time
+    const float* row = W + (size_t)c * b;
+    for (int o = 0; o < b; ++o) t[o] += v[c] * row[o];
   }
-  double nu = norm2(un);
-  for (auto& x : un) x = (float)(x / nu);
-  double sigma = 0;
-  for (int c = 0; c < a; ++c)
-    for (int o = 0; o < b; ++o) sigma += v[c] * W[c * b + o] * un[o];
-  const float sg = (float)sigma;
-  float* Wn = T + net.Woff[l];
-  for (int j = 0; j < a * b; ++j) Wn[j] = W[j] / sg;
-  T[net.Soff + l] = sg;
-  float* vt = T + net.Voff;
-  for (int k = 0; k < l; ++k) vt += net.din[k];
-  for (int c = 0; c < a; ++c) vt[c] = (float)v[c];
+  double nt = 0;
+  for (int o = 0; o < b; ++o) nt += (double)t[o] * t[o];
+  const float sg = (float)std::max(std::sqrt(nt), 1e-12);
   float* ut = T + net.Uoff + net.uoff[l];
   for (int o = 0; o < b; ++o) {
-    ut[o] = (float)un[o];
-    if (update) u[o] = (float)un[o];
+    ut[o] = t[o] / sg;
+    if (update) u[o] = ut[o];
   }
+  // sigma = v^T W u' = |t|, as the reference's einsum computes it up to round-off
+  T[net.Soff + l] = sg;
+  float* Wn = T + net.Woff[l];
+  for (int j = 0; j < a * b; ++j) Wn[j] = W[j] / sg;
 }
 
-// d loss / d W from d loss / d Wn (in place): g / sigma - (sum g * W) / sigma^2 v u^T
+// d loss / d W from d loss / d Wn (in place): g / sigma - (sum g * W) / sigma^2 v u'^T
 void spectral_backward(const Net& net, int l, const float* W, const float* T, float* g) {
   const int a = net.din[l], b = net.dout[l];
   const float sg = T[net.Soff + l];
@@ -547,10 +555,17 @@ void spectral_backward(const Net& net, int l, const float* W, const float* T, fl
   for (int k = 0; k < l; ++k) vt += net.din[k];
   const float* ut = T + net.Uoff + net.uoff[l];
   double dot = 0;
-  for (int j = 0; j < a * b; ++j) dot += (double)g[j] * W[j];
+  for (int c = 0; c < a; ++c) {
+    float x = 0.f;
+    for (int o = 0; o < b; ++o) x += g[(size_t)c * b + o] * W[(size_t)c * b + o];
+    dot += x;
+  }
   const float coef = (float)(dot / ((double)sg * sg));
-  for (int c = 0; c < a; ++c)
-    for (int o = 0; o < b; ++o) g[c * b + o] = g[c * b + o] / sg - coef * vt[c] * ut[o];
+  for (int c = 0; c < a; ++c) {
+    const float cv = coef * vt[c];
+    float* row = g + (size_t)c * b;
+    for (int o = 0; o < b; ++o) row[o] = row[o] / sg - cv * ut[o];
+  }
 }
 
 // -- one replica: forward and backward --------------------------------------------------------------
@@ -578,7 +593,8 @@ void forward_one(const Net& net, const float* P, const float* x, const float* ma
           mt[((size_t)m * net.width + o) * NP + p] = masks[((size_t)m * n + p) * net.width + o];
   }
   if (net.sn)
-    for (int l = 0; l < net.L; ++l) spectral(net, l, P + net.woff[l], u + net.uoff[l], update_u, T);
+    for (int l = 0; l < net.L; ++l)
+      spectral(net, l, P + net.woff[l], u + net.uoff[l], update_u, T, scratch);
   for (int l = 0; l < net.L; ++l) {
     const int rows = net.dout[l];
     const bool top = l == net.hidden;
