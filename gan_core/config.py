@@ -125,8 +125,8 @@ class Config:
     device: str = "cpu"  # torch device, e.g. "cpu", "cuda", "cuda:1"
     dtype: str = "float32"  # float32 | float64 (precision-hungry problems)
     compile: bool = False  # torch.compile the G step: pays off for long runs (~30 s compile)
-    fast_path: str = "auto"  # auto: the networks and Adam on gan_core.native's kernels where they
-    # apply (CPU, float32), else the PyTorch reference; reference: always the PyTorch code
+    fast_path: str = "auto"  # auto: the fast path where it applies (README "Speed": on a CPU
+    # in float32 gan_core.native's kernels, on a GPU CUDA graphs); reference: the PyTorch code
 
     def __post_init__(self) -> None:
         self.validate()
@@ -368,7 +368,8 @@ class Result:
     status: str = "ok"  # "ok" | "diverged" (every seed diverged)
     metric: str = "mse"  # what final_mse/best_mse hold: "mse" for equations, else the
     # distribution problem's primary distance (energy, w1, modes_missed), lower is better
-    fast_path: str = "reference"  # "native" (gan_core.native's kernels) or "reference (why)"
+    fast_path: str = "reference"  # the path the run took: fused, native (why not fused), cuda
+    # graphs, or reference (why); README "Speed"
 
     @property
     def failed(self) -> np.ndarray:

@@ -14,9 +14,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from . import losses, native
+from . import graphs, losses, native
 from .config import Config, Result, failed_seeds
 from .fused import NotAffine, Steps
+from .graphs import Graphed
 from .networks import BatchedMLP
 from .optim import BatchedAdam, lr_factor
 from .problems import make_problem
@@ -34,7 +35,8 @@ class Progress:
     mse: np.ndarray  # (seeds,) current MSE per seed, +inf for diverged seeds
     done: bool  # True at the last report of the run
     checkpoint: Callable[[], dict[str, Any]]  # call to get a resumable state (costs a copy)
-    fast_path: str  # "native" (gan_core.native's kernels) or "reference (why)"
+    fast_path: str  # the path the run is on (README "Speed"): fused, native (why not fused),
+    # cuda graphs, or reference (why)
 
 
 Report = Callable[[Progress], Any]
@@ -238,8 +240,10 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         """d_iters D steps on one (real, fake) pair; the last (K,) loss."""
         return _d_steps(D, opt_D, d_loss, real.detach(), fake.detach(), X, inst, cfg.d_iters)
 
-    # the fast path's fused steps: the same G step and D step, each one native call, where the
-    # problem allows (fused.py); else the networks and Adam alone run natively
+    # the fast path: on a CPU the same steps fused, each one native call, where the problem
+    # allows (fused.py; else the networks and Adam alone run natively); on a GPU the steps
+    # replayed as CUDA graphs (graphs.py). fast_path says which, or why neither
+    graphed: list[Graphed] = []
     if fast:
         why = Steps.why_not(cfg, problem)
         try:
@@ -249,6 +253,16 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         if fused is not None:
             g_step, d_steps = fused.g_step, fused.d_steps
         fast_path = "fused" if fused is not None else f"native ({why})"
+    elif device.type == "cuda" and cfg.fast_path == "auto":
+        why = graphs.why_not(cfg)
+        if why is None:
+            g_step, d_steps = graphed = [Graphed(g_step, rng), Graphed(d_steps, rng)]
+        fast_path = "cuda graphs" if why is None else f"reference (no CUDA graphs: {why})"
+
+    def path() -> str:
+        """The run's path so far: a failed CUDA graph capture left its step eager."""
+        failed = [g.failure for g in graphed if g.failure]
+        return f"reference (CUDA graph capture failed: {failed[0]})" if failed else fast_path
 
     if cfg.d_pretrain and start == 0:  # seed 001: D starts out knowing the data density
         task.pretrain(D, opt_D, rng)
@@ -327,7 +341,7 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
                                           diverged_at, restarts, abandoned, born, window, curves,
                                           loss_G, loss_D,
                                           elapsed + time.perf_counter() - t_start),
-                fast_path=fast_path))
+                fast_path=path()))
             if hopeless:
                 break
 
@@ -351,7 +365,7 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         restarts=restarts,
         abandoned=abandoned,
         status="diverged" if diverged.all() else "ok",
-        fast_path=fast_path,
+        fast_path=path(),
     )
 
 
