@@ -310,7 +310,11 @@ inline void gemm_rows(const float* Mp, int ms, int ks, const float* B, const flo
                       int m, int Kd, int N) {
   int j = 0;
   for (; j + JB * VL <= N; j += JB * VL) gemm_block<R, JB>(Mp, ms, ks, B, add, C, m, j, Kd, N);
-  for (; j < N; j += VL) gemm_block<R, 1>(Mp, ms, ks, B, add, C, m, j, Kd, N);
+  switch ((N - j) / VL) {  // the columns left over, in one block
+    case 3: return gemm_block<R, 3>(Mp, ms, ks, B, add, C, m, j, Kd, N);
+    case 2: return gemm_block<R, 2>(Mp, ms, ks, B, add, C, m, j, Kd, N);
+    case 1: return gemm_block<R, 1>(Mp, ms, ks, B, add, C, m, j, Kd, N);
+  }
 }
 
 void gemm(const float* Mp, int ms, int ks, const float* B, const float* add, float* C, int Mr,
