@@ -131,16 +131,8 @@ def linear(h: Jet, W: Tensor, b: Tensor) -> Jet:
     (the derivatives of a constant are zero)."""
     K, P, n, c = h.a.shape
     out = torch.bmm(h.a.reshape(K, P * n, c), W).view(K, P, n, -1)
-    bias = b[:, None, None, :]  # (K, 1, 1, out)
-    if P > 1:
-        bias = bias * _value_mask(P, out)
-    return Jet(out + bias, h.dim, h.order)
-
-
-def _value_mask(P: int, like: Tensor) -> Tensor:
-    m = torch.zeros(1, P, 1, 1, dtype=like.dtype, device=like.device)
-    m[:, 0] = 1.0
-    return m
+    out[:, 0] += b[:, None, :]  # in place: bmm's backward needs its inputs, not its output
+    return Jet(out, h.dim, h.order)
 
 
 class BatchedMLP(nn.Module):
