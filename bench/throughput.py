@@ -415,17 +415,19 @@ class SweepRow:
     fast_rate: float
     naive_rate: float
     reference_rate: float
+    flop_limit_rate: float  # trial-epochs per core-second at the measured sgemm peak
 
 
 def measure_sweep(problem: str, count: int, seed: int, iterations: int, budget: float
                   ) -> tuple[float, list[SweepRow]]:
-    """(seconds to build the native kernels from a cold cache, one row per trial)."""
+    """(core-seconds to build the native kernels from a cold cache, one row per trial)."""
     os.environ["GANSWEEP_CACHE"] = tempfile.mkdtemp(prefix="gansweep-bench-")  # a cold cache
     t0 = os.times()
     native.load()
     t1 = os.times()  # the compiler runs as a child process: its CPU time counts too
     build = sum(getattr(t1, f) - getattr(t0, f)
                 for f in ("user", "system", "children_user", "children_system"))
+    peak = sgemm_peak()
     rows = []
     for cfg in sweep_configs(count, seed, iterations, problem):
         K = cfg.seeds
@@ -436,7 +438,7 @@ def measure_sweep(problem: str, count: int, seed: int, iterations: int, budget: 
         naive = time_naive(cfg, K, 10, budget, None)
         ref = time_core(cfg, K, 10, budget, None, "reference")
         rows.append(SweepRow(describe(cfg), result.fast_path, te, cpu, wall, te / cpu,
-                             naive.rate(K), ref.rate(K)))
+                             naive.rate(K), ref.rate(K), peak * 1e9 / trial_epoch_flops(cfg)))
         print(f"  {rows[-1].describe}: fast {rows[-1].fast_rate:.0f}, naive "
               f"{rows[-1].naive_rate:.1f}, reference {rows[-1].reference_rate:.1f}",
               file=sys.stderr, flush=True)
@@ -446,11 +448,13 @@ def measure_sweep(problem: str, count: int, seed: int, iterations: int, budget: 
 def format_sweep(problem: str, build: float, rows: list[SweepRow]) -> str:
     lines = [f"the trial path as a sweep sees it: {len(rows)} {problem} configs of the sweep's "
              "space, K = 8; trial-epochs per core-second",
-             f"{'trial':<58}{'fast':>8}{'naive':>8}{'reference':>11}{'fast/naive':>12}  path"]
+             f"{'trial':<44}{'fast':>7}{'naive':>7}{'ref':>7}{'fast/naive':>11}"
+             f"{'% FLOP limit':>13}{'limit/naive':>12}  path"]
     for r in rows:
-        lines.append(f"{r.describe:<58}{r.fast_rate:>8.0f}{r.naive_rate:>8.1f}"
-                     f"{r.reference_rate:>11.1f}{r.fast_rate / r.naive_rate:>11.1f}x  "
-                     f"{r.fast_path[:30]}")
+        lines.append(f"{r.describe:<44}{r.fast_rate:>7.0f}{r.naive_rate:>7.1f}"
+                     f"{r.reference_rate:>7.0f}{r.fast_rate / r.naive_rate:>10.1f}x"
+                     f"{100 * r.fast_rate / r.flop_limit_rate:>12.0f}%"
+                     f"{r.flop_limit_rate / r.naive_rate:>11.0f}x  {r.fast_path[:20]}")
     te = sum(r.trial_epochs for r in rows)
     fast = build + sum(r.fast_cpu for r in rows)
     naive = sum(r.trial_epochs / r.naive_rate for r in rows)
@@ -460,6 +464,8 @@ def format_sweep(problem: str, build: float, rows: list[SweepRow]) -> str:
                  f"per core-second; naive {naive:.0f} core-seconds ({te / naive:.1f}); reference "
                  f"{reference:.0f} ({te / reference:.1f}): fast {naive / fast:.1f}x the naive "
                  f"loop, {reference / fast:.1f}x the reference")
+    lines.append("limit/naive: the most any implementation could gain on the naive loop (the "
+                 "FLOP limit's rate over the naive rate)")
     return "\n".join(lines)
 
 
