@@ -81,6 +81,7 @@ class Steps:
         self._probes = self._probe_outputs()
         self._check_affine()
         self._X: Tensor | None = None
+        self._draw_tensors: list[Tensor] = []  # G's input jet, b, M, X: what the struct points to
         self._zeros = torch.zeros(self.K, self.n, self.E)
         self._keep: list[Any] = []  # what the C struct points to, kept alive
         if ctypes.sizeof(_Step) != native.load().gc_step_size():
@@ -162,13 +163,20 @@ class Steps:
                    cond=int(cfg.conditional_d), method=METHODS[cfg.method],
                    d_mean=int(cfg.d_loss_mean), huber_delta=cfg.huber_delta)
         st.gspec = self._spec(self.G, self.dim, self.order)
-        st.g = self._adam(self.opt_G)
         if D is not None:
             st.dspec = self._spec(D, 0, 0)
-            st.d = self._adam(self.opt_D)
-            st.du = D.u.data_ptr() if D.spectral_norm else None
             st.d_masks = cfg.D.depth if cfg.D.dropout else 0
+        self._point_at_weights(st)
         return st
+
+    def _point_at_weights(self, st: _Step) -> None:
+        """The struct at the nets' parameters, spectral-norm vectors and Adam states: set again
+        before every step (train() updates them in place, but a tensor replaced by another, e.g.
+        by a future load, must not leave the kernels writing to freed memory)."""
+        st.g = self._adam(self.opt_G)
+        if self.D is not None:
+            st.d = self._adam(self.opt_D)
+            st.du = self.D.u.data_ptr() if self.D.spectral_norm else None
 
     def _d_masks(self) -> Tensor | None:
         """D's dropout masks for one forward of every D replica, (K * groups, depth, n, width)."""
@@ -193,6 +201,7 @@ class Steps:
         loss, r = torch.empty(self.K), torch.empty(self.K, self.n, self.E)
         st.noise_a, st.masks_a = _ptr(noise), _ptr(masks)
         st.loss, st.r, st.grad = loss.data_ptr(), r.data_ptr(), _ptr(self.g_grad)
+        self._point_at_weights(st)
         self.opt_G.steps += 1
         native.load().gc_g_step(ctypes.byref(st))
         return loss, self._zeros, r
@@ -215,6 +224,7 @@ class Steps:
             st.masks_a, st.masks_b = _ptr(masks_r), _ptr(masks_f)
             st.t_real, st.t_fake = _ptr(t_real), _ptr(t_fake)
             st.loss, st.grad = loss.data_ptr(), _ptr(self.d_grad)
+            self._point_at_weights(st)
             self.opt_D.steps += 1
             native.load().gc_d_step(ctypes.byref(st))
         return loss
