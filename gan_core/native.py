@@ -39,7 +39,10 @@ Tensor = torch.Tensor
 SOURCE = Path(__file__).with_name("csrc") / "mlp.cpp"
 ACTIVATION_CODES = {"tanh": 0, "swish": 1, "sin": 2, "relu": 3, "leaky_relu": 4, "softplus": 5}
 NATIVE = "native"  # the fast_path value of a run on the native kernels
-FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-std=c++17", "-shared", "-fPIC"]
+# -march: this CPU's instructions (AVX-512 where it has them), or $GANSWEEP_NATIVE_MARCH (e.g.
+# haswell: AVX2, to build for older nodes or to test the AVX2 code on a newer one)
+FLAGS = ["-O3", f"-march={os.environ.get('GANSWEEP_NATIVE_MARCH', 'native')}", "-fno-math-errno",
+         "-std=c++17", "-shared", "-fPIC"]
 
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None

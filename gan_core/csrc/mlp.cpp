@@ -8,7 +8,7 @@
 //
 // Layout. Inside a replica, a layer's activations are unit-major, "[unit][stream][point]": row c
 // of A holds unit c for every jet stream s (value, d/dx_i, d2/dx_i^2, as in jets.py) and point p
-// at column s * NP + p, with the points padded to NP, a multiple of 16, by zeros. Then a layer is
+// at column s * NP + p, with the points padded to NP, a multiple of the vector width, by zeros. Then a layer is
 // one small GEMM over all streams at once (Z = W^T A over SP = S * NP columns), the bias and the
 // skip are added in the pass that applies the activation, and a weight gradient is a row-by-row
 // dot product over SP columns. Padded columns hold zeros in every gradient, so they add nothing.
@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #ifdef __AVX512F__
@@ -29,14 +30,21 @@
 
 namespace {
 
-// -- vectors: 16 floats (one AVX-512 register; GCC splits it into two on AVX2) ----------------------
-typedef float vf __attribute__((vector_size(64)));
-typedef int32_t vi __attribute__((vector_size(64)));
+// -- vectors: one register's worth of floats, VL = 16 (AVX-512), 8 (AVX, AVX2) or 4 ---------------
+#if defined(__AVX512F__)
 constexpr int VL = 16;
+#elif defined(__AVX__)
+constexpr int VL = 8;
+#else
+constexpr int VL = 4;
+#endif
+typedef float vf __attribute__((vector_size(4 * VL)));
+typedef int32_t vi __attribute__((vector_size(4 * VL)));
 
-inline vf splat(float x) {  // (vf{} + x would add 0 + x: not x for -0, so not free)
-  return vf{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
-}
+template <size_t... I>
+inline vf splat_(float x, std::index_sequence<I...>) { return vf{((void)I, x)...}; }
+// x in every lane (vf{} + x would add 0 + x: not x for -0, so not free)
+inline vf splat(float x) { return splat_(x, std::make_index_sequence<VL>{}); }
 inline vf ld(const float* p) { vf r; std::memcpy(&r, p, sizeof r); return r; }
 inline void st(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
 inline float hsum(vf v) { float s = 0.f; for (int j = 0; j < VL; ++j) s += v[j]; return s; }
@@ -47,7 +55,7 @@ inline vf vsel(vi c, vf a, vf b) { return c ? a : b; }
 // KEEP(v): v stays in a register. In the GEMM loops GCC, left to itself, folds the broadcast or
 // load of an operand into every product that uses it; then the loads, not the multiplications,
 // set the pace (measured: 52 against 110 GF/s). An empty asm that "changes" v stops that.
-#if defined(__x86_64__) && defined(__AVX512F__)
+#if defined(__x86_64__) && defined(__AVX__)
 #define KEEP(v) asm("" : "+v"(v))
 #else
 #define KEEP(v) ((void)0)
@@ -96,7 +104,8 @@ inline vf vexp(vf x) {
   return y * bits<vf>(e);
 }
 
-// 1 / d: AVX-512's 14-bit estimate and one Newton step (~1 ulp, a quarter of a division's time)
+// 1 / d: AVX-512's 14-bit estimate and one Newton step (~1 ulp, a quarter of a division's time);
+// elsewhere a division (AVX's 12-bit estimate would need two steps)
 inline vf vrecip(vf d) {
 #ifdef __AVX512F__
   vf r = _mm512_rcp14_ps(d);
@@ -276,7 +285,7 @@ struct Net {
 // -- small GEMMs ------------------------------------------------------------------------------------
 // C[m][0:N] = (add ? add[m][0:N] : 0) + sum_k M(m, k) B[k][0:N], M(m, k) = Mp[m * ms + k * ks];
 // B, C and add have rows of N contiguous floats, N a multiple of VL. Blocks of 4 rows x JB
-// vectors: JB = 4 with AVX-512's 32 vector registers, else 2.
+// vectors: JB = 4 with AVX-512's 32 vector registers, else 2 (16 registers).
 #ifdef __AVX512F__
 constexpr int JB = 4;
 #else
@@ -328,9 +337,10 @@ void gemm(const float* Mp, int ms, int ks, const float* B, const float* add, flo
   }
 }
 
-// the 16 lanes of each of 8 vectors summed: out[i] = sum of acc[i] (a shuffle tree, 3 vector
-// operations per sum instead of 16 scalar additions)
+// the lanes of each of 8 vectors summed: out[i] = sum of acc[i] (a shuffle tree: 2-3 vector
+// operations per sum instead of VL scalar additions)
 inline void reduce8(const vf* acc, float* out) {
+#if defined(__AVX512F__)
   vf s[4], t[2];
   for (int i = 0; i < 4; ++i) {
     const vf a = acc[2 * i], b = acc[2 * i + 1];
@@ -346,6 +356,24 @@ inline void reduce8(const vf* acc, float* out) {
        + __builtin_shufflevector(t[0], t[1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
   u = u + __builtin_shufflevector(u, u, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
   for (int i = 0; i < 8; ++i) out[i] = u[2 * i];
+#elif defined(__AVX__)
+  vf s[4], t[2];
+  for (int i = 0; i < 4; ++i) {
+    const vf a = acc[2 * i], b = acc[2 * i + 1];
+    s[i] = __builtin_shufflevector(a, b, 0, 1, 2, 3, 8, 9, 10, 11)
+         + __builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15);
+  }
+  for (int i = 0; i < 2; ++i) {
+    const vf a = s[2 * i], b = s[2 * i + 1];
+    t[i] = __builtin_shufflevector(a, b, 0, 1, 4, 5, 8, 9, 12, 13)
+         + __builtin_shufflevector(a, b, 2, 3, 6, 7, 10, 11, 14, 15);
+  }
+  const vf u = __builtin_shufflevector(t[0], t[1], 0, 2, 4, 6, 8, 10, 12, 14)
+             + __builtin_shufflevector(t[0], t[1], 1, 3, 5, 7, 9, 11, 13, 15);
+  for (int i = 0; i < 8; ++i) out[i] = u[i];
+#else
+  for (int i = 0; i < 8; ++i) out[i] = hsum(acc[i]);
+#endif
 }
 
 // G[c * ldg + o] = sum_j A[c][j] Z[o][j], j < N: a weight gradient (A: layer input, Z: its grad).
