@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{status}{restarts}")
     print(f"\nmedian {label} {result.median_mse:.3e}   worst {result.worst_mse:.3e}   "
           f"failure rate {result.failure_rate:.0%} (threshold {result.failure_threshold:.0e})   "
-          f"{result.iterations} iterations in {result.wall_time:.1f}s")
+          f"{result.iterations} iterations in {result.wall_time:.1f}s ({result.fast_path})")
 
     from .plots import plot_curves, plot_solutions
 

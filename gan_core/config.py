@@ -24,6 +24,7 @@ LR_DECAYS = ("none", "exp", "step")
 STEP_ORDERS = ("d_first", "g_first")
 MONITOR_ACTIONS = ("none", "restart", "abandon")
 DTYPES = ("float32", "float64")
+FAST_PATHS = ("auto", "reference")
 
 
 def failed_seeds(metric: np.ndarray, threshold: float) -> np.ndarray:
@@ -124,6 +125,8 @@ class Config:
     device: str = "cpu"  # torch device, e.g. "cpu", "cuda", "cuda:1"
     dtype: str = "float32"  # float32 | float64 (precision-hungry problems)
     compile: bool = False  # torch.compile the G step: pays off for long runs (~30 s compile)
+    fast_path: str = "auto"  # auto: the fast path where it applies (README "Speed": on a CPU
+    # in float32 gan_core.native's kernels, on a GPU CUDA graphs); reference: the PyTorch code
 
     def __post_init__(self) -> None:
         self.validate()
@@ -305,6 +308,8 @@ class Config:
             _check(self.failure_threshold > 0, "failure_threshold", self.failure_threshold,
                    "a number > 0 or None for the problem's default")
         _check(self.dtype in DTYPES, "dtype", self.dtype, f"one of {', '.join(DTYPES)}")
+        _check(self.fast_path in FAST_PATHS, "fast_path", self.fast_path,
+               f"one of {', '.join(FAST_PATHS)}")
         _check(isinstance(self.device, str) and self.device.split(":")[0] in ("cpu", "cuda", "mps"),
                "device", self.device, "'cpu', 'cuda' or 'cuda:N'")
 
@@ -363,6 +368,8 @@ class Result:
     status: str = "ok"  # "ok" | "diverged" (every seed diverged)
     metric: str = "mse"  # what final_mse/best_mse hold: "mse" for equations, else the
     # distribution problem's primary distance (energy, w1, modes_missed), lower is better
+    fast_path: str = "reference"  # the path the run took: fused, native (why not fused), cuda
+    # graphs, or reference (why); README "Speed"
 
     @property
     def failed(self) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import native
 from .config import NetConfig
 from .jets import Jet
 
@@ -130,16 +131,8 @@ def linear(h: Jet, W: Tensor, b: Tensor) -> Jet:
     (the derivatives of a constant are zero)."""
     K, P, n, c = h.a.shape
     out = torch.bmm(h.a.reshape(K, P * n, c), W).view(K, P, n, -1)
-    bias = b[:, None, None, :]  # (K, 1, 1, out)
-    if P > 1:
-        bias = bias * _value_mask(P, out)
-    return Jet(out + bias, h.dim, h.order)
-
-
-def _value_mask(P: int, like: Tensor) -> Tensor:
-    m = torch.zeros(1, P, 1, 1, dtype=like.dtype, device=like.device)
-    m[:, 0] = 1.0
-    return m
+    out[:, 0] += b[:, None, :]  # in place: bmm's backward needs its inputs, not its output
+    return Jet(out, h.dim, h.order)
 
 
 class BatchedMLP(nn.Module):
@@ -155,6 +148,9 @@ class BatchedMLP(nn.Module):
     one tensor (gan_core.optim.BatchedAdam), and lets a replica be re-initialised or given its own
     learning rate by row. With ``spectral_norm``, every layer's weight is divided by its largest
     singular value (one power iteration per training forward, as torch's spectral_norm does).
+
+    ``native`` (set by train() when gan_core.native.fast_path says so): forward and backward run
+    as one native kernel call each (native.py); the PyTorch code below is their reference.
     """
 
     def __init__(self, seeds: int, n_in: int, n_out: int, cfg: NetConfig, seed: int, stream: int,
@@ -162,6 +158,7 @@ class BatchedMLP(nn.Module):
         super().__init__()
         self.seeds, self.cfg, self.seed, self.stream = seeds, cfg, seed, stream
         self.spectral_norm = spectral_norm
+        self.native = False
         hidden = 2 * cfg.depth + 1 if cfg.residual else cfg.depth
         widths = [n_in] + [cfg.width] * hidden + [n_out]
         self.layers = list(zip(widths[:-1], widths[1:]))  # (in, out) per layer
@@ -214,15 +211,20 @@ class BatchedMLP(nn.Module):
                 self.u[idx] = u.to(self.u)
 
     # -- forward ----------------------------------------------------------------------------------
-    def _dropout(self, h: Jet) -> Jet:
-        """Zero each hidden unit with probability p (the same unit in the value and derivatives)."""
-        p = self.cfg.dropout
-        K, _, n, c = h.a.shape
+    def _keep(self, K: int, n: int, layers: int) -> Tensor:
+        """(K, layers, n, width) bool: which hidden units the next `layers` dropout layers keep,
+        each kept with probability 1 - p, drawn from the net's own generator."""
         g = torch.Generator()
         g.set_state(self.dropout_rng.cpu())
-        keep = torch.rand((K, 1, n, c), generator=g) >= p
+        keep = [torch.rand((K, 1, n, self.cfg.width), generator=g) >= self.cfg.dropout
+                for _ in range(layers)]
         self.dropout_rng.copy_(g.get_state())
-        return Jet(h.a * keep.to(h.a.device, h.a.dtype) / (1 - p), h.dim, h.order)
+        return torch.cat(keep, dim=1)
+
+    def _dropout(self, h: Jet) -> Jet:
+        """Zero each hidden unit with probability p (the same unit in the value and derivatives)."""
+        keep = self._keep(h.a.shape[0], h.a.shape[2], 1)
+        return Jet(h.a * keep.to(h.a.device, h.a.dtype) / (1 - self.cfg.dropout), h.dim, h.order)
 
     def forward(self, x: "Jet | Tensor") -> "Jet | Tensor":
         """x: a Jet with value (seeds, n, n_in), or a plain tensor (seeds, n, n_in)."""
@@ -230,6 +232,11 @@ class BatchedMLP(nn.Module):
         h = Jet(x[:, None], 0, 0) if plain else x
         act = self.cfg.activation
         drop = self.cfg.dropout and self.training
+        if self.native:  # one dropout layer per hidden layer (plain) or block (residual): depth
+            keep = self._keep(h.a.shape[0], h.a.shape[2], self.cfg.depth) if drop else None
+            masks = None if keep is None else keep.to(h.a.dtype) / (1 - self.cfg.dropout)
+            y = Jet(native.mlp(self, h.a, h.dim, h.order, masks), h.dim, h.order)
+            return y.value if plain else y
         Ws = self.weights()
         if self.cfg.residual:
             h = activate(linear(h, *Ws[0]), act)

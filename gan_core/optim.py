@@ -16,15 +16,19 @@ from typing import Any
 
 import torch
 
+from . import native
+
 Tensor = torch.Tensor
 
 
 class BatchedAdam:
-    """Adam over parameters whose first axis is the replica: (R, ...) each."""
+    """Adam over parameters whose first axis is the replica: (R, ...) each. ``native``: each
+    parameter's update is one pass of gan_core.native's kernel (the code below is its reference)."""
 
     def __init__(self, params: list[Tensor], lr: float, betas: tuple[float, float],
-                 eps: float = 1e-8):
+                 eps: float = 1e-8, native: bool = False):
         self.params = list(params)
+        self.native = native
         R = self.params[0].shape[0]
         assert all(p.shape[0] == R for p in self.params), "every parameter has the replica axis"
         self.lr, self.betas, self.eps = lr, betas, eps
@@ -44,6 +48,12 @@ class BatchedAdam:
     def step(self) -> None:
         b1, b2 = self.betas
         self.steps += 1
+        if self.native:
+            for p, m, v in zip(self.params, self.m, self.v):
+                if p.grad is not None:
+                    native.adam_step(p, m, v, self.steps, self.scale, self.lr, self.betas,
+                                     self.eps)
+            return
         # per-replica factors, broadcast over each parameter's other axes
         step_size = self.lr * self.scale / (1 - b1 ** self.steps)  # (R,)
         root_bc2 = torch.sqrt(1 - b2 ** self.steps)  # (R,)

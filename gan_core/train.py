@@ -14,8 +14,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from . import losses
+from . import graphs, losses, native
 from .config import Config, Result, failed_seeds
+from .fused import NotAffine, Steps
+from .graphs import Graphed
 from .networks import BatchedMLP
 from .optim import BatchedAdam, lr_factor
 from .problems import make_problem
@@ -33,6 +35,8 @@ class Progress:
     mse: np.ndarray  # (seeds,) current MSE per seed, +inf for diverged seeds
     done: bool  # True at the last report of the run
     checkpoint: Callable[[], dict[str, Any]]  # call to get a resumable state (costs a copy)
+    fast_path: str  # the path the run is on (README "Speed"): fused, native (why not fused),
+    # cuda graphs, or reference (why)
 
 
 Report = Callable[[Progress], Any]
@@ -66,8 +70,11 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
     threshold = cfg.failure_threshold or task.failure_threshold
     metric = task.metric  # "mse" for equations; the problem's distance for distributions
 
+    # the networks and Adam on the native kernels where they apply (see native.fast_path)
+    fast_path = native.fast_path(cfg)
+    fast = fast_path == native.NATIVE
     G = BatchedMLP(K, task.n_in, task.n_out, cfg.G, cfg.seed, stream=0).to(device, dtype)
-    opt_G = BatchedAdam([G.params], cfg.G.lr, cfg.G.betas)
+    opt_G = BatchedAdam([G.params], cfg.G.lr, cfg.G.betas, native=fast)
     # one D per equation = a batch of K * n_eq discriminators, each seeing one residual channel
     d_groups = task.d_channels if cfg.d_per_equation else 1
     D = opt_D = None
@@ -80,7 +87,10 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         D = BatchedMLP(K, task.d_channels, 2 * problem.noise_dim, cfg.D, cfg.seed,
                        stream=1).to(device, dtype)
     if D is not None:
-        opt_D = BatchedAdam([D.params], cfg.D.lr, cfg.D.betas)
+        opt_D = BatchedAdam([D.params], cfg.D.lr, cfg.D.betas, native=fast)
+    for net in (G, D):
+        if net is not None:
+            net.native = fast
     rng = torch.Generator(device=device).manual_seed(cfg.seed)  # point noise, labels, GP mixing
 
     start = 0
@@ -213,6 +223,47 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         idx = torch.as_tensor(seeds, device=device)
         loss_G, loss_D = loss_G.index_fill(0, idx, 0.0), loss_D.index_fill(0, idx, 0.0)
 
+    def g_step(X: Tensor, inst: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """One G step: make the residual look real to D, or shrink it directly (classical
+        losses); the (K,) loss and the (real, fake) pair, as before the update."""
+        loss, real, fake = g_loss(X, inst)
+        opt_G.zero_grad()
+        if cfg.method == "vae":  # encoder and decoder learn together from one loss
+            opt_D.zero_grad()
+        loss.sum().backward()  # sum: each seed's gradient stays its own
+        opt_G.step()
+        if cfg.method == "vae":
+            opt_D.step()
+        return loss, real, fake
+
+    def d_steps(real: Tensor, fake: Tensor, X: Tensor, inst: Tensor | None) -> Tensor:
+        """d_iters D steps on one (real, fake) pair; the last (K,) loss."""
+        return _d_steps(D, opt_D, d_loss, real.detach(), fake.detach(), X, inst, cfg.d_iters)
+
+    # the fast path: on a CPU the same steps fused, each one native call, where the problem
+    # allows (fused.py; else the networks and Adam alone run natively); on a GPU the steps
+    # replayed as CUDA graphs (graphs.py). fast_path says which, or why neither
+    graphed: list[Graphed] = []
+    if fast:
+        why = Steps.why_not(cfg, problem)
+        try:
+            fused = Steps(cfg, task, G, D, opt_G, opt_D, rng) if why is None else None
+        except NotAffine as e:
+            fused, why = None, str(e)
+        if fused is not None:
+            g_step, d_steps = fused.g_step, fused.d_steps
+        fast_path = "fused" if fused is not None else f"native ({why})"
+    elif device.type == "cuda" and cfg.fast_path == "auto":
+        why = graphs.why_not(cfg)
+        if why is None:
+            g_step, d_steps = graphed = [Graphed(g_step, rng), Graphed(d_steps, rng)]
+        fast_path = "cuda graphs" if why is None else f"reference (no CUDA graphs: {why})"
+
+    def path() -> str:
+        """The run's path so far: a failed CUDA graph capture left its step eager."""
+        failed = [g.failure for g in graphed if g.failure]
+        return f"reference (CUDA graph capture failed: {failed[0]})" if failed else fast_path
+
     if cfg.d_pretrain and start == 0:  # seed 001: D starts out knowing the data density
         task.pretrain(D, opt_D, rng)
 
@@ -230,27 +281,19 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         if cfg.adversarial and cfg.step_order == "d_first":
             with torch.no_grad():
                 pair = task.pair(G, X, rng)
-            loss_D = _d_steps(D, opt_D, d_loss, *pair, X, inst, cfg.d_iters)
+            loss_D = d_steps(*pair, X, inst)
 
         # G steps: make the residual look real to D, or shrink it directly (classical losses)
         if D is not None and cfg.adversarial:
             D.requires_grad_(False)  # G's loss flows through D, but D's weights stay put
         for _ in range(cfg.g_iters):
-            loss_G, real, fake = g_loss(X, inst)
-            opt_G.zero_grad()
-            if cfg.method == "vae":  # encoder and decoder learn together from one loss
-                opt_D.zero_grad()
-            loss_G.sum().backward()  # sum: each seed's gradient stays its own
-            opt_G.step()
-            if cfg.method == "vae":
-                opt_D.step()
+            loss_G, real, fake = g_step(X, inst)
         if D is not None and cfg.adversarial:
             D.requires_grad_(True)
 
         # ... or D steps after G (the DEQGAN paper): on the residual of that G step
         if cfg.adversarial and cfg.step_order == "g_first":
-            loss_D = _d_steps(D, opt_D, d_loss, real.detach(), fake.detach(), X, inst,
-                              cfg.d_iters)
+            loss_D = d_steps(real, fake, X, inst)
         loss_G, loss_D = loss_G.detach(), loss_D.detach()
 
         # residual monitoring (paper A.7): a seed whose mean |residual| still varies by more
@@ -297,7 +340,8 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
                 checkpoint=lambda: _state(it, G, D, opt_G, opt_D, rng, best, diverged,
                                           diverged_at, restarts, abandoned, born, window, curves,
                                           loss_G, loss_D,
-                                          elapsed + time.perf_counter() - t_start)))
+                                          elapsed + time.perf_counter() - t_start),
+                fast_path=path()))
             if hopeless:
                 break
 
@@ -321,6 +365,7 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         restarts=restarts,
         abandoned=abandoned,
         status="diverged" if diverged.all() else "ok",
+        fast_path=path(),
     )
 
 
