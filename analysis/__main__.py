@@ -20,12 +20,14 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", help="HTML report of a sweep, logged to its parent MLflow run")
     r.add_argument("source", help="MLflow experiment name or id, or a Tune results folder")
-    r.add_argument("--tracking-uri", help="MLflow store (default: sqlite ./mlflow.db)")
+    r.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else "
+                                          "sqlite ./mlflow.db)")
     r.add_argument("--sweep", help="which sweep of the experiment / folder: parent run name or "
                                    "id, folder name (default: the newest)")
     r.add_argument("--out", help="folder for report.html (default: gansweep_runs/report-<sweep>)")
     r.add_argument("--no-baseline", action="store_true",
-                   help="do not train the Lagaris (l2) baseline when the sweep has none")
+                   help="do not train a baseline when the sweep logged none (the one it logged "
+                        "is always read)")
     r.add_argument("--no-mlflow", action="store_true", help="do not log the report to MLflow")
 
     c = sub.add_parser("compare", help="GAN vs Lagaris with the same network and budget "

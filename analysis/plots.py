@@ -2,6 +2,8 @@
 matplotlib Figure, and draws nothing it did not get).
 
 - ``hist_log_mse``: log10 final-MSE histograms per method (GAN vs Lagaris, seed notebook 000)
+- ``plot_ecdf``: the ECDF of the per-seed final metric per method: the failure rate at every
+  threshold at once
 - ``plot_best_worst``: the best and the worst seed's prediction against the reference
 - ``plot_loss_grid``: G / D loss curves, one panel per run, sorted by final MSE
 - ``plot_convergence``: median MSE over iterations with a percentile band
@@ -47,12 +49,8 @@ def hist_log_mse(df: pd.DataFrame, methods: Sequence[str] | None = None, bins: i
     no log). Seeds with non-finite values (diverged) are drawn as one hatched bar right of the
     finite ones and counted in the legend, never dropped.
     """
-    plt = pyplot()
-    fig, ax = _axes(plt, ax, (7, 4.5))
-    methods = list(methods) if methods is not None else list(dict.fromkeys(df["method"]))
-    metric = _metric(df)
+    fig, ax, methods, metric, linear = _per_method(df, methods, ax)
     name = metric_label(metric)
-    linear = is_count(metric)
     mse = df["final_mse"].astype(float)
     scale = (lambda v: v) if linear else np.log10
     finite = mse[np.isfinite(mse) & ((mse >= 0) if linear else (mse > 0))]
@@ -89,6 +87,41 @@ def hist_log_mse(df: pd.DataFrame, methods: Sequence[str] | None = None, bins: i
     ax.set_ylabel("seeds")
     ax.set_title(title or f"{name} comparison: " + " vs ".join(_label(m) for m in methods))
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ecdf(df: pd.DataFrame, methods: Sequence[str] | None = None, ax: Any = None,
+              title: str | None = None) -> Any:
+    """Per method, the empirical CDF of its seeds' final metric: at each value x, the fraction of
+    seeds that ended at or below x. Read at the failure threshold (dashed) it is one minus the
+    failure rate, and at every other x the failure rate that threshold would give. Diverged seeds
+    never get below any x: the curve stays under 1 by their share. Log x for MSEs and distances,
+    linear for counts (``sweeps.metrics.is_count``)."""
+    fig, ax, methods, metric, linear = _per_method(df, methods, ax)
+    name = metric_label(metric)
+    for i, m in enumerate(methods):
+        v = np.sort(df.loc[df["method"] == m, "final_mse"].astype(float).fillna(np.inf).values)
+        finite = v[np.isfinite(v) & ((v >= 0) if linear else (v > 0))]
+        if not len(v):
+            continue
+        frac = np.arange(1, len(finite) + 1) / len(v)  # non-finite seeds keep the curve below 1
+        n_bad = int((~np.isfinite(v)).sum())
+        # from 0 at the smallest value up; a method whose every seed diverged draws no step
+        xs, ys = (np.r_[finite[:1], finite], np.r_[0.0, frac]) if len(finite) else ([], [])
+        ax.step(xs, ys, where="post", color=f"C{i}", lw=1.8,
+                label=f"{_label(m)} ({len(v)} seeds" + (f", {n_bad} diverged)" if n_bad else ")"))
+    if "failure_threshold" in df.columns and df["failure_threshold"].notna().any():
+        thr = float(df["failure_threshold"].dropna().iloc[0])
+        ax.axvline(thr, color="r", ls=":", label=f"failure threshold {thr:g}")
+    if not linear:
+        ax.set_xscale("log")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(f"final {name} per seed")
+    ax.set_ylabel("fraction of seeds at or below")
+    ax.set_title(title or f"ECDF of the final {name}: "
+                 + " vs ".join(_label(m) for m in methods))
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
 
@@ -334,6 +367,16 @@ def plot_importance(importance: pd.DataFrame, ax: Any = None) -> Any:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+def _per_method(df: pd.DataFrame, methods: Sequence[str] | None, ax: Any
+                ) -> tuple[Any, Any, list[str], str, bool]:
+    """A figure and axes (or the given axes' figure), the methods to draw (default: the frame's,
+    in order), the frame's metric and whether it is drawn on a linear scale (a count)."""
+    fig, ax = _axes(pyplot(), ax, (7, 4.5))
+    methods = list(methods) if methods is not None else list(dict.fromkeys(df["method"]))
+    metric = _metric(df)
+    return fig, ax, methods, metric, is_count(metric)
+
+
 def _axes(plt: Any, ax: Any, size: tuple[float, float]) -> tuple[Any, Any]:
     if ax is None:
         fig, ax = plt.subplots(figsize=size)

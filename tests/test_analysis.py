@@ -108,6 +108,16 @@ def test_failure_rates_known_answers():
     assert r.loc["nb", "p90_mse"] == 2.968
     by_method = failure_rates(df, by="method")
     assert by_method.loc[0, "seeds"] == 22 and by_method.loc[0, "failed"] == 1 + 0 + 4 + 2
+    # every rate with its 95% Wilson interval: 0 of 4 is [0, z^2/(4+z^2)] = [0, 49%], not 0%;
+    # 4 of 4 mirrors it; 1 of 10 (the notebook's worst GAN) is 1.8%-40%
+    z2 = 1.959963984540054 ** 2
+    assert (r.loc["none", "failure_rate_low"], r.loc["none", "failure_rate_high"]) == \
+        (0.0, pytest.approx(z2 / (4 + z2)))
+    assert (r.loc["all", "failure_rate_low"], r.loc["all", "failure_rate_high"]) == \
+        (pytest.approx(4 / (4 + z2)), 1.0)
+    assert r.loc["nb", ["failure_rate_low", "failure_rate_high"]].tolist() == \
+        pytest.approx([0.01788, 0.40415], abs=1e-5)
+    assert (by_method["failure_rate_low"] < by_method["failure_rate"]).all()
 
 
 def test_outlier_ratio_and_nan_inf_seeds():
@@ -251,7 +261,9 @@ def test_report_counts_early_stops_apart(tmp_path):
     # a hand-made frame has no checkpoints to draw the best and worst runs from
     assert set(rep.errors) == {"best-worst"}
     page = rep.path.read_text()
-    assert "0 of 8 seeds of the 2 trials that ran their full budget (0%)" in page
+    assert "0 of 8 seeds of the 2 trials that ran their full budget (0%, 95% CI 0-32%)" in page
+    # each config's rate with its Wilson interval (0 of 4: 0-49%); the per-seed ECDF drawn
+    assert "failure_rate_low" in page and "<td>49%</td>" in page and "id='fig-ecdf'" in page
     assert ("12 seeds of 3 trials stopped by ASHA or the time budget, at iteration 300 "
             "(2 trials), 900 (1 trial): not counted as failures") in page
     assert "<h2>Stopped early (not counted as failures)</h2>" in page
@@ -302,16 +314,23 @@ def test_report_command_writes_html_with_every_figure_and_logs_it(sweep, tmp_pat
     from analysis.report import FIGURES
 
     out = tmp_path / "report"
+    # the store from MLflow's own variable (no --tracking-uri), as the sweeps read it
     proc = subprocess.run(
-        [sys.executable, "-m", "analysis", "report", sweep["experiment"],
-         "--tracking-uri", sweep["tracking_uri"], "--out", str(out)],
-        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=400)
+        [sys.executable, "-m", "analysis", "report", sweep["experiment"], "--out", str(out)],
+        cwd=tmp_path, env=_env(MLFLOW_TRACKING_URI=sweep["tracking_uri"]), capture_output=True,
+        text=True, timeout=400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     page = (out / "report.html").read_text()
     for fig in FIGURES:
         assert f"id='{fig}' alt='{fig}' src='data:image/png;base64," in page, fig
     assert "Could not draw" not in page
     assert "Worst outliers" in page and "GAN vs classical losses" in page
+    # the sweep logged its Lagaris baseline: the report reads it back and trains nothing
+    base = sweep["summary"]["baseline"]
+    assert "report: training" not in proc.stdout and "nothing to train" in proc.stdout
+    assert (f"The baseline the sweep trained and logged (read back, not trained again): l2 on "
+            f"the networks of trial {sweep['summary']['best']['trial_id']}") in page
+    assert f"{len(base['seeds'])} seeds x {base['iterations']} iterations" in page
     parent = sweep["summary"]["mlflow"]["parent_run_id"]
     logged = [a.path for a in MlflowClient(sweep["tracking_uri"]).list_artifacts(parent, "report")]
     assert logged == ["report/report.html"]
@@ -322,8 +341,11 @@ def test_notebook_executes(sweep, name, monkeypatch):
     import nbformat
     from nbclient import NotebookClient
 
-    for key, value in _env(GANSWEEP_SOURCE=sweep["experiment"],
-                           GANSWEEP_TRACKING_URI=sweep["tracking_uri"],
+    # the store: the notebook's own parameter, or MLflow's variable when that is unset
+    store = {"failure_rates": "MLFLOW_TRACKING_URI",
+             "gan_vs_classical": "GANSWEEP_TRACKING_URI"}[name]
+    monkeypatch.delenv("GANSWEEP_TRACKING_URI", raising=False)
+    for key, value in _env(GANSWEEP_SOURCE=sweep["experiment"], **{store: sweep["tracking_uri"]},
                            GANSWEEP_SEEDS="3", GANSWEEP_ITERATIONS="20").items():
         monkeypatch.setenv(key, value)  # the kernel inherits this process's environment
     nb = nbformat.read(ROOT / "analysis" / f"{name}.ipynb", as_version=4)
