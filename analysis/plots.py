@@ -20,8 +20,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from gan_core import Result, make_problem
-from sweeps.metrics import is_count, label as metric_label
+from gan_core import Result
+from gan_core.plots import draw_seed
+from sweeps.metrics import fmt, is_count, label as metric_label
 
 from .tables import (best_configs, config_keys, config_objective, convergence, searched_params,
                      with_failures)
@@ -127,67 +128,18 @@ def plot_ecdf(df: pd.DataFrame, methods: Sequence[str] | None = None, ax: Any = 
 
 
 def plot_best_worst(runs: Sequence[tuple[str, Result, int]], extrapolate: Any = None) -> Any:
-    """One panel per (title, Result, seed): that seed's prediction against the reference.
-
-    ODEs: x(t) curves; PDEs: the |error| map. extrapolate: optional (t, {title: (n, n_out)
-    predictions}, reference function) to draw beyond the training interval as well.
+    """One panel per (title, Result, seed): that seed's prediction against the reference, drawn
+    by ``gan_core.plots.draw_seed`` (ODEs: x(t) curves; PDEs: the |error| map; distributions:
+    samples over the real ones). extrapolate: optional (t, {title: (n, n_out) predictions},
+    reference function) to draw beyond the training interval as well.
     """
     plt = pyplot()
     fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4.2), squeeze=False)
     for ax, (title, r, k) in zip(axes[0], runs):
-        problem = make_problem(r.config.problem, r.config.n_points)
-        mse = r.final_mse[k]
-        if problem.family == "dist":
-            _samples(ax, problem, r, k)
-            ax.set_title(f"{title}: {r.config.method} seed {k}, {metric_label(r.metric)} "
-                         f"{mse:.3g}", fontsize=10)
-            continue
-        if problem.dim == 1:
-            for c in range(r.reference.shape[1]):
-                ax.plot(r.grid[:, 0], r.reference[:, c], "k--", lw=2,
-                        label="reference" if c == 0 else None)
-                ax.plot(r.grid[:, 0], r.prediction[k, :, c], color=f"C{c}", lw=1.5,
-                        label=f"{problem.outputs[c]}, seed {k}")
-            ax.set_xlabel(problem.axes[0])
-            ax.legend(fontsize=8)
-        else:
-            n = problem.n
-            err = np.abs(r.prediction[k, :, 0] - r.reference[:, 0]).reshape(n, n)
-            im = ax.imshow(err, origin="lower", aspect="auto",
-                           extent=[*problem.bounds[1], *problem.bounds[0]])
-            fig.colorbar(im, ax=ax)
-            ax.set_xlabel(problem.axes[1])
-            ax.set_ylabel(problem.axes[0])
-        ax.set_title(f"{title}: {r.config.method} seed {k}, MSE {mse:.2e}", fontsize=10)
+        draw_seed(ax, r, k, title=f"{title}: {r.config.method} seed {k}, "
+                                  f"{metric_label(r.metric)} {fmt(r.metric, r.final_mse[k])}")
     fig.tight_layout()
     return fig
-
-
-def _samples(ax: Any, problem: Any, r: Result, k: int) -> None:
-    """Seed k's samples against the held-out real ones: a scatter (2-D), histograms (1-D), or a
-    mosaic of its first 36 digits (images)."""
-    x = r.prediction[k]
-    x = x[np.isfinite(x).all(axis=1)]
-    if hasattr(problem, "image_shape"):
-        h, w = problem.image_shape
-        side = 6
-        mosaic = np.full((side * (h + 1), side * (w + 1)), np.nan)
-        for j in range(min(side * side, len(x))):
-            row, col = divmod(j, side)
-            mosaic[row * (h + 1):row * (h + 1) + h, col * (w + 1):col * (w + 1) + w] = \
-                x[j].reshape(h, w)
-        ax.imshow(mosaic, cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
-        ax.axis("off")
-    elif r.reference.shape[1] == 1:
-        bins = np.linspace(r.reference.min() - 1, r.reference.max() + 1, 50)
-        ax.hist(r.reference[:, 0], bins=bins, density=True, alpha=0.4, color="grey",
-                label="real")
-        ax.hist(x[:, 0], bins=bins, density=True, histtype="step", color="C0", label="G")
-        ax.legend(fontsize=8)
-    else:
-        ax.scatter(r.reference[:, 0], r.reference[:, 1], s=2, c="grey", alpha=0.4, label="real")
-        ax.scatter(x[:, 0], x[:, 1], s=2, c="C0", alpha=0.6, label="G")
-        ax.legend(fontsize=8, markerscale=4)
 
 
 def plot_extrapolation(t: np.ndarray, predictions: dict[str, np.ndarray], reference: np.ndarray,

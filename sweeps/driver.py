@@ -35,7 +35,7 @@ from . import tracking
 from .api import SweepResult
 from .budget import FailureBudget
 from .errors import SweepError
-from .metrics import label, metric_of
+from .metrics import failure_ci, label, metric_of
 from .progress import ProgressLines
 from .spaces import METRIC, MODE
 from .spec import SUMMARY_DIR, SweepSpec
@@ -282,8 +282,10 @@ def _baseline(spec: SweepSpec, out: dict[str, Any], store_error: BaseException |
         return store_error
     # equal budgets: the best trial's (its config's, unless it stopped early)
     result = S.baseline(out["best"]["config"], method, iterations=S.budget(out["best"]))
+    failed = int(result.failed.sum())
     out["baseline"] = {"method": method, "median_mse": result.median_mse,
                        "worst_mse": result.worst_mse, "failure_rate": result.failure_rate,
+                       "failure_rate_ci": list(failure_ci(failed, len(result.final_mse))),
                        "seeds": [float(v) for v in result.final_mse],
                        "iterations": result.iterations, "seconds": result.wall_time}
     if store_error is None:
