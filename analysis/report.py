@@ -29,6 +29,7 @@ import base64
 import html
 import io
 import math
+import re
 import sys
 import time
 import traceback
@@ -40,6 +41,7 @@ import pandas as pd
 
 from sweeps.metrics import (CONFIDENCE, ci_text, failure_rule, fmt, is_count, label, plural,
                             rate_text)
+from sweeps.status import DIVERGED, EARLY_STOPPED, ERROR, OK
 from sweeps.summary import baseline_method
 
 from . import plots as P
@@ -84,6 +86,9 @@ def build(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, baseline: boo
     path = out / REPORT_FILE
     path.write_text(_page(f"gansweep report: {', '.join(map(str, df['sweep'].unique()))}",
                           page.parts))
+    # every figure also as a file beside the page (fig-ecdf.png, ...), to reuse without the HTML
+    for fig_id, data in _IMG.findall("".join(page.parts)):
+        (out / f"{fig_id}.png").write_bytes(base64.b64decode(data))
     return Report(path=path, errors=page.errors)
 
 
@@ -422,6 +427,9 @@ def log_to_mlflow(report: Report, df: pd.DataFrame) -> str | None:
 
 
 # -- HTML --------------------------------------------------------------------------------------------
+_IMG = re.compile(r"<img id='([\w-]+)' alt='[\w-]+' src='data:image/png;base64,([^']+)'>")
+
+
 def _img(fig_id: str, fig: Any) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
@@ -461,12 +469,12 @@ def _ran(row: pd.Series) -> str:
     it = int(row["iteration"]) if "iteration" in row and pd.notna(row["iteration"]) else None
     of = (f" of {int(row['iterations'])}" if "iterations" in row and pd.notna(row["iterations"])
           else "")
-    status = row.get("status", "ok")
+    status = row.get("status", OK)
     if it is None:
         return status
-    if status == "ok":
+    if status == OK:
         return f"ran all {it} iterations"
-    what = {"early-stopped": "stopped early", "diverged": "diverged", "error": "errored"}
+    what = {EARLY_STOPPED: "stopped early", DIVERGED: "diverged", ERROR: "errored"}
     return f"{what.get(status, status)} at iteration {it}{of}"
 
 
@@ -493,13 +501,13 @@ def _stopped_text(stops: pd.DataFrame) -> str:
     if stops.empty:
         return "none: every trial ran its full budget"
     parts = []
-    early = stops[stops["status"] == "early-stopped"]
+    early = stops[stops["status"] == EARLY_STOPPED]
     if len(early):
         at = early["iteration"].value_counts().sort_index()
         parts.append(f"{int(early['seeds'].sum())} seeds of {plural(len(early), 'trial')} "
                      "stopped by ASHA or the time budget, at iteration "
                      + ", ".join(f"{it} ({plural(n, 'trial')})" for it, n in at.items()))
-    errored = stops[stops["status"] == "error"]
+    errored = stops[stops["status"] == ERROR]
     if len(errored):
         parts.append(f"{int(errored['seeds'].sum())} seeds of "
                      f"{plural(len(errored), 'errored trial')}")

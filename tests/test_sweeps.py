@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -292,6 +293,29 @@ def _trial(tid: str, status: str, iteration: int, seeds: list[float], threshold:
             "objective": float(np.log10(min(np.median(arr), 1e3))), "train_seconds": 1.0,
             "G.lr": 1e-3, **{f"seed_{k}": v for k, v in enumerate(seeds)},
             "config": {"seeds": len(seeds), "iterations": 2000}}
+
+
+def test_failure_rate_intervals_on_known_counts():
+    """Wilson's 95% score interval (scipy's binomtest(...).proportion_ci(method="wilson")):
+    (p + z^2/2n -+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)."""
+    from sweeps.metrics import ci_text, failure_ci, rate_text
+
+    z = 1.959963984540054
+
+    def wilson(k: int, n: int) -> list[float]:
+        p = k / n
+        mid, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        return [(mid - half) / (1 + z * z / n), (mid + half) / (1 + z * z / n)]
+
+    # 0 of 8 failed is not 0%: up to 32% is as likely as not to be hidden by 8 seeds
+    assert failure_ci(0, 8) == (0.0, pytest.approx(z * z / (8 + z * z)))
+    assert failure_ci(0, 8)[1] == pytest.approx(0.3244, abs=1e-4)
+    assert list(failure_ci(2, 10)) == pytest.approx(wilson(2, 10))
+    assert list(failure_ci(2, 10)) == pytest.approx([0.0567, 0.5098], abs=1e-4)
+    assert failure_ci(8, 8) == (pytest.approx(8 / (8 + z * z)), 1.0)
+    assert all(math.isnan(v) for v in failure_ci(0, 0))  # no seeds: no interval
+    assert ci_text(0, 8) == "95% CI 0-32%" and rate_text(2, 10) == "20% (95% CI 6-51%)"
+    assert rate_text(0, 0) == "-"
 
 
 def test_summary_counts_early_stops_apart_from_failures():
