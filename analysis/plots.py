@@ -22,7 +22,7 @@ import pandas as pd
 
 from gan_core import Result
 from gan_core.plots import draw_seed
-from sweeps.metrics import fmt, is_count, label as metric_label
+from sweeps.metrics import CONFIDENCE, failure_ci, fmt, is_count, label as metric_label
 
 from .tables import (best_configs, config_keys, config_objective, convergence, searched_params,
                      with_failures)
@@ -263,8 +263,9 @@ def plot_parallel(df: pd.DataFrame, top: int = 10, objective: str = "median",
 
 def plot_failure_by_param(df: pd.DataFrame, params: Sequence[str] | None = None, bins: int = 4,
                           ncols: int = 4) -> Any:
-    """Failure rate (fraction of seeds) against each searched hyperparameter: categories as bars,
-    numbers binned into quantile bins (log-spaced for learning rates); n seeds on each bar.
+    """Failure rate (fraction of seeds) against each searched hyperparameter, with its 95% Wilson
+    interval as whiskers: categories as bars, numbers binned into quantile bins (log-spaced for
+    learning rates); n seeds on each bar.
     Only seeds of trials that ran their full budget count (an early-stopped trial's seeds are
     not failures); a panel says so when there are none."""
     plt = pyplot()
@@ -288,20 +289,23 @@ def plot_failure_by_param(df: pd.DataFrame, params: Sequence[str] | None = None,
             groups = col.astype(str)
             labels = None
         g = f.groupby(groups, observed=True, sort=True)["failed"]
-        rate, n = g.mean(), g.size()
+        rate, n, failed = g.mean(), g.size(), g.sum()
+        ci = np.array([failure_ci(int(k), int(m)) for k, m in zip(failed, n)])  # (bars, 2)
         x = np.arange(len(rate))
-        ax.bar(x, rate.to_numpy(), color="C3", alpha=0.7)
-        for xi, (r, k) in enumerate(zip(rate, n)):
-            ax.text(xi, r + 0.02, str(k), ha="center", fontsize=7)
+        ax.bar(x, rate.to_numpy(), color="C3", alpha=0.7,
+               yerr=[rate.to_numpy() - ci[:, 0], ci[:, 1] - rate.to_numpy()],
+               error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "0.3"})
+        for xi, (hi, k) in enumerate(zip(ci[:, 1], n)):
+            ax.text(xi, hi + 0.02, str(k), ha="center", fontsize=7)
         ax.set_xticks(x)
         ax.set_xticklabels(labels or [_short(v) for v in rate.index], rotation=30, ha="right",
                            fontsize=7)
-        ax.set_ylim(0, 1.1)
+        ax.set_ylim(0, 1.15)
         ax.set_title(p, fontsize=9)
     for ax in flat[len(params):]:
         fig.delaxes(ax)
     fig.suptitle("Failure rate by hyperparameter, seeds of full-budget trials (numbers: seeds "
-                 "per bar)", fontsize=10)
+                 f"per bar; whiskers: {CONFIDENCE:.0%} Wilson interval)", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -107,6 +107,13 @@ def test_smoke_sweep_end_to_end(tmp_path):
         assert parent.metrics[f"baseline/mse_seed_{k}"] == pytest.approx(v if math.isfinite(v)
                                                                          else 1e300)
     assert parent.metrics["baseline/mse"] == pytest.approx(s["baseline"]["median_mse"])
+    # every failure rate on the parent run comes with its 95% Wilson interval
+    rated = ["baseline"] + [p for p, part in (("best", s["best"]), ("sweep", s["full_budget"]))
+                            if part["failure_rate"] is not None]
+    for p in rated:
+        low, high = (parent.metrics[f"{p}/failure_rate_ci_{end}"] for end in ("low", "high"))
+        assert low <= parent.metrics[f"{p}/failure_rate"] <= high and high - low > 0.3, p
+    assert "95% CI" in proc.stdout
 
 
 BAD = [
