@@ -52,8 +52,8 @@ from .tables import (CLASSICAL, best_and_worst, best_configs, budget_ran, compar
                      with_failures, worst_outliers)
 
 # every figure the report draws, by its HTML id (the tests look for each)
-FIGURES = ("fig-hist", "fig-ecdf", "fig-best-worst", "fig-convergence", "fig-loss-grid", "fig-parallel",
-           "fig-failure-by-param", "fig-importance")
+FIGURES = ("fig-hist", "fig-ecdf", "fig-best-worst", "fig-convergence", "fig-loss-grid",
+           "fig-parallel", "fig-failure-by-param", "fig-importance")
 _NOT_COUNTED = ("early_stopped", "errored")  # per-config columns that are 0 for full-budget rows
 REPORT_FILE = "report.html"
 ARTIFACT_DIR = "report"  # where the HTML goes on the sweep's parent MLflow run

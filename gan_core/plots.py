@@ -105,7 +105,8 @@ def draw_seed(ax, result: Result, k: int, title: str | None = None,  # noqa: ANN
         _draw_samples(ax, result, k)
     elif problem.dim == 1:
         for c in range(ref.shape[1]):
-            ax.plot(result.grid[:, 0], ref[:, c], "k--", lw=2, label="reference" if c == 0 else None)
+            ax.plot(result.grid[:, 0], ref[:, c], "k--", lw=2,
+                    label="reference" if c == 0 else None)
             ax.plot(result.grid[:, 0], pred[:, c], color=f"C{c}", lw=1.5,
                     label=f"{problem.outputs[c]}, seed {k}")
         ax.set_xlabel(problem.axes[0])
