@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -20,12 +21,14 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", help="HTML report of a sweep, logged to its parent MLflow run")
     r.add_argument("source", help="MLflow experiment name or id, or a Tune results folder")
-    r.add_argument("--tracking-uri", help="MLflow store (default: sqlite ./mlflow.db)")
+    r.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else "
+                                          "sqlite ./mlflow.db)")
     r.add_argument("--sweep", help="which sweep of the experiment / folder: parent run name or "
                                    "id, folder name (default: the newest)")
     r.add_argument("--out", help="folder for report.html (default: gansweep_runs/report-<sweep>)")
     r.add_argument("--no-baseline", action="store_true",
-                   help="do not train the Lagaris (l2) baseline when the sweep has none")
+                   help="do not train a baseline when the sweep logged none (the one it logged "
+                        "is always read)")
     r.add_argument("--no-mlflow", action="store_true", help="do not log the report to MLflow")
 
     c = sub.add_parser("compare", help="GAN vs Lagaris with the same network and budget "
@@ -35,7 +38,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--iterations", type=int, help="default: the preset's")
     c.add_argument("--methods", default="gan,l2", help="comma-separated, first is the GAN")
     c.add_argument("--out", default="gansweep_runs/compare", help="folder for the figures")
-    c.add_argument("--tracking-uri", help="also log the comparison to this MLflow store")
+    c.add_argument("--tracking-uri", help="also log the comparison to this MLflow store "
+                                          "(default: $MLFLOW_TRACKING_URI if set, else no log)")
     c.add_argument("--experiment-name", default="gansweep-compare")
     return p
 
@@ -78,10 +82,16 @@ def _report(a: argparse.Namespace) -> int:
 
 
 def _compare(a: argparse.Namespace) -> int:
-    from .compare import run
+    from sweeps.spec import TRACKING_ENV
 
+    from .compare import run
+    from .loading import resolve_tracking_uri
+
+    # MLflow's own variable names a store to log to, as --tracking-uri does; neither: no log
+    store = a.tracking_uri or os.environ.get(TRACKING_ENV)
     run(problem=a.problem, seeds=a.seeds, iterations=a.iterations,
-        methods=tuple(a.methods.split(",")), out=a.out, tracking_uri=a.tracking_uri,
+        methods=tuple(a.methods.split(",")), out=a.out,
+        tracking_uri=resolve_tracking_uri(store) if store else None,
         experiment_name=a.experiment_name)
     return 0
 

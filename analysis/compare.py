@@ -4,6 +4,7 @@ budget, ending with the comparison table and the log-MSE histogram.
     python -m analysis compare                              # exp, gan vs l2, 10 seeds, the preset
     python -m analysis compare --iterations 500 --methods gan,l2,l1,huber
     python -m analysis compare --tracking-uri sqlite:///mlflow.db   # also an MLflow run
+    MLFLOW_TRACKING_URI=sqlite:///$PWD/mlflow.db python -m analysis compare   # the same
 
 Every method trains the *GAN preset's* config with only the method changed: the same generator,
 seeds, points, iterations and learning-rate schedule (the notebook's 9:1 G:D vs 10 Lagaris steps
@@ -24,6 +25,7 @@ import pandas as pd
 
 from gan_core import Config, Result, make_problem, train
 from gan_core.presets import preset
+from sweeps.metrics import failure_ci, rate_text
 
 from . import plots as P
 from .solutions import predict, results_curves, results_frame
@@ -89,7 +91,7 @@ def compare(cfgs: dict[str, Config], say: Any = print) -> Comparison:
         results[name], states[name] = r, keep["state"]
         say(f"{name:>6}: {cfg.seeds} seeds x {r.iterations} iterations in "
             f"{time.perf_counter() - t0:.1f}s; median MSE {r.median_mse:.2e}, worst "
-            f"{r.worst_mse:.2e}, failure rate {r.failure_rate:.0%}")
+            f"{r.worst_mse:.2e}, failure rate {rate_text(int(r.failed.sum()), len(r.failed))}")
     frame = results_frame(results, sweep="compare")
     return Comparison(results=results, states=states, frame=frame,
                       curves=results_curves(results, sweep="compare"),
@@ -131,8 +133,9 @@ def run(problem: str = "exp", seeds: int = 10, iterations: int | None = None,
         P.pyplot().close(fig)
     with pd.option_context("display.width", 160, "display.float_format", "{:.3e}".format):
         print("\nfinal MSE per seed\n" + per_seed_table(c).to_string())
-        cols = ["method", "seeds", "failed", "failure_rate", "outliers", "median_mse", "p90_mse",
-                "worst_mse", "best_mse", "vs_baseline"]
+        cols = ["method", "seeds", "failed", "failure_rate", "failure_rate_low",
+                "failure_rate_high", "outliers", "median_mse", "p90_mse", "worst_mse", "best_mse",
+                "vs_baseline"]
         print("\n" + c.table[[k for k in cols if k in c.table.columns]].to_string(index=False))
     print(f"\nfigures in {out.resolve()}: " + ", ".join(p.name for p in c.figures.values()))
     print(f"histogram: {c.figures['histogram'].resolve()}")
@@ -158,8 +161,10 @@ def _log(c: Comparison, tracking_uri: str, experiment_name: str, problem: str) -
     params.append(Param("methods", ",".join(c.results)))
     metrics = []
     for m, r in c.results.items():
+        low, high = failure_ci(int(r.failed.sum()), len(r.failed))
         for name, v in (("mse", r.median_mse), ("mse_worst", r.worst_mse),
-                        ("failure_rate", r.failure_rate)):
+                        ("failure_rate", r.failure_rate), ("failure_rate_ci_low", low),
+                        ("failure_rate_ci_high", high)):
             metrics.append(Metric(f"{m}/{name}", _finite(v), now, 0))
         metrics += [Metric(f"{m}/mse_seed_{k}", _finite(v), now, 0)
                     for k, v in enumerate(r.final_mse)]

@@ -33,7 +33,6 @@ replica. A frame holds ``attrs`` naming its source (see ``load_sweep``).
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 import re
@@ -46,13 +45,15 @@ import numpy as np
 import pandas as pd
 
 from gan_core import PROBLEMS
+from gan_core.config import failed_seeds, parse_value
 from sweeps.metrics import metric_of
+from sweeps.spec import SPEC_FILE, SweepSpec
 from sweeps.status import classify
 
 # per-seed values, as the sweeps' trainable reports them: eval/<metric>_seed_<k> (eval/mse_seed_3
 # for equations, eval/energy_seed_0 for moons, eval/classes_missed_seed_1 for digits)
 SEED_KEY = re.compile(r"^eval/(?P<metric>.+)_seed_(?P<seed>\d+)$")
-SWEEP_FILE = "gansweep.json"  # the sweep's settings in Tune's experiment folder (sweeps.cli)
+SWEEP_FILE = SPEC_FILE  # the sweep's SweepSpec in Tune's experiment folder (sweeps.spec)
 FRAME_COLUMNS = ["sweep", "trial_id", "seed", "problem", "method", "metric", "status", "seed_status",
                  "final_mse", "best_mse", "failure_threshold", "iteration", "wall_time",
                  "objective", "node"]
@@ -90,7 +91,8 @@ def load_sweep(source: str | Path, tracking_uri: str | None = None, sweep: str |
     source: a Tune experiment folder (or a storage folder holding several: the newest, or `sweep`),
     or an MLflow experiment name / id (its newest sweep, or the parent run named or id'd `sweep`;
     ``sweep="all"`` loads every sweep of the experiment or folder).
-    tracking_uri: MLflow's store for experiment sources (default: sqlite ./mlflow.db).
+    tracking_uri: MLflow's store for experiment sources (default: ``$MLFLOW_TRACKING_URI``, else
+    sqlite ./mlflow.db), resolved as the sweeps resolve ``--tracking-uri``.
     ``df.attrs`` records where it came from (used to find weights and to log a report).
     """
     records, attrs = _records(source, tracking_uri, sweep)
@@ -189,10 +191,11 @@ def _seed_keys(report: dict[str, Any], metric: str) -> dict[str, int]:
 
 
 def seed_status(mse: float, threshold: float) -> str:
-    """ok / failed (finite, above the threshold) / diverged (non-finite: inf, or NaN)."""
+    """ok / failed (finite, above the threshold) / diverged (non-finite: inf, or NaN); failed or
+    diverged is gan_core's one failure rule (``gan_core.config.failed_seeds``)."""
     if not math.isfinite(mse):
         return "diverged"
-    return "failed" if mse > threshold else "ok"
+    return "failed" if failed_seeds(np.array([mse]), threshold)[0] else "ok"
 
 
 def problem_threshold(problem: str) -> float:
@@ -203,17 +206,61 @@ def problem_threshold(problem: str) -> float:
     return float(PROBLEMS[problem].failure_threshold)
 
 
+@dataclass
+class LoggedBaseline:
+    """The baseline a sweep trained at its end and logged (sweeps' driver): the method, the trial
+    whose networks it used, its budget and every seed's final value of the primary metric."""
+
+    method: str
+    trial_id: str
+    iterations: int
+    values: list[float]
+
+
+def logged_baseline(df: pd.DataFrame) -> LoggedBaseline | None:
+    """The baseline the frame's sweep logged, from where the frame was loaded: the parent MLflow
+    run (``baseline/<metric>_seed_<k>``, ``baseline/iterations``, tags ``baseline_method`` and
+    ``best_trial_id``) or the Tune folder's ``summary/summary.json``. None when it logged none
+    (``--no-baseline``, an InfoGAN problem, a sweep from before these were logged)."""
+    src = df.attrs.get("source")
+    if src == "mlflow" and df.attrs.get("parent_run_id"):
+        from mlflow.tracking import MlflowClient
+
+        run = MlflowClient(df.attrs["tracking_uri"]).get_run(df.attrs["parent_run_id"]).data
+        metric = str(df["metric"].iloc[0]) if len(df) else "mse"
+        values = [run.metrics.get(f"baseline/{metric}_seed_{k}") for k in range(len(run.metrics))]
+        values = values[:values.index(None)] if None in values else values
+        method, trial = run.tags.get("baseline_method"), run.tags.get("best_trial_id")
+        iterations = run.metrics.get("baseline/iterations")
+    elif src == "tune" and df.attrs.get("path"):
+        path = Path(df.attrs["path"], "summary", "summary.json")
+        out = json.loads(path.read_text()) if path.is_file() else {}
+        base = out.get("baseline") or {}
+        values, method, iterations = base.get("seeds") or [], base.get("method"), \
+            base.get("iterations")
+        trial = (out.get("best") or {}).get("trial_id")
+    else:
+        return None
+    if not values or not method or not trial or not iterations:
+        return None
+    return LoggedBaseline(method=method, trial_id=str(trial), iterations=int(iterations),
+                          values=[math.inf if v >= 1e300 else float(v) for v in values])
+
+
 # -- sources --------------------------------------------------------------------------------------
 def _records(source: str | Path, tracking_uri: str | None, sweep: str | None) -> tuple[list[TrialRecord], dict[str, Any]]:
     path = Path(str(source)).expanduser()
     if path.is_dir():
         return _tune_records(path.resolve(), sweep)
-    return _mlflow_records(str(source), tracking_uri or default_tracking_uri(), sweep)
+    return _mlflow_records(str(source), resolve_tracking_uri(tracking_uri), sweep)
 
 
-def default_tracking_uri() -> str:
-    """What the sweeps use when no --tracking-uri is given: sqlite ./mlflow.db (absolute)."""
-    return f"sqlite:///{(Path.cwd() / 'mlflow.db').resolve()}"
+def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
+    """The MLflow store as the sweeps choose it (``sweeps.spec.tracking_uri``): `tracking_uri`,
+    else ``$MLFLOW_TRACKING_URI``, else sqlite ./mlflow.db; sqlite paths made absolute."""
+    from sweeps.spec import tracking_uri as resolve
+
+    return resolve(tracking_uri, Path.cwd() / "mlflow.db")
 
 
 def _tune_experiments(path: Path, sweep: str | None) -> list[Path]:
@@ -264,11 +311,10 @@ def _tune_records(path: Path, sweep: str | None) -> tuple[list[TrialRecord], dic
                 location={"kind": "tune", "trial_dir": str(trial_dir)}))
     attrs: dict[str, Any] = {"source": "tune", "path": str(experiments[-1]),
                              "storage": str(experiments[-1].parent)}
-    meta = experiments[-1] / SWEEP_FILE
-    if meta.is_file():  # the sweep's MLflow run: where a report on it gets logged
-        m = json.loads(meta.read_text())
-        attrs.update(tracking_uri=m.get("tracking_uri"), experiment_id=m.get("experiment_id"),
-                     parent_run_id=m.get("parent_run_id"), sweep=m.get("name"))
+    if (experiments[-1] / SWEEP_FILE).is_file():  # its MLflow run: where a report gets logged
+        spec = SweepSpec.load(str(experiments[-1]))
+        attrs.update(tracking_uri=spec.tracking_uri, experiment_id=spec.experiment_id,
+                     parent_run_id=spec.parent_run_id, sweep=spec.name)
     return records, attrs
 
 
@@ -313,7 +359,7 @@ def _mlflow_records(experiment: str, tracking_uri: str, sweep: str | None
             tags = run.data.tags
             records.append(TrialRecord(
                 sweep=parent.info.run_name, trial_id=tags.get("trial_id", run.info.run_id),
-                params={k: _parse_param(v) for k, v in run.data.params.items()},
+                params={k: parse_value(v) for k, v in run.data.params.items()},
                 # status comes from the reports, as for Tune's folder: the run's status tag is
                 # stale ("running") for trials the sweep's time budget stopped
                 reports=reports, node=tags.get("node"),
@@ -365,14 +411,6 @@ def _threshold(params: dict[str, Any]) -> float:
         return float(own)
     problem = params.get("problem")
     return problem_threshold(problem) if problem in PROBLEMS else math.nan
-
-
-def _parse_param(text: str) -> Any:
-    """MLflow keeps params as str(value): back to the number, bool, None, list or string."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return text
 
 
 def _hashable(v: Any) -> Any:

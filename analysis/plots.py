@@ -2,6 +2,8 @@
 matplotlib Figure, and draws nothing it did not get).
 
 - ``hist_log_mse``: log10 final-MSE histograms per method (GAN vs Lagaris, seed notebook 000)
+- ``plot_ecdf``: the ECDF of the per-seed final metric per method: the failure rate at every
+  threshold at once
 - ``plot_best_worst``: the best and the worst seed's prediction against the reference
 - ``plot_loss_grid``: G / D loss curves, one panel per run, sorted by final MSE
 - ``plot_convergence``: median MSE over iterations with a percentile band
@@ -18,8 +20,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from gan_core import Result, make_problem
-from sweeps.metrics import is_count, label as metric_label
+from gan_core import Result
+from gan_core.plots import draw_seed
+from sweeps.metrics import CONFIDENCE, failure_ci, fmt, is_count, label as metric_label
 
 from .tables import (best_configs, config_keys, config_objective, convergence, searched_params,
                      with_failures)
@@ -47,12 +50,8 @@ def hist_log_mse(df: pd.DataFrame, methods: Sequence[str] | None = None, bins: i
     no log). Seeds with non-finite values (diverged) are drawn as one hatched bar right of the
     finite ones and counted in the legend, never dropped.
     """
-    plt = pyplot()
-    fig, ax = _axes(plt, ax, (7, 4.5))
-    methods = list(methods) if methods is not None else list(dict.fromkeys(df["method"]))
-    metric = _metric(df)
+    fig, ax, methods, metric, linear = _per_method(df, methods, ax)
     name = metric_label(metric)
-    linear = is_count(metric)
     mse = df["final_mse"].astype(float)
     scale = (lambda v: v) if linear else np.log10
     finite = mse[np.isfinite(mse) & ((mse >= 0) if linear else (mse > 0))]
@@ -93,68 +92,54 @@ def hist_log_mse(df: pd.DataFrame, methods: Sequence[str] | None = None, bins: i
     return fig
 
 
-def plot_best_worst(runs: Sequence[tuple[str, Result, int]], extrapolate: Any = None) -> Any:
-    """One panel per (title, Result, seed): that seed's prediction against the reference.
-
-    ODEs: x(t) curves; PDEs: the |error| map. extrapolate: optional (t, {title: (n, n_out)
-    predictions}, reference function) to draw beyond the training interval as well.
-    """
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4.2), squeeze=False)
-    for ax, (title, r, k) in zip(axes[0], runs):
-        problem = make_problem(r.config.problem, r.config.n_points)
-        mse = r.final_mse[k]
-        if problem.family == "dist":
-            _samples(ax, problem, r, k)
-            ax.set_title(f"{title}: {r.config.method} seed {k}, {metric_label(r.metric)} "
-                         f"{mse:.3g}", fontsize=10)
+def plot_ecdf(df: pd.DataFrame, methods: Sequence[str] | None = None, ax: Any = None,
+              title: str | None = None) -> Any:
+    """Per method, the empirical CDF of its seeds' final metric: at each value x, the fraction of
+    seeds that ended at or below x. Read at the failure threshold (dashed) it is one minus the
+    failure rate, and at every other x the failure rate that threshold would give. Diverged seeds
+    never get below any x: the curve stays under 1 by their share. Log x for MSEs and distances,
+    linear for counts (``sweeps.metrics.is_count``)."""
+    fig, ax, methods, metric, linear = _per_method(df, methods, ax)
+    name = metric_label(metric)
+    for i, m in enumerate(methods):
+        v = np.sort(df.loc[df["method"] == m, "final_mse"].astype(float).fillna(np.inf).values)
+        finite = v[np.isfinite(v) & ((v >= 0) if linear else (v > 0))]
+        if not len(v):
             continue
-        if problem.dim == 1:
-            for c in range(r.reference.shape[1]):
-                ax.plot(r.grid[:, 0], r.reference[:, c], "k--", lw=2,
-                        label="reference" if c == 0 else None)
-                ax.plot(r.grid[:, 0], r.prediction[k, :, c], color=f"C{c}", lw=1.5,
-                        label=f"{problem.outputs[c]}, seed {k}")
-            ax.set_xlabel(problem.axes[0])
-            ax.legend(fontsize=8)
-        else:
-            n = problem.n
-            err = np.abs(r.prediction[k, :, 0] - r.reference[:, 0]).reshape(n, n)
-            im = ax.imshow(err, origin="lower", aspect="auto",
-                           extent=[*problem.bounds[1], *problem.bounds[0]])
-            fig.colorbar(im, ax=ax)
-            ax.set_xlabel(problem.axes[1])
-            ax.set_ylabel(problem.axes[0])
-        ax.set_title(f"{title}: {r.config.method} seed {k}, MSE {mse:.2e}", fontsize=10)
+        frac = np.arange(1, len(finite) + 1) / len(v)  # non-finite seeds keep the curve below 1
+        n_bad = int((~np.isfinite(v)).sum())
+        # from 0 at the smallest value up; a method whose every seed diverged draws no step
+        xs, ys = (np.r_[finite[:1], finite], np.r_[0.0, frac]) if len(finite) else ([], [])
+        ax.step(xs, ys, where="post", color=f"C{i}", lw=1.8,
+                label=f"{_label(m)} ({len(v)} seeds" + (f", {n_bad} diverged)" if n_bad else ")"))
+    if "failure_threshold" in df.columns and df["failure_threshold"].notna().any():
+        thr = float(df["failure_threshold"].dropna().iloc[0])
+        ax.axvline(thr, color="r", ls=":", label=f"failure threshold {thr:g}")
+    if not linear:
+        ax.set_xscale("log")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(f"final {name} per seed")
+    ax.set_ylabel("fraction of seeds at or below")
+    ax.set_title(title or f"ECDF of the final {name}: "
+                 + " vs ".join(_label(m) for m in methods))
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
 
 
-def _samples(ax: Any, problem: Any, r: Result, k: int) -> None:
-    """Seed k's samples against the held-out real ones: a scatter (2-D), histograms (1-D), or a
-    mosaic of its first 36 digits (images)."""
-    x = r.prediction[k]
-    x = x[np.isfinite(x).all(axis=1)]
-    if hasattr(problem, "image_shape"):
-        h, w = problem.image_shape
-        side = 6
-        mosaic = np.full((side * (h + 1), side * (w + 1)), np.nan)
-        for j in range(min(side * side, len(x))):
-            row, col = divmod(j, side)
-            mosaic[row * (h + 1):row * (h + 1) + h, col * (w + 1):col * (w + 1) + w] = \
-                x[j].reshape(h, w)
-        ax.imshow(mosaic, cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
-        ax.axis("off")
-    elif r.reference.shape[1] == 1:
-        bins = np.linspace(r.reference.min() - 1, r.reference.max() + 1, 50)
-        ax.hist(r.reference[:, 0], bins=bins, density=True, alpha=0.4, color="grey",
-                label="real")
-        ax.hist(x[:, 0], bins=bins, density=True, histtype="step", color="C0", label="G")
-        ax.legend(fontsize=8)
-    else:
-        ax.scatter(r.reference[:, 0], r.reference[:, 1], s=2, c="grey", alpha=0.4, label="real")
-        ax.scatter(x[:, 0], x[:, 1], s=2, c="C0", alpha=0.6, label="G")
-        ax.legend(fontsize=8, markerscale=4)
+def plot_best_worst(runs: Sequence[tuple[str, Result, int]], extrapolate: Any = None) -> Any:
+    """One panel per (title, Result, seed): that seed's prediction against the reference, drawn
+    by ``gan_core.plots.draw_seed`` (ODEs: x(t) curves; PDEs: the |error| map; distributions:
+    samples over the real ones). extrapolate: optional (t, {title: (n, n_out) predictions},
+    reference function) to draw beyond the training interval as well.
+    """
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4.2), squeeze=False)
+    for ax, (title, r, k) in zip(axes[0], runs):
+        draw_seed(ax, r, k, title=f"{title}: {r.config.method} seed {k}, "
+                                  f"{metric_label(r.metric)} {fmt(r.metric, r.final_mse[k])}")
+    fig.tight_layout()
+    return fig
 
 
 def plot_extrapolation(t: np.ndarray, predictions: dict[str, np.ndarray], reference: np.ndarray,
@@ -278,8 +263,9 @@ def plot_parallel(df: pd.DataFrame, top: int = 10, objective: str = "median",
 
 def plot_failure_by_param(df: pd.DataFrame, params: Sequence[str] | None = None, bins: int = 4,
                           ncols: int = 4) -> Any:
-    """Failure rate (fraction of seeds) against each searched hyperparameter: categories as bars,
-    numbers binned into quantile bins (log-spaced for learning rates); n seeds on each bar.
+    """Failure rate (fraction of seeds) against each searched hyperparameter, with its 95% Wilson
+    interval as whiskers: categories as bars, numbers binned into quantile bins (log-spaced for
+    learning rates); n seeds on each bar.
     Only seeds of trials that ran their full budget count (an early-stopped trial's seeds are
     not failures); a panel says so when there are none."""
     plt = pyplot()
@@ -303,20 +289,23 @@ def plot_failure_by_param(df: pd.DataFrame, params: Sequence[str] | None = None,
             groups = col.astype(str)
             labels = None
         g = f.groupby(groups, observed=True, sort=True)["failed"]
-        rate, n = g.mean(), g.size()
+        rate, n, failed = g.mean(), g.size(), g.sum()
+        ci = np.array([failure_ci(int(k), int(m)) for k, m in zip(failed, n)])  # (bars, 2)
         x = np.arange(len(rate))
-        ax.bar(x, rate.to_numpy(), color="C3", alpha=0.7)
-        for xi, (r, k) in enumerate(zip(rate, n)):
-            ax.text(xi, r + 0.02, str(k), ha="center", fontsize=7)
+        ax.bar(x, rate.to_numpy(), color="C3", alpha=0.7,
+               yerr=[rate.to_numpy() - ci[:, 0], ci[:, 1] - rate.to_numpy()],
+               error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "0.3"})
+        for xi, (hi, k) in enumerate(zip(ci[:, 1], n)):
+            ax.text(xi, hi + 0.02, str(k), ha="center", fontsize=7)
         ax.set_xticks(x)
         ax.set_xticklabels(labels or [_short(v) for v in rate.index], rotation=30, ha="right",
                            fontsize=7)
-        ax.set_ylim(0, 1.1)
+        ax.set_ylim(0, 1.15)
         ax.set_title(p, fontsize=9)
     for ax in flat[len(params):]:
         fig.delaxes(ax)
     fig.suptitle("Failure rate by hyperparameter, seeds of full-budget trials (numbers: seeds "
-                 "per bar)", fontsize=10)
+                 f"per bar; whiskers: {CONFIDENCE:.0%} Wilson interval)", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -334,6 +323,16 @@ def plot_importance(importance: pd.DataFrame, ax: Any = None) -> Any:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+def _per_method(df: pd.DataFrame, methods: Sequence[str] | None, ax: Any
+                ) -> tuple[Any, Any, list[str], str, bool]:
+    """A figure and axes (or the given axes' figure), the methods to draw (default: the frame's,
+    in order), the frame's metric and whether it is drawn on a linear scale (a count)."""
+    fig, ax = _axes(pyplot(), ax, (7, 4.5))
+    methods = list(methods) if methods is not None else list(dict.fromkeys(df["method"]))
+    metric = _metric(df)
+    return fig, ax, methods, metric, is_count(metric)
+
+
 def _axes(plt: Any, ax: Any, size: tuple[float, float]) -> tuple[Any, Any]:
     if ax is None:
         fig, ax = plt.subplots(figsize=size)

@@ -5,10 +5,15 @@
 
 It answers "which config is best AND reliable, how often does the GAN fail, and how does it
 compare with the classical loss?": best configs by median / p90 / worst seed, failure rates per
-config under the problem's failure rule (for distribution problems: mode collapse, e.g. fewer than
-8 of 10 digit classes covered), the trials stopped early, the worst outliers, GAN vs Lagaris
-(equations) or vs the VAE (distributions) histograms on equal budgets, the best and worst runs,
-curves, parallel coordinates, failure rate by hyperparameter and Optuna's parameter importances.
+config (each with its 95% Wilson interval) under the problem's failure rule (for distribution
+problems: mode collapse, e.g. fewer than 8 of 10 digit classes covered), the trials stopped early,
+the worst outliers, GAN vs Lagaris (equations) or vs the VAE (distributions) on equal budgets
+(histograms and the ECDF of the per-seed metric per method; the baseline is the one the sweep
+logged, trained here only for a sweep that logged none), the best and worst runs, curves,
+parallel coordinates, failure rate by hyperparameter and Optuna's parameter importances.
+
+``build`` runs the sections of ``SECTIONS`` in order, each a function of one ``_Sweep`` (the
+frame and what every section reads from it).
 
 Failure rates, the worst outliers and the best and worst runs are over the seeds of trials that
 ran their full budget (``sweeps.status``): the seeds of trials that ASHA or the time budget
@@ -24,6 +29,7 @@ import base64
 import html
 import io
 import math
+import re
 import sys
 import time
 import traceback
@@ -33,18 +39,21 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from sweeps.metrics import failure_rule, fmt, is_count, label, plural
+from sweeps.metrics import (CONFIDENCE, ci_text, failure_rule, fmt, is_count, label, plural,
+                            rate_text)
+from sweeps.status import DIVERGED, EARLY_STOPPED, ERROR, OK
 from sweeps.summary import baseline_method
 
 from . import plots as P
-from .solutions import results_frame, trial_config, trial_result
+from .loading import logged_baseline
+from .solutions import baseline_frame, results_frame, trial_config, trial_result
 from .tables import (CLASSICAL, best_and_worst, best_configs, budget_ran, compare_methods,
                      early_stops, failure_rates, full_budget, param_importance, searched_params,
                      with_failures, worst_outliers)
 
 # every figure the report draws, by its HTML id (the tests look for each)
-FIGURES = ("fig-hist", "fig-best-worst", "fig-convergence", "fig-loss-grid", "fig-parallel",
-           "fig-failure-by-param", "fig-importance")
+FIGURES = ("fig-hist", "fig-ecdf", "fig-best-worst", "fig-convergence", "fig-loss-grid",
+           "fig-parallel", "fig-failure-by-param", "fig-importance")
 _NOT_COUNTED = ("early_stopped", "errored")  # per-config columns that are 0 for full-budget rows
 REPORT_FILE = "report.html"
 ARTIFACT_DIR = "report"  # where the HTML goes on the sweep's parent MLflow run
@@ -63,234 +72,346 @@ def build(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, baseline: boo
           say: Callable[[str], Any] = print) -> Report:
     """Write ``out/report.html`` for the sweep frame `df` and its `curves` (``load_curves``).
 
-    baseline: when the frame holds no classical-loss runs, train Lagaris (l2) on the best config's
-    network with the same seeds and iterations (the sweeps log only its aggregates).
+    The GAN-vs-baseline section uses the baseline the sweep logged (Lagaris or the VAE on the
+    best trial's networks, every seed's value: ``loading.logged_baseline``); only for a sweep that
+    logged none, and with `baseline`, does the report train one itself.
     A section that fails is reported in the page and in ``Report.errors``; the rest still renders.
     """
+    sweep = _Sweep.of(df, curves, baseline, say)
+    page = _Page(say)
+    for title, key, draw in SECTIONS:
+        page.section(title(sweep) if callable(title) else title, key, lambda: draw(sweep))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    parts: list[str] = []
-    errors: dict[str, str] = {}
-
-    def section(title: str, key: str, fn: Callable[[], list[str]]) -> None:
-        say(f"report: {title}")
-        parts.append(f"<h2>{html.escape(title)}</h2>")
-        try:
-            parts.extend(fn())
-        except Exception as e:  # noqa: BLE001 -- one broken section must not lose the others
-            errors[key] = f"{type(e).__name__}: {e}"
-            parts.append(f"<p class='error'>Could not draw this section: "
-                         f"{html.escape(errors[key])}</p>"
-                         f"<pre>{html.escape(traceback.format_exc(limit=3))}</pre>")
-
-    f = with_failures(df)
-    full = f[f["full_budget"]]  # the seeds failure rates and the worst runs are taken over
-    stops = early_stops(df)
-    metric = P._metric(df)  # noqa: SLF001 -- what final_mse holds: mse, energy, classes_missed
-    name = label(metric)
-    dist = metric != "mse"
-    # the non-GAN baseline: Lagaris for equations, the VAE for distributions, none for InfoGAN
-    base_method = baseline_method(str(df["problem"].iloc[0])) if len(df) else None
-    best = best_configs(df, by="median", n=1)
-    best_id = best.loc[0, "trial_id"] if len(best) else None
-    params = searched_params(df)
-
-    # -- the answer first ---------------------------------------------------------------------------
-    def overview() -> list[str]:
-        counts = df.groupby("trial_id")["status"].first().value_counts().to_dict()
-        rows = {
-            "sweep": ", ".join(map(str, df["sweep"].unique())),
-            "problem / method": ", ".join(f"{p} / {m}" for p, m in
-                                          df[["problem", "method"]].drop_duplicates().values),
-            "trials": f"{df['trial_id'].nunique()} ({', '.join(f'{v} {k}' for k, v in counts.items())})",
-            "seeds per trial": ", ".join(map(str, sorted(df.groupby("trial_id").size().unique()))),
-            "seeds failed": _failed_text(full),
-            "stopped early": _stopped_text(stops),
-            "metric": f"{name} ({metric}; lower is better)",
-            "failure rule": "; ".join(_rules(f)),
-            "source": f"{df.attrs.get('source', '?')}: {df.attrs.get('path') or ''}",
-            "MLflow": f"{df.attrs.get('tracking_uri', '-')} parent run "
-                      f"{df.attrs.get('parent_run_id', '-')}",
-        }
-        if best_id is not None:
-            b = best.iloc[0]
-            rate = ("" if pd.isna(b["failure_rate"]) else
-                    f", failure rate {b['failure_rate']:.0%}")
-            rows["best config (median)"] = (
-                f"trial {best_id} ({_ran(df[df['trial_id'] == best_id].iloc[0])}): median {name} "
-                f"{fmt(metric, b['median_mse'])}, p90 {fmt(metric, b['p90_mse'])}, worst "
-                f"{fmt(metric, b['worst_mse'])}{rate}")
-        return [_table(pd.DataFrame({"": list(rows), "value": list(rows.values())}),
-                       index=False, header=False)]
-
-    section("Overview", "overview", overview)
-
-    def best_tables() -> list[str]:
-        out_: list[str] = []
-        for by, what in (("median", "median seed"), ("p90", "90th-percentile seed"),
-                         ("worst", "worst seed"), ("failure_rate", "failure rate")):
-            t = best_configs(df, by=by, n=5)
-            out_ += [f"<h3>by {what}</h3>", _table(_named(_round(t[_cols(t, params)]), metric))]
-        return out_
-
-    section("Best configs (trials that ran their full budget)", "best", best_tables)
-
-    collapse = is_count(metric) and metric != "code_error"  # modes / classes missed
-
-    def failures() -> list[str]:
-        per_method = failure_rates(df, by="method")
-        per_config = failure_rates(df)
-        info = df.groupby("trial_id", sort=True)[
-            [c for c in ("status", "iteration") if c in df.columns] + params].first()
-        # a config that stopped early has no failure rate: it is listed under "Stopped early"
-        per_config = (per_config[per_config["seeds"] > 0].drop(columns=list(_NOT_COUNTED))
-                      .merge(info.reset_index(), on="trial_id", how="left")
-                      .sort_values(["failure_rate", "median_mse"], kind="stable"))
-        what = "mode collapse" if collapse else "failure"
-        rules = "".join(f"<li>{html.escape(r)}</li>" for r in _rules(f))
-        shown = {"failure_rate": "mode collapse rate", "failed": "collapsed"} if collapse else {}
-        text = [f"<p>Failure rule, per problem:</p><ul class='rule'>{rules}</ul>"
-                f"<p>The {what} rate of a config is the fraction of its seeds that meet this "
-                f"rule; the {name} columns are over the config's seeds. Only trials that ran "
-                f"their full budget ({html.escape(_budgets(full))}) are counted, a diverged "
-                "trial among them (its seeds fail); the seeds of trials stopped early by ASHA or "
-                "the time budget are counted in the early_stopped column and listed under "
-                "'Stopped early', never as failures.</p>"]
-        if per_config.empty:
-            text.append("<p>No trial ran its full budget: there is no failure rate to give.</p>")
-        return text + ["<h3>per config</h3>",
-                       _table(_named(_round(per_config.head(30)), metric).rename(columns=shown)),
-                       "<h3>per method</h3>",
-                       _table(_named(_round(per_method), metric).rename(columns=shown))]
-
-    section("Failure (mode collapse) rate per config" if collapse else
-            "Failure rate per config", "failures", failures)
-
-    section("Stopped early (not counted as failures)", "stopped",
-            lambda: _stopped_section(stops, metric, name))
-
-    def outliers() -> list[str]:
-        w = worst_outliers(df, n=10)
-        out_ = [f"<p>Seeds furthest above their own config's median final {name}, among trials "
-                "that ran their full budget: the 'worst GAN' whose siblings, with the same config, "
-                "did fine.</p>", _table(_named(_round(w), metric))]
-        if not stops.empty:
-            # per-seed "failed" is left out here: these seeds are not judged
-            apart = worst_outliers(df, n=5, budget="stopped").drop(
-                columns=["failed", "seed_status"], errors="ignore")
-            out_ += ["<h3>among trials stopped early (listed apart, not counted)</h3>",
-                     "<p>Their numbers are from the iteration they reached.</p>",
-                     _table(_named(_round(apart), metric))]
-        return out_
-
-    section("Worst outliers", "outliers", outliers)
-
-    # -- GAN vs classical --------------------------------------------------------------------------
-    def versus() -> list[str]:
-        if base_method is None:
-            return ["<p>No baseline for this problem: its metric is about the code D's head "
-                    "recovers, which only an InfoGAN has.</p>"]
-        # every method's seeds of full-budget trials (the iterations column lists their budgets)
-        both = df[full_budget(df)]
-        note = ("<p>Every method's seeds of the trials that ran their full budget; the "
-                "iterations column lists the budgets they ran.</p>")
-        baselines = ("vae",) if dist else CLASSICAL
-        if baseline and not df["method"].isin(baselines).any() and best_id is not None:
-            # equal budgets: the baseline trains as many iterations as the best GAN trial's
-            # result stands for (its config's, unless no trial ran its full budget). It has no
-            # D: one G step per iteration (g_iters / d_iters are GAN ratios); the VAE's encoder
-            # takes D's network
-            gan = df[df["trial_id"] == best_id]
-            iterations = int(budget_ran(gan).iloc[0])
-            cfg = trial_config(df, best_id).replace(method=base_method, g_iters=1, d_iters=1,
-                                                    iterations=iterations)
-            who = "the VAE" if dist else "the Lagaris (l2)"
-            say(f"report: training {who} baseline on trial {best_id}'s network "
-                f"({cfg.seeds} seeds x {cfg.iterations} iterations, the GAN's budget)")
-            from gan_core import train
-
-            r = train(cfg)
-            base = results_frame({f"{best_id}-{base_method}": r}, sweep="baseline")
-            both = pd.concat([gan, base[[c for c in base.columns if c in gan.columns]]],
-                             ignore_index=True)
-            note = (f"<p>Equal budgets: both sides ran {cfg.seeds} seeds x {iterations} "
-                    f"iterations. GAN: the best config (trial {best_id}, "
-                    f"{html.escape(_ran(gan.iloc[0]))}); "
-                    + ("VAE: the same generator as its decoder and D's network as its encoder, "
-                       if dist else "Lagaris: the same generator, ")
-                    + f"seeds and iterations with the {base_method} loss, trained by this report "
-                    f"(the sweep logs only the baseline's aggregates).</p>")
-        if both.empty:
-            return ["<p>No trial ran its full budget and no baseline was trained: nothing to "
-                    "compare on equal budgets.</p>"]
-        # `both` holds only seeds of equal budgets now: count them all
-        table = compare_methods(both, baseline=base_method, budget="all")
-        fig = P.hist_log_mse(both)
-        return [note, _table(_named(_round(table), metric)), _img("fig-hist", fig)]
-
-    section("GAN vs VAE" if dist else "GAN vs classical losses", "versus", versus)
-
-    def best_worst() -> list[str]:
-        # like with like: among seeds that ran their full budget (all seeds when none did)
-        budget, among = (("full", "the seeds of trials that ran their full budget") if len(full)
-                         else ("all", "all seeds: no trial ran its full budget"))
-        ends = best_and_worst(df, budget)
-        lo, hi = ends.loc["best"], ends.loc["worst"]
-        results = {t: trial_result(df, t) for t in dict.fromkeys([lo["trial_id"], hi["trial_id"]])}
-        fig = P.plot_best_worst([("best", results[lo["trial_id"]], int(lo["seed"])),
-                                 ("worst", results[hi["trial_id"]], int(hi["seed"]))])
-        text = (f"<p>Among {among}: best seed: trial {lo['trial_id']} seed {lo['seed']} "
-                f"({name} {fmt(metric, lo['final_mse'])}, {_ran(lo)}); worst: trial "
-                f"{hi['trial_id']} seed {hi['seed']} ({name} {fmt(metric, hi['final_mse'])}, "
-                f"{_ran(hi)}). Weights from the trials' last checkpoints.</p>")
-        if len(full) and len(full) < len(f):
-            w = best_and_worst(df, "stopped").loc["worst"]
-            text += (f"<p>Not counted: the worst seed of a trial that did not run its full "
-                     f"budget is trial {w['trial_id']} seed {w['seed']} ({name} "
-                     f"{fmt(metric, w['final_mse'])}, {_ran(w)}).</p>")
-        return [text, _img("fig-best-worst", fig)]
-
-    section("Best and worst runs", "best-worst", best_worst)
-
-    def convergence() -> list[str]:
-        c = curves[curves["trial_id"] == best_id] if best_id is not None else curves
-        thr = float(f["failure_threshold"].iloc[0])
-        fig = P.plot_convergence(c, threshold=thr, metric=metric)
-        return [f"<p>{name[0].upper() + name[1:]} over iterations of the best config (trial {best_id}): median and "
-                "10-90% band over its seeds.</p>", _img("fig-convergence", fig)]
-
-    section("Convergence", "convergence", convergence)
-
-    def loss_grid() -> list[str]:
-        fig = P.plot_loss_grid(curves, by=["trial_id"], metric=metric)
-        return ["<p>Per trial, the median over seeds of the G loss (solid) and D loss (dashed); "
-                f"panels sorted by the trial's median final {name}.</p>",
-                _img("fig-loss-grid", fig)]
-
-    section("Loss curves", "loss-grid", loss_grid)
-
-    section("Top configs in parallel coordinates", "parallel",
-            lambda: [_img("fig-parallel", P.plot_parallel(df, top=10))])
-    section("Failure rate by hyperparameter", "failure-by-param",
-            lambda: ["<p>Over the seeds of trials that ran their full budget.</p>",
-                     _img("fig-failure-by-param", P.plot_failure_by_param(df))])
-
-    def importance() -> list[str]:
-        imp = param_importance(df, objective="median")
-        on = f"each config's median final {name}" if is_count(metric) else \
-            f"log10 of each config's median final {name}"
-        return [f"<p>fANOVA (Optuna's evaluator) on {on} over seeds (the sweeps' objective); "
-                "trials that ran their full budget, or all trials when fewer than two did.</p>",
-                _table(_round(imp), index=False),
-                _img("fig-importance", P.plot_importance(imp))]
-
-    section("Hyperparameter importance", "importance", importance)
-
-    title = f"gansweep report: {', '.join(map(str, df['sweep'].unique()))}"
-    page = _page(title, parts)
     path = out / REPORT_FILE
-    path.write_text(page)
-    return Report(path=path, errors=errors)
+    path.write_text(_page(f"gansweep report: {', '.join(map(str, df['sweep'].unique()))}",
+                          page.parts))
+    # every figure also as a file beside the page (fig-ecdf.png, ...), to reuse without the HTML
+    for fig_id, data in _IMG.findall("".join(page.parts)):
+        (out / f"{fig_id}.png").write_bytes(base64.b64decode(data))
+    return Report(path=path, errors=page.errors)
+
+
+@dataclass
+class _Sweep:
+    """What every section reads: the frame with per-seed failures, the seeds that count, the trials
+    stopped early, the metric and its name, the baseline's method, the best config."""
+
+    df: pd.DataFrame
+    curves: pd.DataFrame
+    train_baseline: bool
+    say: Callable[[str], Any]
+    f: pd.DataFrame  # with_failures(df)
+    full: pd.DataFrame  # the seeds failure rates and the worst runs are taken over
+    stops: pd.DataFrame  # early_stops(df)
+    metric: str  # what final_mse holds: mse, energy, classes_missed, ...
+    name: str  # the metric in words
+    base_method: str | None  # Lagaris for equations, the VAE for distributions, none for InfoGAN
+    best: pd.DataFrame  # best_configs(by="median", n=1)
+    best_id: str | None
+    params: list[str]
+
+    @classmethod
+    def of(cls, df: pd.DataFrame, curves: pd.DataFrame, train_baseline: bool,
+           say: Callable[[str], Any]) -> _Sweep:
+        f = with_failures(df)
+        metric = P._metric(df)  # noqa: SLF001
+        best = best_configs(df, by="median", n=1)
+        return cls(df=df, curves=curves, train_baseline=train_baseline, say=say, f=f,
+                   full=f[f["full_budget"]], stops=early_stops(df), metric=metric,
+                   name=label(metric),
+                   base_method=baseline_method(str(df["problem"].iloc[0])) if len(df) else None,
+                   best=best, best_id=best.loc[0, "trial_id"] if len(best) else None,
+                   params=searched_params(df))
+
+    @property
+    def dist(self) -> bool:
+        return self.metric != "mse"
+
+    @property
+    def collapse(self) -> bool:
+        """Modes or classes missed: the failure is a mode collapse."""
+        return is_count(self.metric) and self.metric != "code_error"
+
+
+class _Page:
+    """The report's HTML parts, one section at a time; a section that raises is shown as an error
+    and the others still render."""
+
+    def __init__(self, say: Callable[[str], Any]) -> None:
+        self.say, self.parts, self.errors = say, [], {}
+
+    def section(self, title: str, key: str, draw: Callable[[], list[str]]) -> None:
+        self.say(f"report: {title}")
+        self.parts.append(f"<h2>{html.escape(title)}</h2>")
+        try:
+            self.parts.extend(draw())
+        except Exception as e:  # noqa: BLE001 -- one broken section must not lose the others
+            self.errors[key] = f"{type(e).__name__}: {e}"
+            self.parts.append(f"<p class='error'>Could not draw this section: "
+                              f"{html.escape(self.errors[key])}</p>"
+                              f"<pre>{html.escape(traceback.format_exc(limit=3))}</pre>")
+
+
+# -- the answer first ---------------------------------------------------------------------------------
+def _overview(s: _Sweep) -> list[str]:
+    df, name, metric = s.df, s.name, s.metric
+    counts = df.groupby("trial_id")["status"].first().value_counts().to_dict()
+    rows = {
+        "sweep": ", ".join(map(str, df["sweep"].unique())),
+        "problem / method": ", ".join(f"{p} / {m}" for p, m in
+                                      df[["problem", "method"]].drop_duplicates().values),
+        "trials": f"{df['trial_id'].nunique()} ({', '.join(f'{v} {k}' for k, v in counts.items())})",
+        "seeds per trial": ", ".join(map(str, sorted(df.groupby("trial_id").size().unique()))),
+        "seeds failed": _failed_text(s.full),
+        "stopped early": _stopped_text(s.stops),
+        "metric": f"{name} ({metric}; lower is better)",
+        "failure rule": "; ".join(_rules(s.f)),
+        "source": f"{df.attrs.get('source', '?')}: {df.attrs.get('path') or ''}",
+        "MLflow": f"{df.attrs.get('tracking_uri', '-')} parent run "
+                  f"{df.attrs.get('parent_run_id', '-')}",
+    }
+    if s.best_id is not None:
+        b = s.best.iloc[0]
+        rate = ("" if pd.isna(b["failure_rate"]) else
+                f", failure rate {rate_text(int(b['failed']), int(b['seeds']))}")
+        rows["best config (median)"] = (
+            f"trial {s.best_id} ({_ran(df[df['trial_id'] == s.best_id].iloc[0])}): median {name} "
+            f"{fmt(metric, b['median_mse'])}, p90 {fmt(metric, b['p90_mse'])}, worst "
+            f"{fmt(metric, b['worst_mse'])}{rate}")
+    return [_table(pd.DataFrame({"": list(rows), "value": list(rows.values())}),
+                   index=False, header=False)]
+
+
+def _best_tables(s: _Sweep) -> list[str]:
+    out: list[str] = []
+    for by, what in (("median", "median seed"), ("p90", "90th-percentile seed"),
+                     ("worst", "worst seed"), ("failure_rate", "failure rate")):
+        t = best_configs(s.df, by=by, n=5)
+        out += [f"<h3>by {what}</h3>", _table(_named(_round(t[_cols(t, s.params)]), s.metric))]
+    return out
+
+
+def _failures_title(s: _Sweep) -> str:
+    return ("Failure (mode collapse) rate per config" if s.collapse else
+            "Failure rate per config")
+
+
+def _failures(s: _Sweep) -> list[str]:
+    df = s.df
+    per_method = failure_rates(df, by="method")
+    per_config = failure_rates(df)
+    info = df.groupby("trial_id", sort=True)[
+        [c for c in ("status", "iteration") if c in df.columns] + s.params].first()
+    # a config that stopped early has no failure rate: it is listed under "Stopped early"
+    per_config = (per_config[per_config["seeds"] > 0].drop(columns=list(_NOT_COUNTED))
+                  .merge(info.reset_index(), on="trial_id", how="left")
+                  .sort_values(["failure_rate", "median_mse"], kind="stable"))
+    what = "mode collapse" if s.collapse else "failure"
+    rules = "".join(f"<li>{html.escape(r)}</li>" for r in _rules(s.f))
+    shown = ({"failure_rate": "mode collapse rate", "failed": "collapsed",
+              "failure_rate_low": "mode collapse rate_low",
+              "failure_rate_high": "mode collapse rate_high"} if s.collapse else {})
+    text = [f"<p>Failure rule, per problem:</p><ul class='rule'>{rules}</ul>"
+            f"<p>The {what} rate of a config is the fraction of its seeds that meet this "
+            f"rule, with its {CONFIDENCE:.0%} Wilson interval (the _low and _high columns: with "
+            "a few seeds a rate is uncertain; 0 of 8 failed is 0-32%, not a sure 0%); the "
+            f"{s.name} columns are over the config's seeds. Only trials that ran their full budget "
+            f"({html.escape(_budgets(s.full))}) are counted, a diverged trial among them (its "
+            "seeds fail); the seeds of trials stopped early by ASHA or the time budget are counted "
+            "in the early_stopped column and listed under 'Stopped early', never as failures.</p>"]
+    if per_config.empty:
+        text.append("<p>No trial ran its full budget: there is no failure rate to give.</p>")
+    return text + ["<h3>per config</h3>",
+                   _table(_named(_round(per_config.head(30)), s.metric).rename(columns=shown)),
+                   "<h3>per method</h3>",
+                   _table(_named(_round(per_method), s.metric).rename(columns=shown))]
+
+
+def _stopped(s: _Sweep) -> list[str]:
+    if s.stops.empty:
+        return ["<p>Every trial ran its full budget.</p>"]
+    return [f"<p>Trials that ASHA or the sweep's time budget stopped before their budget (or "
+            f"that errored), latest stop first. Their median and worst {s.name} are from the "
+            "iteration they reached, so they are not failure rates and are not counted in "
+            "any; diverged counts the seeds already diverged there.</p>",
+            _table(_named(_round(s.stops), s.metric))]
+
+
+def _outliers(s: _Sweep) -> list[str]:
+    w = worst_outliers(s.df, n=10)
+    out = [f"<p>Seeds furthest above their own config's median final {s.name}, among trials "
+           "that ran their full budget: the 'worst GAN' whose siblings, with the same config, "
+           "did fine.</p>", _table(_named(_round(w), s.metric))]
+    if not s.stops.empty:
+        # per-seed "failed" is left out here: these seeds are not judged
+        apart = worst_outliers(s.df, n=5, budget="stopped").drop(
+            columns=["failed", "seed_status"], errors="ignore")
+        out += ["<h3>among trials stopped early (listed apart, not counted)</h3>",
+                "<p>Their numbers are from the iteration they reached.</p>",
+                _table(_named(_round(apart), s.metric))]
+    return out
+
+
+# -- GAN vs the baseline ----------------------------------------------------------------------------
+def _versus_title(s: _Sweep) -> str:
+    return "GAN vs VAE" if s.dist else "GAN vs classical losses"
+
+
+def _versus(s: _Sweep) -> list[str]:
+    """Every method's seeds on equal budgets: the log-metric histograms, the ECDFs, a table."""
+    if s.base_method is None:
+        return ["<p>No baseline for this problem: its metric is about the code D's head "
+                "recovers, which only an InfoGAN has.</p>"]
+    both, note = _with_baseline(s)
+    if both.empty:
+        return ["<p>No trial ran its full budget and no baseline was trained: nothing to "
+                "compare on equal budgets.</p>"]
+    # `both` holds only seeds of equal budgets now: count them all
+    table = compare_methods(both, baseline=s.base_method, budget="all")
+    thr = s.f["failure_threshold"].iloc[0]
+    return [note, _table(_named(_round(table), s.metric)),
+            _img("fig-hist", P.hist_log_mse(both)),
+            f"<p>The ECDF of each method's seeds: the fraction that ended at or below every value "
+            f"of the {s.name}. At the failure threshold ({thr:g}, dotted) it is one minus the "
+            "failure rate; anywhere else, the failure rate that threshold would give. A curve "
+            "that stays below 1 has seeds that diverged.</p>",
+            _img("fig-ecdf", P.plot_ecdf(both))]
+
+
+def _with_baseline(s: _Sweep) -> tuple[pd.DataFrame, str]:
+    """The seeds to compare, and a note saying which: the sweep's methods over full-budget
+    trials; else (a sweep of one method) its best trial beside the baseline the sweep logged on
+    that trial's networks; else, with ``train_baseline``, one trained here on equal budgets."""
+    df = s.df
+    both = df[full_budget(df)]
+    note = ("<p>Every method's seeds of the trials that ran their full budget; the "
+            "iterations column lists the budgets they ran.</p>")
+    baselines = ("vae",) if s.dist else CLASSICAL
+    if df["method"].isin(baselines).any() or s.best_id is None:
+        return both, note
+    logged = logged_baseline(df)
+    if logged is not None and logged.method == s.base_method and \
+            logged.trial_id in set(df["trial_id"]):
+        gan = df[df["trial_id"] == logged.trial_id]
+        base = baseline_frame(df, logged)
+        ran = int(budget_ran(gan).iloc[0])
+        s.say(f"report: the {logged.method} baseline the sweep logged on trial "
+              f"{logged.trial_id}'s network ({len(logged.values)} seeds x "
+              f"{logged.iterations} iterations): nothing to train")
+        return _pair(gan, base), (
+            f"<p>The baseline the sweep trained and logged (read back, not trained again): "
+            f"{logged.method} on the networks of trial {logged.trial_id} "
+            f"({html.escape(_ran(gan.iloc[0]))}), {len(logged.values)} seeds x "
+            f"{logged.iterations} iterations"
+            + (" (equal budgets)." if ran == logged.iterations else
+               f"; the GAN trial's result stands for {ran} iterations.") + "</p>")
+    if not s.train_baseline:
+        return both, note
+    # equal budgets: the baseline trains as many iterations as the best GAN trial's result
+    # stands for (its config's, unless no trial ran its full budget). It has no D: one G step per
+    # iteration (g_iters / d_iters are GAN ratios); the VAE's encoder takes D's network
+    gan = df[df["trial_id"] == s.best_id]
+    iterations = int(budget_ran(gan).iloc[0])
+    cfg = trial_config(df, s.best_id).replace(method=s.base_method, g_iters=1, d_iters=1,
+                                              iterations=iterations)
+    who = "the VAE" if s.dist else "the Lagaris (l2)"
+    s.say(f"report: training {who} baseline on trial {s.best_id}'s network "
+          f"({cfg.seeds} seeds x {cfg.iterations} iterations, the GAN's budget): the sweep "
+          "logged none")
+    from gan_core import train
+
+    base = results_frame({f"{s.best_id}-{s.base_method}": train(cfg)}, sweep="baseline")
+    return _pair(gan, base), (
+        f"<p>Equal budgets: both sides ran {cfg.seeds} seeds x {iterations} "
+        f"iterations. GAN: the best config (trial {s.best_id}, "
+        f"{html.escape(_ran(gan.iloc[0]))}); "
+        + ("VAE: the same generator as its decoder and D's network as its encoder, "
+           if s.dist else "Lagaris: the same generator, ")
+        + f"seeds and iterations with the {s.base_method} loss, trained by this report "
+        f"(the sweep logged no baseline).</p>")
+
+
+def _pair(gan: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
+    """The GAN trial's seeds and the baseline's, in the GAN frame's columns."""
+    return pd.concat([gan, base[[c for c in base.columns if c in gan.columns]]],
+                     ignore_index=True)
+
+
+# -- runs and curves ----------------------------------------------------------------------------------
+def _best_worst(s: _Sweep) -> list[str]:
+    # like with like: among seeds that ran their full budget (all seeds when none did)
+    budget, among = (("full", "the seeds of trials that ran their full budget") if len(s.full)
+                     else ("all", "all seeds: no trial ran its full budget"))
+    ends = best_and_worst(s.df, budget)
+    lo, hi = ends.loc["best"], ends.loc["worst"]
+    results = {t: trial_result(s.df, t) for t in dict.fromkeys([lo["trial_id"], hi["trial_id"]])}
+    fig = P.plot_best_worst([("best", results[lo["trial_id"]], int(lo["seed"])),
+                             ("worst", results[hi["trial_id"]], int(hi["seed"]))])
+    name, metric = s.name, s.metric
+    text = (f"<p>Among {among}: best seed: trial {lo['trial_id']} seed {lo['seed']} "
+            f"({name} {fmt(metric, lo['final_mse'])}, {_ran(lo)}); worst: trial "
+            f"{hi['trial_id']} seed {hi['seed']} ({name} {fmt(metric, hi['final_mse'])}, "
+            f"{_ran(hi)}). Weights from the trials' last checkpoints.</p>")
+    if len(s.full) and len(s.full) < len(s.f):
+        w = best_and_worst(s.df, "stopped").loc["worst"]
+        text += (f"<p>Not counted: the worst seed of a trial that did not run its full "
+                 f"budget is trial {w['trial_id']} seed {w['seed']} ({name} "
+                 f"{fmt(metric, w['final_mse'])}, {_ran(w)}).</p>")
+    return [text, _img("fig-best-worst", fig)]
+
+
+def _convergence(s: _Sweep) -> list[str]:
+    c = s.curves[s.curves["trial_id"] == s.best_id] if s.best_id is not None else s.curves
+    thr = float(s.f["failure_threshold"].iloc[0])
+    fig = P.plot_convergence(c, threshold=thr, metric=s.metric)
+    return [f"<p>{s.name[0].upper() + s.name[1:]} over iterations of the best config (trial "
+            f"{s.best_id}): median and 10-90% band over its seeds.</p>",
+            _img("fig-convergence", fig)]
+
+
+def _loss_grid(s: _Sweep) -> list[str]:
+    fig = P.plot_loss_grid(s.curves, by=["trial_id"], metric=s.metric)
+    return ["<p>Per trial, the median over seeds of the G loss (solid) and D loss (dashed); "
+            f"panels sorted by the trial's median final {s.name}.</p>",
+            _img("fig-loss-grid", fig)]
+
+
+# -- hyperparameters ------------------------------------------------------------------------------------
+def _parallel(s: _Sweep) -> list[str]:
+    return [_img("fig-parallel", P.plot_parallel(s.df, top=10))]
+
+
+def _failure_by_param(s: _Sweep) -> list[str]:
+    return ["<p>Over the seeds of trials that ran their full budget.</p>",
+            _img("fig-failure-by-param", P.plot_failure_by_param(s.df))]
+
+
+def _importance(s: _Sweep) -> list[str]:
+    imp = param_importance(s.df, objective="median")
+    on = f"each config's median final {s.name}" if is_count(s.metric) else \
+        f"log10 of each config's median final {s.name}"
+    return [f"<p>fANOVA (Optuna's evaluator) on {on} over seeds (the sweeps' objective); "
+            "trials that ran their full budget, or all trials when fewer than two did.</p>",
+            _table(_round(imp), index=False),
+            _img("fig-importance", P.plot_importance(imp))]
+
+
+# the report, in order: (title, or a function of the sweep giving it; key; the section)
+SECTIONS: tuple[tuple[Any, str, Callable[[_Sweep], list[str]]], ...] = (
+    ("Overview", "overview", _overview),
+    ("Best configs (trials that ran their full budget)", "best", _best_tables),
+    (_failures_title, "failures", _failures),
+    ("Stopped early (not counted as failures)", "stopped", _stopped),
+    ("Worst outliers", "outliers", _outliers),
+    (_versus_title, "versus", _versus),
+    ("Best and worst runs", "best-worst", _best_worst),
+    ("Convergence", "convergence", _convergence),
+    ("Loss curves", "loss-grid", _loss_grid),
+    ("Top configs in parallel coordinates", "parallel", _parallel),
+    ("Failure rate by hyperparameter", "failure-by-param", _failure_by_param),
+    ("Hyperparameter importance", "importance", _importance),
+)
 
 
 def log_to_mlflow(report: Report, df: pd.DataFrame) -> str | None:
@@ -306,6 +427,9 @@ def log_to_mlflow(report: Report, df: pd.DataFrame) -> str | None:
 
 
 # -- HTML --------------------------------------------------------------------------------------------
+_IMG = re.compile(r"<img id='([\w-]+)' alt='[\w-]+' src='data:image/png;base64,([^']+)'>")
+
+
 def _img(fig_id: str, fig: Any) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
@@ -345,12 +469,12 @@ def _ran(row: pd.Series) -> str:
     it = int(row["iteration"]) if "iteration" in row and pd.notna(row["iteration"]) else None
     of = (f" of {int(row['iterations'])}" if "iterations" in row and pd.notna(row["iterations"])
           else "")
-    status = row.get("status", "ok")
+    status = row.get("status", OK)
     if it is None:
         return status
-    if status == "ok":
+    if status == OK:
         return f"ran all {it} iterations"
-    what = {"early-stopped": "stopped early", "diverged": "diverged", "error": "errored"}
+    what = {EARLY_STOPPED: "stopped early", DIVERGED: "diverged", ERROR: "errored"}
     return f"{what.get(status, status)} at iteration {it}{of}"
 
 
@@ -365,8 +489,10 @@ def _failed_text(full: pd.DataFrame) -> str:
     if full.empty:
         return "no trial ran its full budget: no failure rate (see 'Stopped early')"
     trials = full.groupby("trial_id").ngroups
-    return (f"{int(full['failed'].sum())} of {len(full)} seeds of the {trials} trials that ran "
-            f"their full budget ({full['failed'].mean():.0%}); {int(full['diverged'].sum())} "
+    failed = int(full["failed"].sum())
+    return (f"{failed} of {len(full)} seeds of the {trials} trials that ran their full budget "
+            f"({failed / len(full):.0%}, {ci_text(failed, len(full))}); "
+            f"{int(full['diverged'].sum())} "
             f"diverged; {int(full['outlier'].sum())} outliers (> 100x their config's median)")
 
 
@@ -375,27 +501,17 @@ def _stopped_text(stops: pd.DataFrame) -> str:
     if stops.empty:
         return "none: every trial ran its full budget"
     parts = []
-    early = stops[stops["status"] == "early-stopped"]
+    early = stops[stops["status"] == EARLY_STOPPED]
     if len(early):
         at = early["iteration"].value_counts().sort_index()
         parts.append(f"{int(early['seeds'].sum())} seeds of {plural(len(early), 'trial')} "
                      "stopped by ASHA or the time budget, at iteration "
                      + ", ".join(f"{it} ({plural(n, 'trial')})" for it, n in at.items()))
-    errored = stops[stops["status"] == "error"]
+    errored = stops[stops["status"] == ERROR]
     if len(errored):
         parts.append(f"{int(errored['seeds'].sum())} seeds of "
                      f"{plural(len(errored), 'errored trial')}")
     return "; ".join(parts) + ": not counted as failures (see 'Stopped early')"
-
-
-def _stopped_section(stops: pd.DataFrame, metric: str, name: str) -> list[str]:
-    if stops.empty:
-        return ["<p>Every trial ran its full budget.</p>"]
-    return [f"<p>Trials that ASHA or the sweep's time budget stopped before their budget (or "
-            f"that errored), latest stop first. Their median and worst {name} are from the "
-            "iteration they reached, so they are not failure rates and are not counted in "
-            "any; diverged counts the seeds already diverged there.</p>",
-            _table(_named(_round(stops), metric))]
 
 
 def _rules(f: pd.DataFrame) -> list[str]:

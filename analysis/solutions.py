@@ -21,7 +21,7 @@ import torch
 
 from gan_core import BatchedMLP, Config, Jet, Result, make_problem, train
 
-from .loading import FRAME_COLUMNS, TrialRecord, curves, frame
+from .loading import FRAME_COLUMNS, LoggedBaseline, TrialRecord, curves, frame
 
 STATE_FILE = "state.pt"  # what sweeps.trainable saves in every checkpoint
 WEIGHTS_ARTIFACT = "weights/state.pt"  # where sweeps.tracking logs it on each trial's MLflow run
@@ -116,6 +116,21 @@ def results_curves(results: Mapping[str, Result], sweep: str = "python") -> pd.D
                              "d_loss": float(c["train/d_loss"][e, k])})
     base = curves([])
     return pd.DataFrame(rows, columns=base.columns).astype(base.dtypes.to_dict())
+
+
+def baseline_frame(df: pd.DataFrame, logged: LoggedBaseline) -> pd.DataFrame:
+    """The baseline a sweep logged (``loading.logged_baseline``) as the same (trial, seed) rows
+    as the sweep's trials: the config of the trial it trained on with its method, one G step per
+    iteration and its budget, every seed's logged value as the final one. Nothing is trained."""
+    cfg = trial_config(df, logged.trial_id).replace(method=logged.method, g_iters=1, d_iters=1,
+                                                    iterations=logged.iterations)
+    params = cfg.to_dict()
+    params.pop("device", None)
+    key = f"eval/{df['metric'].iloc[0]}_seed_"
+    report = {"iteration": logged.iterations,
+              **{f"{key}{k}": v for k, v in enumerate(logged.values)}}
+    return frame([TrialRecord(sweep="baseline", trial_id=f"{logged.trial_id}-{logged.method}",
+                              params=params, reports=[report], node="logged")])
 
 
 def _record(name: str, r: Result, sweep: str) -> TrialRecord:

@@ -31,6 +31,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from gan_core.config import failed_seeds
+from sweeps.metrics import failure_ci
 from sweeps.status import EARLY_STOPPED, ERROR, FULL_BUDGET, STATUSES
 
 from .loading import FRAME_COLUMNS, problem_threshold
@@ -93,7 +95,7 @@ def with_failures(df: pd.DataFrame, outlier_factor: float = OUTLIER_FACTOR) -> p
         threshold[missing] = out.loc[missing, "problem"].map(problem_threshold)
     out["failure_threshold"] = threshold
     out["diverged"] = ~np.isfinite(mse)
-    out["failed"] = out["diverged"] | (mse > threshold)
+    out["failed"] = failed_seeds(mse.to_numpy(), threshold.to_numpy())  # gan_core's rule
     keys = config_keys(out)
     median = mse.groupby([out[k] for k in keys]).transform("median") if keys else \
         pd.Series(np.median(mse), index=out.index)
@@ -109,9 +111,11 @@ def with_failures(df: pd.DataFrame, outlier_factor: float = OUTLIER_FACTOR) -> p
 # -- per config and per method ----------------------------------------------------------------------
 def failure_rates(df: pd.DataFrame, by: str | Sequence[str] | None = None,
                   outlier_factor: float = OUTLIER_FACTOR, budget: str = "full") -> pd.DataFrame:
-    """Per group (default: per config; ``by="method"`` per method): seeds, failed, failure_rate,
-    diverged, outliers, outlier_rate and the MSE over seeds (median, p90, worst, best), then
-    early_stopped and errored: the group's seeds of trials stopped early / that errored.
+    """Per group (default: per config; ``by="method"`` per method): seeds, failed, failure_rate
+    with its 95% Wilson interval (failure_rate_low, failure_rate_high: 0 of 8 failed is 0-32%,
+    ``sweeps.metrics.failure_ci``), diverged, outliers, outlier_rate and the MSE over seeds
+    (median, p90, worst, best), then early_stopped and errored: the group's seeds of trials
+    stopped early / that errored.
 
     budget="full" (default): every column but the last two is over the seeds of trials that ran
     their full budget, so a group with none has seeds 0 and NaN rates; "all": over every seed,
@@ -128,11 +132,15 @@ def failure_rates(df: pd.DataFrame, by: str | Sequence[str] | None = None,
                  _stopped=_status_is(f, EARLY_STOPPED), _errored=_status_is(f, ERROR)
                  ).groupby(keys, sort=True, dropna=False)
     seeds = g["_n"].sum().astype("int64")
+    failed = g["_failed"].sum().astype("int64")
+    ci = [failure_ci(k, n) for k, n in zip(failed, seeds)]
     with np.errstate(divide="ignore", invalid="ignore"):
         out = pd.DataFrame({
             "seeds": seeds,
-            "failed": g["_failed"].sum().astype("int64"),
-            "failure_rate": g["_failed"].sum() / seeds.where(seeds > 0),
+            "failed": failed,
+            "failure_rate": failed / seeds.where(seeds > 0),
+            "failure_rate_low": [lo for lo, _ in ci],
+            "failure_rate_high": [hi for _, hi in ci],
             "diverged": g["_diverged"].sum().astype("int64"),
             "outliers": g["_outlier"].sum().astype("int64"),
             "outlier_rate": g["_outlier"].sum() / seeds.where(seeds > 0),
@@ -143,7 +151,8 @@ def failure_rates(df: pd.DataFrame, by: str | Sequence[str] | None = None,
             "early_stopped": g["_stopped"].sum().astype("int64"),
             "errored": g["_errored"].sum().astype("int64"),
         })
-    return out.astype({"failure_rate": float, "outlier_rate": float}).reset_index()
+    return out.astype({"failure_rate": float, "failure_rate_low": float,
+                       "failure_rate_high": float, "outlier_rate": float}).reset_index()
 
 
 def worst_outliers(df: pd.DataFrame, n: int = 5, outlier_factor: float = OUTLIER_FACTOR,

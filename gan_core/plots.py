@@ -49,22 +49,13 @@ def plot_solutions(result: Result, path: str | Path | None = None):  # noqa: ANN
             bottom.set_xlabel(problem.axes[0])
         axes[0][0].legend(fontsize=7, loc="best")
     else:
-        n = problem.n
-        shape = (n, n)
-        extent = [*problem.bounds[1], *problem.bounds[0]]
         med, worst = order[len(order) // 2], order[-1]
-        panels = [("reference", ref[:, 0]),
-                  (f"|error| median seed {med} (MSE {result.final_mse[med]:.1e})",
-                   np.abs(pred[med, :, 0] - ref[:, 0])),
-                  (f"|error| worst seed {worst} (MSE {result.final_mse[worst]:.1e})",
-                   np.abs(pred[worst, :, 0] - ref[:, 0]))]
         fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
-        for ax, (title, z) in zip(axes, panels):
-            im = ax.imshow(z.reshape(shape), origin="lower", aspect="auto", extent=extent)
-            fig.colorbar(im, ax=ax)
-            ax.set_title(title, fontsize=9)
-            ax.set_xlabel(problem.axes[1])
-            ax.set_ylabel(problem.axes[0])
+        _draw_field(axes[0], problem, ref[:, 0])
+        axes[0].set_title("reference", fontsize=9)
+        for ax, (what, k) in zip(axes[1:], (("median", med), ("worst", worst))):
+            draw_seed(ax, result, k, title=f"|error| {what} seed {k} "
+                                           f"(MSE {result.final_mse[k]:.1e})")
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=110)
@@ -97,31 +88,86 @@ def plot_curves(result: Result, path: str | Path | None = None):  # noqa: ANN201
     return fig
 
 
+def draw_seed(ax, result: Result, k: int, title: str | None = None,  # noqa: ANN001
+              legend: bool = True) -> None:
+    """Seed `k` of `result` on the axes `ax`: the one way gansweep draws a single seed (the
+    per-trial figures here, the report's best and worst runs in ``analysis.plots``).
+
+    ODEs: its x(t) (every component) over the reference; PDEs: its |error| map; distributions:
+    its samples over the held-out real ones (a scatter coloured by label or code for 2-D data,
+    histograms for 1-D, a mosaic of its first 36 images for digits). Non-finite values are left
+    out. title: default "seed k: <metric> <value>"."""
+    problem = make_problem(result.config.problem, result.config.n_points)
+    pred, ref = result.prediction[k], result.reference  # (n, n_out), (n, n_out)
+    if hasattr(problem, "image_shape"):
+        _draw_mosaic(ax, pred[np.isfinite(pred).all(axis=1)], problem.image_shape, side=6)
+    elif problem.family == "dist":
+        _draw_samples(ax, result, k)
+    elif problem.dim == 1:
+        for c in range(ref.shape[1]):
+            ax.plot(result.grid[:, 0], ref[:, c], "k--", lw=2,
+                    label="reference" if c == 0 else None)
+            ax.plot(result.grid[:, 0], pred[:, c], color=f"C{c}", lw=1.5,
+                    label=f"{problem.outputs[c]}, seed {k}")
+        ax.set_xlabel(problem.axes[0])
+    else:
+        _draw_field(ax, problem, np.abs(pred[:, 0] - ref[:, 0]))
+    if legend and ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, markerscale=4)
+    ax.set_title(title or f"seed {k}: {result.metric} {result.final_mse[k]:.3g}", fontsize=9)
+
+
+def _draw_samples(ax, result: Result, k: int) -> None:  # noqa: ANN001
+    """Distribution problems: seed k's samples over the held-out real ones."""
+    problem = PROBLEMS[result.config.problem]
+    # cGAN / InfoGAN: the evaluation asks for label (or code) i % labels of sample i; colour by it
+    n_labels = problem.labels if problem.label_use != "none" else 1
+    show = slice(0, 3000)  # a scatter of more points only hides the shape (gauss2d keeps 20000)
+    ref, pred = result.reference[show], result.prediction[k, show]
+    finite = np.isfinite(pred).all(axis=1)
+    x, y = pred[finite], (np.arange(len(pred)) % n_labels)[finite]
+    if ref.shape[1] == 1:
+        bins = np.linspace(ref.min() - 1, ref.max() + 1, 50)
+        ax.hist(ref[:, 0], bins=bins, density=True, alpha=0.4, color="grey", label="real")
+        ax.hist(x[:, 0], bins=bins, density=True, histtype="step", color="C0", label="G")
+        return
+    ax.scatter(ref[:, 0], ref[:, 1], s=2, c="grey", alpha=0.4, label="real")
+    for c in range(n_labels):
+        kind = "label" if problem.label_use == "conditional" else "code"
+        name = "G" if n_labels == 1 else f"G, {kind} {c}"
+        ax.scatter(x[y == c, 0], x[y == c, 1], s=2, c=f"C{c}", alpha=0.6, label=name)
+
+
+def _draw_field(ax, problem, z: np.ndarray) -> None:  # noqa: ANN001
+    """PDEs: the values `z` (n * n,) on the problem's grid as a map with its colour bar."""
+    n = problem.n
+    im = ax.imshow(z.reshape(n, n), origin="lower", aspect="auto",
+                   extent=[*problem.bounds[1], *problem.bounds[0]])
+    ax.figure.colorbar(im, ax=ax)
+    ax.set_xlabel(problem.axes[1])
+    ax.set_ylabel(problem.axes[0])
+
+
+def _draw_mosaic(ax, x: np.ndarray, shape: tuple[int, int], side: int) -> None:  # noqa: ANN001
+    """Images: the first side x side rows of `x` (m, h * w) as one grey mosaic, one pixel of gap
+    between tiles; NaN tiles stay blank."""
+    h, w = shape
+    mosaic = np.full((side * (h + 1), side * (w + 1)), np.nan)
+    for j in range(min(side * side, len(x))):
+        r, c = divmod(j, side)
+        mosaic[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = x[j].reshape(h, w)
+    ax.imshow(mosaic, cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
+    ax.axis("off")
+
+
 def _plot_samples(plt, result: Result, order: np.ndarray):  # noqa: ANN001, ANN202
     """Distribution problems: each seed's samples over the held-out real ones, best first."""
     K = len(order)
     cols = min(K, 4)
     rows = -(-K // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.4 * rows), squeeze=False)
-    problem = PROBLEMS[result.config.problem]
-    # cGAN / InfoGAN: the evaluation asks for label (or code) i % labels of sample i; colour by it
-    n_labels = problem.labels if problem.label_use != "none" else 1
-    show = slice(0, 3000)  # a scatter of more points only hides the shape (gauss2d keeps 20000)
-    ref, pred = result.reference[show], result.prediction[:, show]
     for ax, k in zip(axes.ravel(), order):
-        finite = np.isfinite(pred[k]).all(axis=1)
-        x, y = pred[k][finite], (np.arange(len(pred[k])) % n_labels)[finite]
-        if ref.shape[1] == 1:
-            bins = np.linspace(ref.min() - 1, ref.max() + 1, 50)
-            ax.hist(ref[:, 0], bins=bins, density=True, alpha=0.4, color="grey", label="real")
-            ax.hist(x[:, 0], bins=bins, density=True, histtype="step", color="C0", label="G")
-        else:
-            ax.scatter(ref[:, 0], ref[:, 1], s=2, c="grey", alpha=0.4, label="real")
-            for c in range(n_labels):
-                kind = "label" if problem.label_use == "conditional" else "code"
-                name = "G" if n_labels == 1 else f"G, {kind} {c}"
-                ax.scatter(x[y == c, 0], x[y == c, 1], s=2, c=f"C{c}", alpha=0.6, label=name)
-        ax.set_title(f"seed {k}: {result.metric} {result.final_mse[k]:.3g}", fontsize=9)
+        draw_seed(ax, result, k, legend=False)
     for ax in axes.ravel()[K:]:
         ax.axis("off")
     axes[0][0].legend(fontsize=7, markerscale=4)
@@ -157,15 +203,12 @@ def plot_digit_grid(result: Result, path: str | Path | None = None, per_seed: in
         if ok.any():
             prob = problem.classifier().probabilities(x[ok])
             label[ok], sure[ok] = prob.argmax(axis=1), prob.max(axis=1) >= CONFIDENT
-        # the first per_seed samples as one mosaic; NaN tiles stay blank
-        mosaic = np.full((side * (h + 1), side * (w + 1)), np.nan)
+        # the first per_seed samples as one mosaic (NaN tiles stay blank), each with its class
+        _draw_mosaic(top, x[:per_seed], (h, w), side)
         for j in range(min(per_seed, m)):
             r, c = divmod(j, side)
-            mosaic[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = x[j].reshape(h, w)
             top.text(c * (w + 1), r * (h + 1), str(label[j]) if label[j] >= 0 else "nan",
                      fontsize=7, va="top", color="C3" if sure[j] else "0.6")
-        top.imshow(mosaic, cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
-        top.axis("off")
         last = {name: result.curves[f"eval/{name}"][-1][k] for name in ("classes_covered", "frechet")}
         top.set_title(f"seed {k}: {last['classes_covered']:.0f}/{N_CLASSES} classes, "
                       f"Frechet {last['frechet']:.3g} ({result.seed_status()[k]})", fontsize=8)

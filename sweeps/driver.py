@@ -35,7 +35,7 @@ from . import tracking
 from .api import SweepResult
 from .budget import FailureBudget
 from .errors import SweepError
-from .metrics import label, metric_of
+from .metrics import failure_ci, label, metric_of
 from .progress import ProgressLines
 from .spaces import METRIC, MODE
 from .spec import SUMMARY_DIR, SweepSpec
@@ -70,18 +70,14 @@ def run(spec: SweepSpec, callbacks: Sequence[tune.Callback] = (),
 
 def _run(spec: SweepSpec, callbacks: Sequence[tune.Callback], trainable: Trainable
          ) -> SweepResult:
+    """The sweep, step by step: resources, stores and Tuner, the fit, MLflow and Optuna brought
+    in line with Tune, the checks of the outcome, the summary, its publication."""
     t0 = time.perf_counter()
     fits = _check_resources(spec)
     # the driver's own torch work (plots from checkpoints, the baseline) gets a trial's CPUs:
     # torch's default (every core) next to running trials oversubscribes, 25x slower measured
     torch.set_num_threads(max(1, int(spec.cpus_per_trial)))
-    if spec.resume:
-        spec = _reopen(spec)
-        tuner = tune.Tuner.restore(spec.exp_dir, trainable=_trainable(spec, trainable),
-                                   resume_errored=True)
-    else:
-        spec = _start(_with_concurrency(spec, fits))
-        tuner = _tuner(spec, trainable, callbacks)
+    spec, tuner = _open(spec, fits, trainable, callbacks)
     _say_start(spec, fits)
 
     t_fit = time.perf_counter()
@@ -91,31 +87,27 @@ def _run(spec: SweepSpec, callbacks: Sequence[tune.Callback], trainable: Trainab
     df = S.trials_frame(grid, spec.searched())
     store_error, deleted = _reconcile_mlflow(spec, df)
     _close_study(spec)
-    _check_failure_budget(grid, spec)
-    if df.empty or not (df["iteration"] > 0).any():
-        errored = [r for r in grid if r.error is not None]
-        raise SweepError(f"no trial produced a result; see {spec.exp_dir}" + (
-            f": {len(errored)} trials failed, first error: {_error_line(errored[0].error)}"
-            if errored else ""))
-    out = S.summarize(df, spec.searched())
-    store_error = _baseline(spec, out, store_error)
-    slots_used = max(1, min(spec.max_concurrent or fits, fits, spec.trials))
-    out.update({
-        "problem": spec.problem, "method": spec.method, "objective": spec.objective,
-        "mlflow": {"tracking_uri": spec.tracking_uri, "experiment_name": spec.experiment_name,
-                   "experiment_id": spec.experiment_id, "parent_run_id": spec.parent_run_id,
-                   "runs_url": tracking.runs_url(spec.tracking_uri, spec.experiment_id)},
-        "optuna": {"storage": spec.optuna_storage, "study_name": spec.name},
-        "sweep": spec.name, "ray_results": spec.exp_dir,
-        "wall_seconds": time.perf_counter() - t0, "fit_seconds": fit_seconds,
-        "training_share": out["training_seconds"] / (fit_seconds * slots_used),
-        "orphan_runs_deleted": deleted,
-    })
+    _check_outcome(grid, df, spec)
+    out, store_error = _summary(spec, df, store_error, fits=fits, deleted=deleted,
+                                wall_seconds=time.perf_counter() - t0, fit_seconds=fit_seconds)
     _publish(spec, df, out, store_error)
     return SweepResult(out, grid)
 
 
 # -- the stores ----------------------------------------------------------------------------------------
+def _open(spec: SweepSpec, fits: int, trainable: Trainable,
+          callbacks: Sequence[tune.Callback]) -> tuple[SweepSpec, tune.Tuner]:
+    """The sweep's stores and its Tuner: a new sweep is started (its concurrency settled, its
+    MLflow parent run and spec written), a resumed one reopened and restored from its Tune folder
+    (a local path or a URI: Tune reads it through the storage's filesystem)."""
+    if spec.resume:
+        spec = _reopen(spec)
+        return spec, tune.Tuner.restore(spec.exp_dir, trainable=_trainable(spec, trainable),
+                                        resume_errored=True)
+    spec = _start(_with_concurrency(spec, fits))
+    return spec, _tuner(spec, trainable, callbacks)
+
+
 def _start(spec: SweepSpec) -> SweepSpec:
     """A new sweep: its name, MLflow experiment and parent run; the spec saved in Tune's folder."""
     exp_id = tracking.experiment_id(spec.tracking_uri, spec.experiment_name)
@@ -243,6 +235,17 @@ def _reconcile_mlflow(spec: SweepSpec, df: Any) -> tuple[BaseException | None, i
     return None, deleted
 
 
+def _check_outcome(grid: Any, df: Any, spec: SweepSpec) -> None:
+    """Raise SweepError when the sweep has nothing to summarise: more trials errored than
+    --max-failed-trials allows, or no trial reported a result."""
+    _check_failure_budget(grid, spec)
+    if df.empty or not (df["iteration"] > 0).any():
+        errored = [r for r in grid if r.error is not None]
+        raise SweepError(f"no trial produced a result; see {spec.exp_dir}" + (
+            f": {len(errored)} trials failed, first error: {_error_line(errored[0].error)}"
+            if errored else ""))
+
+
 def _check_failure_budget(grid: Any, spec: SweepSpec) -> None:
     """Raise SweepError if more trials errored than --max-failed-trials allows (FailureBudget
     stopped the sweep then), naming the first error and where its traceback is."""
@@ -273,6 +276,29 @@ def _error_line(error: BaseException) -> str:
 
 
 # -- the summary -----------------------------------------------------------------------------------------
+def _summary(spec: SweepSpec, df: Any, store_error: BaseException | None, *, fits: int,
+             deleted: int, wall_seconds: float, fit_seconds: float
+             ) -> tuple[dict[str, Any], BaseException | None]:
+    """The summary (``summary.summarize``) with the baseline and where everything is: the MLflow
+    run, the Optuna study, Tune's folder, the time spent. Returns it and the store's error, if
+    MLflow stopped answering."""
+    out = S.summarize(df, spec.searched())
+    store_error = _baseline(spec, out, store_error)
+    slots_used = max(1, min(spec.max_concurrent or fits, fits, spec.trials))
+    out.update({
+        "problem": spec.problem, "method": spec.method, "objective": spec.objective,
+        "mlflow": {"tracking_uri": spec.tracking_uri, "experiment_name": spec.experiment_name,
+                   "experiment_id": spec.experiment_id, "parent_run_id": spec.parent_run_id,
+                   "runs_url": tracking.runs_url(spec.tracking_uri, spec.experiment_id)},
+        "optuna": {"storage": spec.optuna_storage, "study_name": spec.name},
+        "sweep": spec.name, "ray_results": spec.exp_dir,
+        "wall_seconds": wall_seconds, "fit_seconds": fit_seconds,
+        "training_share": out["training_seconds"] / (fit_seconds * slots_used),
+        "orphan_runs_deleted": deleted,
+    })
+    return out, store_error
+
+
 def _baseline(spec: SweepSpec, out: dict[str, Any], store_error: BaseException | None
               ) -> BaseException | None:
     """The baseline (l2 for equations, vae for distributions) on the best config's networks, into
@@ -282,8 +308,10 @@ def _baseline(spec: SweepSpec, out: dict[str, Any], store_error: BaseException |
         return store_error
     # equal budgets: the best trial's (its config's, unless it stopped early)
     result = S.baseline(out["best"]["config"], method, iterations=S.budget(out["best"]))
+    failed = int(result.failed.sum())
     out["baseline"] = {"method": method, "median_mse": result.median_mse,
                        "worst_mse": result.worst_mse, "failure_rate": result.failure_rate,
+                       "failure_rate_ci": list(failure_ci(failed, len(result.final_mse))),
                        "seeds": [float(v) for v in result.final_mse],
                        "iterations": result.iterations, "seconds": result.wall_time}
     if store_error is None:

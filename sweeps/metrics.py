@@ -10,6 +10,7 @@ the analysis report name it with these helpers instead of saying "MSE".
     label("classes_missed")           # "classes missed"
     fmt("classes_missed", 1.5)        # "1.5";  fmt("mse", 3e-9) -> "3.00e-09"
     failure_rule("digits", 2.0)       # "mode collapse: fewer than 8 of 10 classes covered ..."
+    rate_text(0, 8)                   # "0% (95% CI 0-32%)": a failure rate and its Wilson interval
 """
 
 from __future__ import annotations
@@ -65,6 +66,37 @@ def fmt(metric: str, value: float) -> str:
 def plural(count: int, noun: str) -> str:
     """ "1 trial", "17 trials": a count with its noun, for summary and report sentences."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+CONFIDENCE = 0.95  # of every failure-rate interval gansweep shows
+
+
+def failure_ci(failed: int, seeds: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The Wilson score interval of a failure rate of `failed` out of `seeds` (scipy's
+    ``binomtest(...).proportion_ci(method="wilson")``): 0 of 8 failed is 0-32%, not a sure 0%.
+    (nan, nan) when there are no seeds."""
+    if seeds <= 0:
+        return math.nan, math.nan
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(failed), int(seeds)).proportion_ci(confidence_level=confidence,
+                                                          method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def ci_text(failed: int, seeds: int) -> str:
+    """A failure rate's interval in words: "95% CI 0-32%" ("-" without seeds)."""
+    if seeds <= 0:
+        return "-"
+    low, high = failure_ci(failed, seeds)
+    return f"{CONFIDENCE:.0%} CI {low * 100:.0f}-{high:.0%}"
+
+
+def rate_text(failed: int, seeds: int) -> str:
+    """A failure rate with its interval, in words: "0% (95% CI 0-32%)"."""
+    if seeds <= 0:
+        return "-"
+    return f"{failed / seeds:.0%} ({ci_text(failed, seeds)})"
 
 
 def failure_rule(problem: str, threshold: float | None = None) -> str:

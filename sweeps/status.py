@@ -28,13 +28,18 @@ def classify(last: Mapping[str, Any], iterations: int | None, error: bool = Fals
     diverged when ``eval/diverged`` counts every seed."""
     if error:
         return ERROR
-    if last.get("run_status") == DIVERGED or (
-            seeds is not None and "eval/diverged" in last
-            and int(last["eval/diverged"]) == int(seeds)):
+    if last.get("run_status") == DIVERGED or (seeds is not None and all_diverged(last, seeds)):
         return DIVERGED
     if int(last.get("iteration", 0)) < int(iterations or 0):
         return EARLY_STOPPED
     return OK
+
+
+def all_diverged(report: Mapping[str, Any], seeds: int) -> bool:
+    """Every seed had diverged (NaN/inf) by this report (its ``eval/diverged`` count): gan_core
+    then ends the run with ``Result.status`` "diverged". The trainable reports it as
+    ``run_status``, which ``classify`` reads first."""
+    return "eval/diverged" in report and int(report["eval/diverged"]) == int(seeds)
 
 
 def full_budget(status: str) -> bool:

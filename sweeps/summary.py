@@ -16,14 +16,15 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from gan_core import PROBLEMS, Config, Result, train
 
-from .metrics import fmt, label, metric_of, plural
+from .metrics import (CONFIDENCE, ci_text, failure_ci, fmt, label, metric_of, plural,
+                      rate_text)
 from .spaces import METRIC, to_config
 from .status import EARLY_STOPPED, FULL_BUDGET, classify, full_budget
 
@@ -131,10 +132,13 @@ def summarize(df: pd.DataFrame, searched: list[str], top: int = 5) -> dict[str, 
 
     def _row(x: pd.Series) -> dict[str, Any]:
         full = full_budget(x["status"])
+        n = _seeds(x)
         return {"trial_id": x["trial_id"], "status": x["status"], "iteration": int(x["iteration"]),
                 "median_mse": float(x["median_mse"]), "worst_mse": float(x["worst_mse"]),
                 # a trial stopped early has no failure rate: its seeds ran fewer iterations
                 "failure_rate": float(x["failure_rate"]) if full else None,
+                "failure_rate_ci": (list(failure_ci(round(float(x["failure_rate"]) * n), n))
+                                    if full and n else None),
                 "objective": float(x[METRIC]),
                 "params": {p: _plain(x[p]) for p in searched if p in x}}
 
@@ -160,14 +164,22 @@ def parent_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
     full, early = summary.get("full_budget") or {}, summary.get("stopped_early") or {}
     base = summary.get("baseline") or {}
     return {f"best/{m}": b.get("median_mse"), f"best/{m}_worst": b.get("worst_mse"),
-            "best/failure_rate": b.get("failure_rate"), "sweep/trials": summary.get("num_trials"),
-            "sweep/failure_rate": full.get("failure_rate"),
+            "best/failure_rate": b.get("failure_rate"), **_ci("best", b),
+            "sweep/trials": summary.get("num_trials"),
+            "sweep/failure_rate": full.get("failure_rate"), **_ci("sweep", full),
             "sweep/early_stopped": early.get("trials"),
             # the baseline: its median, worst, failure rate and every seed's value (the report
             # reads these instead of training it again)
             f"baseline/{m}": base.get("median_mse"), f"baseline/{m}_worst": base.get("worst_mse"),
-            "baseline/failure_rate": base.get("failure_rate"),
+            "baseline/failure_rate": base.get("failure_rate"), **_ci("baseline", base),
+            "baseline/iterations": base.get("iterations"),
             **{f"baseline/{m}_seed_{k}": v for k, v in enumerate(base.get("seeds") or [])}}
+
+
+def _ci(prefix: str, part: dict[str, Any]) -> dict[str, float | None]:
+    """<prefix>/failure_rate_ci_low and _high: the Wilson interval of a failure rate."""
+    ci = part.get("failure_rate_ci") or (None, None)
+    return {f"{prefix}/failure_rate_ci_low": ci[0], f"{prefix}/failure_rate_ci_high": ci[1]}
 
 
 def _seeds(row: pd.Series) -> int:
@@ -182,7 +194,8 @@ def _full_budget(df: pd.DataFrame) -> dict[str, Any]:
     seeds = [_seeds(r) for _, r in full.iterrows()]
     failed = sum(round(float(r["failure_rate"]) * n) for (_, r), n in zip(full.iterrows(), seeds))
     return {"trials": int(len(full)), "seeds": int(sum(seeds)), "failed": int(failed),
-            "failure_rate": failed / sum(seeds) if sum(seeds) else None}
+            "failure_rate": failed / sum(seeds) if sum(seeds) else None,
+            "failure_rate_ci": list(failure_ci(failed, sum(seeds))) if sum(seeds) else None}
 
 
 def _stopped_early(df: pd.DataFrame) -> dict[str, Any]:
@@ -205,19 +218,21 @@ def table(summary: dict[str, Any]) -> str:
     short = [p.replace("lr_gamma", "gamma") for p in params]
     col = max(10, len(f"median {name}"))
     head = (f"{'trial':<12} {'status':<13} {'median ' + name:>{col}} {'worst ' + name:>{col}} "
-            f"{'failed':>6} {'iters':>6}  " + "  ".join(f"{s:>9}" for s in short))
+            f"{'failed':>6} {'95% CI':>8} {'iters':>6}  " + "  ".join(f"{s:>9}" for s in short))
     lines += [head, "-" * len(head)]
     for t in top:
         lines.append(f"{t['trial_id']:<12} {t.get('status', ''):<13} "
                      f"{fmt(metric, t['median_mse']):>{col}} "
                      f"{fmt(metric, t['worst_mse']):>{col}} "
-                     f"{_rate(t['failure_rate']):>6} {t['iteration']:>6}  "
+                     f"{_rate(t['failure_rate']):>6} {_interval(t.get('failure_rate_ci')):>8} "
+                     f"{t['iteration']:>6}  "
                      + "  ".join(f"{_fmt(t['params'][p]):>9}" for p in params))
     lines.append("")
     full, early = summary.get("full_budget"), summary.get("stopped_early")
     if full is not None:
         lines.append(f"Failed seeds: {full['failed']} of {full['seeds']} in the {full['trials']} "
-                     f"trials that ran their full budget ({_rate(full['failure_rate'])})")
+                     f"trials that ran their full budget ({_rate(full['failure_rate'])}, "
+                     f"{ci_text(full['failed'], full['seeds'])})")
     if early and early["trials"]:
         lines.append(f"Stopped early by ASHA or the time budget, not counted as failures: "
                      f"{plural(early['trials'], 'trial')} ({plural(early['seeds'], 'seed')}), "
@@ -226,7 +241,10 @@ def table(summary: dict[str, Any]) -> str:
     b = summary["best"]
     lines.append(f"Best: {b['trial_id']}  median {name} {fmt(metric, b['median_mse'])} over "
                  f"{b['config'].get('seeds')} seeds, worst {fmt(metric, b['worst_mse'])}, "
-                 + (f"failure rate {b['failure_rate']:.0%}" if b["failure_rate"] is not None else
+                 + (f"failure rate {b['failure_rate']:.0%}"
+                    + (f" ({CONFIDENCE:.0%} CI {_interval(b['failure_rate_ci'])})"
+                       if b.get("failure_rate_ci") else "")
+                    if b["failure_rate"] is not None else
                     f"no failure rate: stopped early at iteration {b['iteration']} of "
                     f"{b['config'].get('iterations')} (no trial ran its full budget)"))
     base = summary.get("baseline")
@@ -237,7 +255,7 @@ def table(summary: dict[str, Any]) -> str:
                 "as the best" if base.get("iterations") else "")
         lines.append(f"{what} ({base['method']} on the best config's networks): median {name} "
                      f"{fmt(metric, base['median_mse'])}, worst {fmt(metric, base['worst_mse'])}, "
-                     f"failure rate {base['failure_rate']:.0%}{same}")
+                     f"failure rate {_base_rate(base)}{same}")
     o = summary.get("worst_outlier")
     if o:
         ran = f" (ran all {o['iteration']} iterations)" if "iteration" in o else ""
@@ -251,6 +269,18 @@ def table(summary: dict[str, Any]) -> str:
 def _rate(rate: float | None) -> str:
     """A failure rate as a percentage; "-" where there is none (a trial stopped early)."""
     return "-" if rate is None else f"{rate:.0%}"
+
+
+def _interval(ci: Sequence[float] | None) -> str:
+    """A failure rate's interval as "0-32%"; "-" where there is none."""
+    return "-" if not ci else f"{ci[0] * 100:.0f}-{ci[1]:.0%}"
+
+
+def _base_rate(base: dict[str, Any]) -> str:
+    """The baseline's failure rate, with its interval when its seeds are known."""
+    n = len(base.get("seeds") or [])
+    return (rate_text(round(base["failure_rate"] * n), n) if n
+            else f"{base['failure_rate']:.0%}")
 
 
 def _fmt(v: Any) -> str:

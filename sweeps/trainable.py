@@ -21,6 +21,7 @@ from gan_core import Config, Progress, train
 
 from .metrics import metric_of
 from .spaces import METRIC, objective, to_config
+from .status import DIVERGED, OK, all_diverged
 
 STATE_FILE = "state.pt"  # gan_core's resumable state inside every Tune checkpoint
 
@@ -53,7 +54,7 @@ def train_trial(config: dict[str, Any], objective_kind: str = "median",
         metrics = {**p.metrics, "iteration": p.iteration, "train/seconds": train_seconds,
                    METRIC: objective(p.mse, p.metrics["eval/failure_rate"], objective_kind,
                                      metric),
-                   "run_status": "diverged" if p.metrics["eval/diverged"] == cfg.seeds else "ok",
+                   "run_status": DIVERGED if all_diverged(p.metrics, cfg.seeds) else OK,
                    "device": device, "gpu_ids": ",".join(gpu_ids),
                    "node_id": ray.get_runtime_context().get_node_id(),
                    **{f"eval/{metric}_seed_{k}": float(m) for k, m in enumerate(p.mse)}}

@@ -29,12 +29,17 @@ def sweep(tmp_path_factory) -> dict:
     stores; its summary JSON says where MLflow and Tune put the results."""
     d = tmp_path_factory.mktemp("sweep").resolve()
     summary = d / "summary.json"
+    # the store is named by MLflow's own variable, not --tracking-uri: the sweep logs there, and
+    # the report and the notebooks below find it the same way
+    store = f"sqlite:///{d / 'stores' / 'mlflow.db'}"
+    (d / "stores").mkdir()
     cmd = [sys.executable, str(ROOT / "sweeps" / "exp_sweep.py"), "--smoke-test",
-           "--tracking-uri", f"sqlite:///{d / 'mlflow.db'}", "--storage-path", str(d / "ray"),
-           "--summary-json", str(summary)]
-    proc = subprocess.run(cmd, cwd=d, capture_output=True, text=True, timeout=400)
+           "--storage-path", str(d / "ray"), "--summary-json", str(summary)]
+    proc = subprocess.run(cmd, cwd=d, capture_output=True, text=True, timeout=400,
+                          env={**os.environ, "MLFLOW_TRACKING_URI": store})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = json.loads(summary.read_text())
+    assert out["mlflow"]["tracking_uri"] == store and not (d / "mlflow.db").exists()
     return {"dir": d, "summary": out, "tracking_uri": out["mlflow"]["tracking_uri"],
             "experiment": out["mlflow"]["experiment_name"], "tune": out["ray_results"]}
 
@@ -108,6 +113,16 @@ def test_failure_rates_known_answers():
     assert r.loc["nb", "p90_mse"] == 2.968
     by_method = failure_rates(df, by="method")
     assert by_method.loc[0, "seeds"] == 22 and by_method.loc[0, "failed"] == 1 + 0 + 4 + 2
+    # every rate with its 95% Wilson interval: 0 of 4 is [0, z^2/(4+z^2)] = [0, 49%], not 0%;
+    # 4 of 4 mirrors it; 1 of 10 (the notebook's worst GAN) is 1.8%-40%
+    z2 = 1.959963984540054 ** 2
+    assert (r.loc["none", "failure_rate_low"], r.loc["none", "failure_rate_high"]) == \
+        (0.0, pytest.approx(z2 / (4 + z2)))
+    assert (r.loc["all", "failure_rate_low"], r.loc["all", "failure_rate_high"]) == \
+        (pytest.approx(4 / (4 + z2)), 1.0)
+    assert r.loc["nb", ["failure_rate_low", "failure_rate_high"]].tolist() == \
+        pytest.approx([0.01788, 0.40415], abs=1e-5)
+    assert (by_method["failure_rate_low"] < by_method["failure_rate"]).all()
 
 
 def test_outlier_ratio_and_nan_inf_seeds():
@@ -251,7 +266,9 @@ def test_report_counts_early_stops_apart(tmp_path):
     # a hand-made frame has no checkpoints to draw the best and worst runs from
     assert set(rep.errors) == {"best-worst"}
     page = rep.path.read_text()
-    assert "0 of 8 seeds of the 2 trials that ran their full budget (0%)" in page
+    assert "0 of 8 seeds of the 2 trials that ran their full budget (0%, 95% CI 0-32%)" in page
+    # each config's rate with its Wilson interval (0 of 4: 0-49%); the per-seed ECDF drawn
+    assert "failure_rate_low" in page and "<td>49%</td>" in page and "id='fig-ecdf'" in page
     assert ("12 seeds of 3 trials stopped by ASHA or the time budget, at iteration 300 "
             "(2 trials), 900 (1 trial): not counted as failures") in page
     assert "<h2>Stopped early (not counted as failures)</h2>" in page
@@ -302,16 +319,24 @@ def test_report_command_writes_html_with_every_figure_and_logs_it(sweep, tmp_pat
     from analysis.report import FIGURES
 
     out = tmp_path / "report"
+    # the store from MLflow's own variable (no --tracking-uri), as the sweeps read it
     proc = subprocess.run(
-        [sys.executable, "-m", "analysis", "report", sweep["experiment"],
-         "--tracking-uri", sweep["tracking_uri"], "--out", str(out)],
-        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=400)
+        [sys.executable, "-m", "analysis", "report", sweep["experiment"], "--out", str(out)],
+        cwd=tmp_path, env=_env(MLFLOW_TRACKING_URI=sweep["tracking_uri"]), capture_output=True,
+        text=True, timeout=400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     page = (out / "report.html").read_text()
     for fig in FIGURES:
         assert f"id='{fig}' alt='{fig}' src='data:image/png;base64," in page, fig
+        assert (out / f"{fig}.png").stat().st_size > 0, fig
     assert "Could not draw" not in page
     assert "Worst outliers" in page and "GAN vs classical losses" in page
+    # the sweep logged its Lagaris baseline: the report reads it back and trains nothing
+    base = sweep["summary"]["baseline"]
+    assert "report: training" not in proc.stdout and "nothing to train" in proc.stdout
+    assert (f"The baseline the sweep trained and logged (read back, not trained again): l2 on "
+            f"the networks of trial {sweep['summary']['best']['trial_id']}") in page
+    assert f"{len(base['seeds'])} seeds x {base['iterations']} iterations" in page
     parent = sweep["summary"]["mlflow"]["parent_run_id"]
     logged = [a.path for a in MlflowClient(sweep["tracking_uri"]).list_artifacts(parent, "report")]
     assert logged == ["report/report.html"]
@@ -322,8 +347,11 @@ def test_notebook_executes(sweep, name, monkeypatch):
     import nbformat
     from nbclient import NotebookClient
 
-    for key, value in _env(GANSWEEP_SOURCE=sweep["experiment"],
-                           GANSWEEP_TRACKING_URI=sweep["tracking_uri"],
+    # the store: the notebook's own parameter, or MLflow's variable when that is unset
+    store = {"failure_rates": "MLFLOW_TRACKING_URI",
+             "gan_vs_classical": "GANSWEEP_TRACKING_URI"}[name]
+    monkeypatch.delenv("GANSWEEP_TRACKING_URI", raising=False)
+    for key, value in _env(GANSWEEP_SOURCE=sweep["experiment"], **{store: sweep["tracking_uri"]},
                            GANSWEEP_SEEDS="3", GANSWEEP_ITERATIONS="20").items():
         monkeypatch.setenv(key, value)  # the kernel inherits this process's environment
     nb = nbformat.read(ROOT / "analysis" / f"{name}.ipynb", as_version=4)
@@ -335,18 +363,34 @@ def test_notebook_executes(sweep, name, monkeypatch):
     assert images >= 4
 
 
-def test_tune_storage_folder_and_report_sections_from_tune(sweep, frames, tmp_path):
+def test_tune_storage_folder_and_report_sections_from_tune(sweep, frames, tmp_path, monkeypatch):
     from analysis.report import FIGURES, build
 
     _, from_tune = frames
     storage = Path(sweep["tune"]).parent  # the --storage-path: the newest sweep in it
     pd.testing.assert_frame_equal(load_sweep(storage), from_tune)
     pd.testing.assert_frame_equal(load_sweep(storage, sweep="all"), from_tune)
-    # the report from Tune's folder: weights come from Tune's checkpoints, no baseline training
-    rep = build(from_tune, load_curves(sweep["tune"]), tmp_path, baseline=False, say=lambda _: None)
+    # the report from Tune's folder: weights come from Tune's checkpoints, and the baseline is
+    # the one the sweep logged in its summary/summary.json: no training (gan_core.train fails
+    # here unless it only evaluates a checkpoint)
+    import gan_core
+
+    def no_training(cfg, *args, **kwargs):
+        raise AssertionError(f"the report trained {cfg.method}: it should read the logged one")
+
+    monkeypatch.setattr(gan_core, "train", no_training)
+    said: list[str] = []
+    rep = build(from_tune, load_curves(sweep["tune"]), tmp_path, say=said.append)
     assert rep.errors == {}
     page = rep.path.read_text()
     assert all(f"id='{fig}'" in page for fig in FIGURES)
+    base = sweep["summary"]["baseline"]
+    assert (f"The baseline the sweep trained and logged (read back, not trained again): l2 on "
+            f"the networks of trial {sweep['summary']['best']['trial_id']}") in page
+    assert any("nothing to train" in line for line in said)
+    assert f"{len(base['seeds'])} seeds x {base['iterations']} iterations" in page
+    # each figure is a file beside the page too, the ECDF among them
+    assert {f"{fig}.png" for fig in FIGURES} <= {p.name for p in tmp_path.iterdir()}
 
 
 def test_compare_same_network_and_budget(tmp_path, capsys):
@@ -363,6 +407,41 @@ def test_compare_same_network_and_budget(tmp_path, capsys):
                                                    "exp_extrapolation.png"}
     out = capsys.readouterr().out
     assert "final MSE per seed" in out and "vs_baseline" in out
+    # every failure rate with its Wilson interval: in the lines, the table
+    assert "95% CI" in out and "failure_rate_high" in out
+    t = c.table
+    assert (t["failure_rate_low"] <= t["failure_rate"]).all()
+    assert (t["failure_rate"] <= t["failure_rate_high"]).all()
+    assert (t["failure_rate_high"] > t["failure_rate_low"]).all()
     t, preds, ref, end = c.extrapolation("gan")
     assert t.max() == pytest.approx(100.0) and end == pytest.approx(10.0)
     assert all(p.shape == ref.shape for p in preds.values())
+
+
+@pytest.mark.parametrize("problem", ["sho_system", "burgers", "moons_cgan", "digits"])
+def test_a_seed_is_drawn_one_way(problem):
+    """The report's best / worst panels are gan_core's drawing of that seed (draw_seed), the one
+    its per-trial figures use: the same lines, points and images."""
+    from gan_core import train
+    from gan_core.plots import draw_seed
+    from gan_core.presets import preset
+
+    from analysis.plots import plot_best_worst, pyplot
+
+    r = train(preset(problem, "gan").replace(seeds=2, iterations=2, eval_every=1, device="cpu"))
+    fig = plot_best_worst([("best", r, 0), ("worst", r, 1)])
+    mine, ax = pyplot().subplots()
+    draw_seed(ax, r, 1)
+    assert _drawn(fig.axes[1]) == _drawn(ax) and _drawn(ax)
+    assert "worst: gan seed 1" in fig.axes[1].get_title()
+    pyplot().close(fig)
+    pyplot().close(mine)
+
+
+def _drawn(ax) -> list:  # noqa: ANN001
+    """What an axes shows, as comparable numbers: each line's, point set's and image's data."""
+    arrays = ([line.get_ydata() for line in ax.lines]
+              + [c.get_offsets() for c in ax.collections]
+              + [im.get_array() for im in ax.images]
+              + [[p.get_height() for p in ax.patches]])
+    return [(np.shape(a), float(np.nansum(np.asarray(a, dtype=float)))) for a in arrays]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -106,6 +107,13 @@ def test_smoke_sweep_end_to_end(tmp_path):
         assert parent.metrics[f"baseline/mse_seed_{k}"] == pytest.approx(v if math.isfinite(v)
                                                                          else 1e300)
     assert parent.metrics["baseline/mse"] == pytest.approx(s["baseline"]["median_mse"])
+    # every failure rate on the parent run comes with its 95% Wilson interval
+    rated = ["baseline"] + [p for p, part in (("best", s["best"]), ("sweep", s["full_budget"]))
+                            if part["failure_rate"] is not None]
+    for p in rated:
+        low, high = (parent.metrics[f"{p}/failure_rate_ci_{end}"] for end in ("low", "high"))
+        assert low <= parent.metrics[f"{p}/failure_rate"] <= high and high - low > 0.3, p
+    assert "95% CI" in proc.stdout
 
 
 BAD = [
@@ -294,6 +302,29 @@ def _trial(tid: str, status: str, iteration: int, seeds: list[float], threshold:
             "config": {"seeds": len(seeds), "iterations": 2000}}
 
 
+def test_failure_rate_intervals_on_known_counts():
+    """Wilson's 95% score interval (scipy's binomtest(...).proportion_ci(method="wilson")):
+    (p + z^2/2n -+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)."""
+    from sweeps.metrics import ci_text, failure_ci, rate_text
+
+    z = 1.959963984540054
+
+    def wilson(k: int, n: int) -> list[float]:
+        p = k / n
+        mid, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        return [(mid - half) / (1 + z * z / n), (mid + half) / (1 + z * z / n)]
+
+    # 0 of 8 failed is not 0%: up to 32% is as likely as not to be hidden by 8 seeds
+    assert failure_ci(0, 8) == (0.0, pytest.approx(z * z / (8 + z * z)))
+    assert failure_ci(0, 8)[1] == pytest.approx(0.3244, abs=1e-4)
+    assert list(failure_ci(2, 10)) == pytest.approx(wilson(2, 10))
+    assert list(failure_ci(2, 10)) == pytest.approx([0.0567, 0.5098], abs=1e-4)
+    assert failure_ci(8, 8) == (pytest.approx(8 / (8 + z * z)), 1.0)
+    assert all(math.isnan(v) for v in failure_ci(0, 0))  # no seeds: no interval
+    assert ci_text(0, 8) == "95% CI 0-32%" and rate_text(2, 10) == "20% (95% CI 6-51%)"
+    assert rate_text(0, 0) == "-"
+
+
 def test_summary_counts_early_stops_apart_from_failures():
     import math
 
@@ -311,14 +342,19 @@ def test_summary_counts_early_stops_apart_from_failures():
         _trial("asha3", "early-stopped", 900, [1e-2, 5e-3, 1e-6, 1e-3]),
     ])
     s = S.summarize(df, ["G.lr"])
-    assert s["full_budget"] == {"trials": 2, "seeds": 8, "failed": 0, "failure_rate": 0.0}
+    # 0 of 8 seeds failed is not a sure 0%: the Wilson 95% interval is [0, z^2 / (8 + z^2)]
+    z2 = 1.959963984540054 ** 2
+    assert s["full_budget"] == {"trials": 2, "seeds": 8, "failed": 0, "failure_rate": 0.0,
+                                "failure_rate_ci": [0.0, pytest.approx(z2 / (8 + z2))]}
+    assert s["full_budget"]["failure_rate_ci"][1] == pytest.approx(0.3244, abs=1e-4)
     assert s["stopped_early"] == {"trials": 3, "seeds": 12, "at_iteration": {"300": 2, "900": 1}}
     rows = {t["trial_id"]: t for t in s["top"]}
     assert rows["asha1"]["failure_rate"] is None and rows["full1"]["failure_rate"] == 0.0
     o = s["worst_outlier"]
     assert (o["trial_id"], o["seed"], o["iteration"]) == ("full1", 3, 2000)
     text = S.table(s)
-    assert "Failed seeds: 0 of 8 in the 2 trials that ran their full budget (0%)" in text
+    assert ("Failed seeds: 0 of 8 in the 2 trials that ran their full budget "
+            "(0%, 95% CI 0-32%)") in text
     assert ("Stopped early by ASHA or the time budget, not counted as failures: 3 trials "
             "(12 seeds), at iteration 300 (2 trials), 900 (1 trial)") in text
     assert "Worst outlier: trial full1 seed 3" in text and "(ran all 2000 iterations)" in text
@@ -326,10 +362,18 @@ def test_summary_counts_early_stops_apart_from_failures():
     assert asha1.split()[1:5] == ["early-stopped", "7.50e-01", "8.20e+00", "-"]
     m = S.parent_metrics(s)
     assert m["sweep/failure_rate"] == 0.0 and m["sweep/early_stopped"] == 3
+    assert m["sweep/failure_rate_ci_high"] == pytest.approx(0.3244, abs=1e-4)
+    assert rows["full1"]["failure_rate_ci"] == [0.0, pytest.approx(z2 / (4 + z2))]  # 0 of 4
+    assert rows["asha1"]["failure_rate_ci"] is None  # no failure rate, no interval
     # a diverged trial ended early too, but its seeds are failures of the method
     df = pd.concat([df, pd.DataFrame([_trial("div", "diverged", 500, [math.inf] * 4)])])
     s = S.summarize(df, ["G.lr"])
-    assert s["full_budget"] == {"trials": 3, "seeds": 12, "failed": 4, "failure_rate": 4 / 12}
+    # 4 of 12: Wilson's (p + z^2/2n -+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)
+    p, n, z = 4 / 12, 12, 1.959963984540054
+    mid, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    assert s["full_budget"] == {"trials": 3, "seeds": 12, "failed": 4, "failure_rate": 4 / 12,
+                                "failure_rate_ci": [pytest.approx((mid - half) / (1 + z * z / n)),
+                                                    pytest.approx((mid + half) / (1 + z * z / n))]}
     assert s["stopped_early"]["trials"] == 3 and s["worst_outlier"]["trial_id"] == "full1"
     assert s["best"]["trial_id"] == "full1" and S.budget(s["best"]) == 2000
     # no trial ran its full budget: no failure rate anywhere, and the baseline gets the best
