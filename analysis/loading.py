@@ -16,7 +16,8 @@ Columns of the sweep frame (``FRAME_COLUMNS``, then one column per config key, e
 | seed | replica index k within the trial (own initial weights and point noise) |
 | metric | what final_mse / best_mse hold: the problem's primary metric, lower is better (``mse`` for equations; ``energy``, ``w1``, ``label_energy``, ``code_error``, ``modes_missed``, ``classes_missed`` for distributions) |
 | status | how the trial ended (``sweeps.status``): ok / diverged (every seed) / early-stopped (fewer iterations than its config's: ASHA, the sweep's time budget, or still running) / error; ok and diverged are the full budget the failure rates count |
-| seed_status | this seed: ok / failed (finite metric above the threshold) / diverged (non-finite) |
+| seed_status | this seed: ok / failed (finite metric above the threshold) / diverged (non-finite) / abandoned (given up by residual monitoring, ``monitor="abandon"``; counted as failed) |
+| restarts | times residual monitoring restarted this seed from fresh weights (``monitor="restart"``; 0 without monitoring) |
 | final_mse | this seed's primary metric (MSE for equations; see ``metric``) at the trial's last report (+inf when it diverged, NaN if never reported); the name is historical |
 | best_mse | this seed's lowest value of that metric over the trial's reports |
 | failure_threshold | metric value above which a seed failed: the config's, else the problem's class default (digits: more than 2 classes missed = mode collapse) |
@@ -55,7 +56,7 @@ from sweeps.status import classify
 SEED_KEY = re.compile(r"^eval/(?P<metric>.+)_seed_(?P<seed>\d+)$")
 SWEEP_FILE = SPEC_FILE  # the sweep's SweepSpec in Tune's experiment folder (sweeps.spec)
 FRAME_COLUMNS = ["sweep", "trial_id", "seed", "problem", "method", "metric", "status", "seed_status",
-                 "final_mse", "best_mse", "failure_threshold", "iteration", "wall_time",
+                 "restarts", "final_mse", "best_mse", "failure_threshold", "iteration", "wall_time",
                  "objective", "node"]
 CURVE_COLUMNS = ["sweep", "trial_id", "seed", "iteration", "mse", "g_loss", "d_loss"]
 # config keys that would clash with a frame column: the base seed is renamed; the config's own
@@ -139,7 +140,9 @@ def frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
                 "metric": metric,
                 "status": r.status or classify(last, params.get("iterations"), error=r.error,
                                                seeds=params.get("seeds")),
-                "seed_status": seed_status(final, threshold),
+                "seed_status": ("abandoned" if last.get(f"eval/abandoned_seed_{k}") else
+                                seed_status(final, threshold)),
+                "restarts": int(_num(last.get(f"eval/restarts_seed_{k}", 0))),
                 "final_mse": final, "best_mse": best, "failure_threshold": threshold,
                 "iteration": int(last.get("iteration", 0)),
                 "wall_time": _num(last.get("train/seconds", math.nan)),

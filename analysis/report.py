@@ -493,7 +493,18 @@ def _failed_text(full: pd.DataFrame) -> str:
     return (f"{failed} of {len(full)} seeds of the {trials} trials that ran their full budget "
             f"({failed / len(full):.0%}, {ci_text(failed, len(full))}); "
             f"{int(full['diverged'].sum())} "
-            f"diverged; {int(full['outlier'].sum())} outliers (> 100x their config's median)")
+            f"diverged; {int(full['outlier'].sum())} outliers (> 100x their config's median)"
+            + _monitoring_text(full))
+
+
+def _monitoring_text(full: pd.DataFrame) -> str:
+    """Residual monitoring's part of the failure line: restarts and abandoned seeds, if any."""
+    restarts = int(full["restarts"].sum()) if "restarts" in full.columns else 0
+    abandoned = int(full["abandoned"].sum()) if "abandoned" in full.columns else 0
+    if not restarts and not abandoned:
+        return ""
+    return (f"; residual monitoring restarted seeds {restarts} times and abandoned "
+            f"{abandoned} (counted as failed)")
 
 
 def _stopped_text(stops: pd.DataFrame) -> str:

@@ -42,7 +42,7 @@ CLASSICAL = ("l2", "l1", "huber")  # residual losses a GAN must beat; l2 is Laga
 # which seeds a table takes: of trials that ran their full budget, of those that did not, or all
 BUDGETS = ("full", "stopped", "all")
 # columns that describe a seed's outcome, never a hyperparameter
-_NOT_PARAMS = set(FRAME_COLUMNS) | {"failed", "diverged", "outlier", "config_median", "ratio",
+_NOT_PARAMS = set(FRAME_COLUMNS) | {"failed", "diverged", "abandoned", "outlier", "config_median", "ratio",
                                     "full_budget", "base_seed", "seeds", "iterations",
                                     "eval_every", "dtype"}
 
@@ -78,7 +78,8 @@ def budget_ran(df: pd.DataFrame) -> pd.Series:
 
 
 def with_failures(df: pd.DataFrame, outlier_factor: float = OUTLIER_FACTOR) -> pd.DataFrame:
-    """A copy with per-seed columns: failed, diverged (non-finite MSE), config_median,
+    """A copy with per-seed columns: failed, abandoned (by residual monitoring), diverged
+    (non-finite MSE, not abandoned), config_median,
     ratio (final MSE / config median), outlier (ratio > outlier_factor) and full_budget.
 
     failed, diverged and outlier describe the seed at the iteration its trial reached; the
@@ -94,7 +95,10 @@ def with_failures(df: pd.DataFrame, outlier_factor: float = OUTLIER_FACTOR) -> p
     if missing.any():  # e.g. a frame that only names the problem for some rows
         threshold[missing] = out.loc[missing, "problem"].map(problem_threshold)
     out["failure_threshold"] = threshold
-    out["diverged"] = ~np.isfinite(mse)
+    # a seed residual monitoring abandoned reads +inf too: failed, but not diverged
+    out["abandoned"] = (out["seed_status"] == "abandoned" if "seed_status" in out.columns
+                        else pd.Series(False, index=out.index))
+    out["diverged"] = ~np.isfinite(mse) & ~out["abandoned"]
     out["failed"] = failed_seeds(mse.to_numpy(), threshold.to_numpy())  # gan_core's rule
     keys = config_keys(out)
     median = mse.groupby([out[k] for k in keys]).transform("median") if keys else \
@@ -113,7 +117,8 @@ def failure_rates(df: pd.DataFrame, by: str | Sequence[str] | None = None,
                   outlier_factor: float = OUTLIER_FACTOR, budget: str = "full") -> pd.DataFrame:
     """Per group (default: per config; ``by="method"`` per method): seeds, failed, failure_rate
     with its 95% Wilson interval (failure_rate_low, failure_rate_high: 0 of 8 failed is 0-32%,
-    ``sweeps.metrics.failure_ci``), diverged, outliers, outlier_rate and the MSE over seeds
+    ``sweeps.metrics.failure_ci``), diverged, abandoned and restarts (residual monitoring: a
+    failure rate never hides them), outliers, outlier_rate and the MSE over seeds
     (median, p90, worst, best), then early_stopped and errored: the group's seeds of trials
     stopped early / that errored.
 
@@ -126,7 +131,9 @@ def failure_rates(df: pd.DataFrame, by: str | Sequence[str] | None = None,
     f = with_failures(df, outlier_factor)
     keys = _keys(f, by)
     # uncounted seeds: False flags and a NaN MSE, which the aggregates skip
+    restarts = f["restarts"] if "restarts" in f.columns else pd.Series(0, index=f.index)
     g = f.assign(_n=counted, _failed=f["failed"] & counted, _diverged=f["diverged"] & counted,
+                 _abandoned=f["abandoned"] & counted, _restarts=restarts.where(counted, 0),
                  _outlier=f["outlier"] & counted,
                  _mse=_as_inf(f["final_mse"]).where(counted),
                  _stopped=_status_is(f, EARLY_STOPPED), _errored=_status_is(f, ERROR)
@@ -142,6 +149,9 @@ def failure_rates(df: pd.DataFrame, by: str | Sequence[str] | None = None,
             "failure_rate_low": [lo for lo, _ in ci],
             "failure_rate_high": [hi for _, hi in ci],
             "diverged": g["_diverged"].sum().astype("int64"),
+            # residual monitoring: seeds given up (among the failed) and restarts of any seed
+            "abandoned": g["_abandoned"].sum().astype("int64"),
+            "restarts": g["_restarts"].sum().astype("int64"),
             "outliers": g["_outlier"].sum().astype("int64"),
             "outlier_rate": g["_outlier"].sum() / seeds.where(seeds > 0),
             "median_mse": g["_mse"].median(),

@@ -37,6 +37,8 @@ class Progress:
     checkpoint: Callable[[], dict[str, Any]]  # call to get a resumable state (costs a copy)
     fast_path: str  # the path the run is on (README "Speed"): fused, native (why not fused),
     # cuda graphs, or reference (why)
+    restarts: np.ndarray | None = None  # (seeds,) restarts by residual monitoring so far
+    abandoned: np.ndarray | None = None  # (seeds,) bool: abandoned by residual monitoring
 
 
 Report = Callable[[Progress], Any]
@@ -341,7 +343,7 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
                                           diverged_at, restarts, abandoned, born, window, curves,
                                           loss_G, loss_D,
                                           elapsed + time.perf_counter() - t_start),
-                fast_path=path()))
+                fast_path=path(), restarts=restarts.copy(), abandoned=abandoned.copy()))
             if hopeless:
                 break
 

@@ -4,7 +4,7 @@ progress lines, summary and MLflow ``status`` tag and the analysis tables all us
 | status | how the trial ended | full budget |
 |---|---|---|
 | ok | ran all its ``iterations`` | yes |
-| diverged | every seed went NaN/inf, so the trial ended early | yes: a diverged seed stays diverged (gan_core freezes it), so its result at the full budget is known; its seeds are failures |
+| diverged | every seed went NaN/inf (or was abandoned by residual monitoring), so the trial ended early | yes: a diverged or abandoned seed stays so (gan_core freezes it), so its result at the full budget is known; its seeds are failures |
 | early-stopped | stopped before its ``iterations`` by ASHA or the sweep's time budget (or still running) | no: its numbers come from fewer iterations; never a failure of the method |
 | error | crashed after its retries | no |
 
@@ -36,10 +36,14 @@ def classify(last: Mapping[str, Any], iterations: int | None, error: bool = Fals
 
 
 def all_diverged(report: Mapping[str, Any], seeds: int) -> bool:
-    """Every seed had diverged (NaN/inf) by this report (its ``eval/diverged`` count): gan_core
-    then ends the run with ``Result.status`` "diverged". The trainable reports it as
-    ``run_status``, which ``classify`` reads first."""
-    return "eval/diverged" in report and int(report["eval/diverged"]) == int(seeds)
+    """Every seed had diverged (NaN/inf) or been abandoned by residual monitoring by this report
+    (its ``eval/diverged`` and ``eval/abandoned`` counts): gan_core then ends the run, nothing
+    being left to train. The trainable reports it as ``run_status``, which ``classify`` reads
+    first."""
+    if "eval/diverged" not in report:
+        return False
+    gone = int(report["eval/diverged"]) + int(report.get("eval/abandoned", 0))
+    return gone == int(seeds)
 
 
 def full_budget(status: str) -> bool:

@@ -50,6 +50,9 @@ def trials_frame(grid: Any, searched: list[str]) -> pd.DataFrame:
             "median_mse": m.get(f"eval/{metric}", math.inf),
             "worst_mse": m.get(f"eval/{metric}_worst", math.inf),
             "failure_rate": m.get("eval/failure_rate", 1.0),
+            # residual monitoring (gan_core's monitor option): restarts, seeds abandoned
+            "restarts": int(m.get("eval/restarts", 0)),
+            "abandoned": int(m.get("eval/abandoned", 0)),
             METRIC: m.get(METRIC, math.inf),
             "train_seconds": m.get("train/seconds", 0.0),
             "node": f"{m.get('hostname', '?')}/{m.get('node_ip', '?')}",
@@ -140,6 +143,7 @@ def summarize(df: pd.DataFrame, searched: list[str], top: int = 5) -> dict[str, 
                 "failure_rate_ci": (list(failure_ci(round(float(x["failure_rate"]) * n), n))
                                     if full and n else None),
                 "objective": float(x[METRIC]),
+                "restarts": int(x.get("restarts", 0)), "abandoned": int(x.get("abandoned", 0)),
                 "params": {p: _plain(x[p]) for p in searched if p in x}}
 
     return {
@@ -166,7 +170,9 @@ def parent_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
     return {f"best/{m}": b.get("median_mse"), f"best/{m}_worst": b.get("worst_mse"),
             "best/failure_rate": b.get("failure_rate"), **_ci("best", b),
             "sweep/trials": summary.get("num_trials"),
-            "sweep/failure_rate": full.get("failure_rate"), **_ci("sweep", full),
+            "sweep/failure_rate": full.get("failure_rate"),
+            "sweep/restarts": full.get("restarts"), "sweep/abandoned": full.get("abandoned"),
+            **_ci("sweep", full),
             "sweep/early_stopped": early.get("trials"),
             # the baseline: its median, worst, failure rate and every seed's value (the report
             # reads these instead of training it again)
@@ -194,6 +200,8 @@ def _full_budget(df: pd.DataFrame) -> dict[str, Any]:
     seeds = [_seeds(r) for _, r in full.iterrows()]
     failed = sum(round(float(r["failure_rate"]) * n) for (_, r), n in zip(full.iterrows(), seeds))
     return {"trials": int(len(full)), "seeds": int(sum(seeds)), "failed": int(failed),
+            "restarts": int(full["restarts"].sum()) if "restarts" in full else 0,
+            "abandoned": int(full["abandoned"].sum()) if "abandoned" in full else 0,
             "failure_rate": failed / sum(seeds) if sum(seeds) else None,
             "failure_rate_ci": list(failure_ci(failed, sum(seeds))) if sum(seeds) else None}
 
@@ -217,8 +225,12 @@ def table(summary: dict[str, Any]) -> str:
     params = list(top[0]["params"]) if top else []
     short = [p.replace("lr_gamma", "gamma") for p in params]
     col = max(10, len(f"median {name}"))
+    # residual monitoring's restarts / abandoned seeds, when any trial had some
+    monitored = any(t.get("restarts") or t.get("abandoned") for t in top)
     head = (f"{'trial':<12} {'status':<13} {'median ' + name:>{col}} {'worst ' + name:>{col}} "
-            f"{'failed':>6} {'95% CI':>8} {'iters':>6}  " + "  ".join(f"{s:>9}" for s in short))
+            f"{'failed':>6} {'95% CI':>8} {'iters':>6}  "
+            + (f"{'restarts':>8} {'abandoned':>9}  " if monitored else "")
+            + "  ".join(f"{s:>9}" for s in short))
     lines += [head, "-" * len(head)]
     for t in top:
         lines.append(f"{t['trial_id']:<12} {t.get('status', ''):<13} "
@@ -226,6 +238,8 @@ def table(summary: dict[str, Any]) -> str:
                      f"{fmt(metric, t['worst_mse']):>{col}} "
                      f"{_rate(t['failure_rate']):>6} {_interval(t.get('failure_rate_ci')):>8} "
                      f"{t['iteration']:>6}  "
+                     + (f"{t.get('restarts', 0):>8} {t.get('abandoned', 0):>9}  "
+                        if monitored else "")
                      + "  ".join(f"{_fmt(t['params'][p]):>9}" for p in params))
     lines.append("")
     full, early = summary.get("full_budget"), summary.get("stopped_early")
@@ -233,6 +247,9 @@ def table(summary: dict[str, Any]) -> str:
         lines.append(f"Failed seeds: {full['failed']} of {full['seeds']} in the {full['trials']} "
                      f"trials that ran their full budget ({_rate(full['failure_rate'])}, "
                      f"{ci_text(full['failed'], full['seeds'])})")
+        if full.get("restarts") or full.get("abandoned"):
+            lines.append(f"Residual monitoring in those trials: {plural(full['restarts'], 'restart')}"
+                         f", {plural(full['abandoned'], 'seed')} abandoned (counted as failed)")
     if early and early["trials"]:
         lines.append(f"Stopped early by ASHA or the time budget, not counted as failures: "
                      f"{plural(early['trials'], 'trial')} ({plural(early['seeds'], 'seed')}), "

@@ -57,7 +57,8 @@ def train_trial(config: dict[str, Any], objective_kind: str = "median",
                    "run_status": DIVERGED if all_diverged(p.metrics, cfg.seeds) else OK,
                    "device": device, "gpu_ids": ",".join(gpu_ids),
                    "node_id": ray.get_runtime_context().get_node_id(),
-                   **{f"eval/{metric}_seed_{k}": float(m) for k, m in enumerate(p.mse)}}
+                   **{f"eval/{metric}_seed_{k}": float(m) for k, m in enumerate(p.mse)},
+                   **_monitored(cfg.monitor, p)}
         if p.done or p.iteration % checkpoint_every == 0:
             with tempfile.TemporaryDirectory() as d:
                 torch.save({**p.checkpoint(), "train_seconds": train_seconds}, Path(d, STATE_FILE))
@@ -67,6 +68,15 @@ def train_trial(config: dict[str, Any], objective_kind: str = "median",
         t_last = time.perf_counter()
 
     train(cfg, report=report, state=state)
+
+
+def _monitored(monitor: str, p: Progress) -> dict[str, int]:
+    """Per seed, with residual monitoring on: its restarts and whether it was abandoned
+    (eval/restarts_seed_<k>, eval/abandoned_seed_<k>), which the analysis tables count."""
+    if monitor == "none" or p.restarts is None or p.abandoned is None:
+        return {}
+    return {**{f"eval/restarts_seed_{k}": int(n) for k, n in enumerate(p.restarts)},
+            **{f"eval/abandoned_seed_{k}": int(a) for k, a in enumerate(p.abandoned)}}
 
 
 def resume_state() -> dict[str, Any] | None:

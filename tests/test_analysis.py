@@ -445,3 +445,18 @@ def _drawn(ax) -> list:  # noqa: ANN001
               + [im.get_array() for im in ax.images]
               + [[p.get_height() for p in ax.patches]])
     return [(np.shape(a), float(np.nansum(np.asarray(a, dtype=float)))) for a in arrays]
+
+
+# -- residual monitoring: restarts and abandoned seeds in every table -----------------------------
+def test_abandoned_seeds_are_failed_not_diverged_and_restarts_are_summed():
+    df = _frame({"a": [1e-9, INF, 1e-9], "b": [1e-9, 1e-9, INF]})
+    df["seed_status"] = ["ok", "abandoned", "ok", "ok", "ok", "diverged"]
+    df["restarts"] = [0, 2, 1, 0, 0, 0]
+    rates = failure_rates(df).set_index("trial_id")
+    assert rates.loc["a", ["failed", "diverged", "abandoned", "restarts"]].tolist() == [1, 0, 1, 3]
+    assert rates.loc["b", ["failed", "diverged", "abandoned", "restarts"]].tolist() == [1, 1, 0, 0]
+    by_method = failure_rates(df, by="method").iloc[0]
+    assert (by_method["failed"], by_method["abandoned"], by_method["restarts"]) == (2, 1, 3)
+    # a frame without the monitoring columns (older sweeps, hand-made frames) counts none
+    plain = failure_rates(_frame({"a": [1e-9, INF]})).iloc[0]
+    assert (plain["diverged"], plain["abandoned"], plain["restarts"]) == (1, 0, 0)

@@ -383,3 +383,38 @@ def test_summary_counts_early_stops_apart_from_failures():
     assert S.budget(s["best"]) == s["best"]["iteration"] < 2000
     assert "no failure rate: stopped early at iteration" in S.table(s)
     assert S.parent_metrics(s)["sweep/failure_rate"] is None
+
+
+def test_a_trial_whose_seeds_were_all_abandoned_ran_its_budget():
+    from sweeps.status import all_diverged, classify
+
+    # residual monitoring gave up on every seed at iteration 200 of 2000: nothing is left to
+    # train, so the trial's result at its full budget is known, and its seeds are failures
+    last = {"iteration": 200, "eval/diverged": 1, "eval/abandoned": 2}
+    assert all_diverged(last, 3) and classify(last, 2000, seeds=3) == "diverged"
+    assert classify({**last, "eval/abandoned": 1}, 2000, seeds=3) == "early-stopped"
+
+
+def test_monitoring_restarts_reach_the_trials_the_summary_and_the_analysis(tmp_path):
+    """A real sweep with residual monitoring on (`--set monitor=restart`) and a threshold every
+    seed trips: each of the 3 seeds restarts once (monitor_restarts 1), and every table says so."""
+    import sweeps
+    from analysis import failure_rates, load_sweep
+    from sweeps.summary import table
+
+    monitor = {"monitor": "restart", "monitor_window": 10, "monitor_from": 0.2,
+               "monitor_until": 0.3, "monitor_threshold": 1e-30, "monitor_restarts": 1}
+    s, grid = sweeps.sweep("exp", trials=1, seeds=3, iterations=40, eval_every=10, set=monitor,
+                           storage_path=str(tmp_path / "ray"),
+                           tracking_uri=f"sqlite:///{tmp_path / 'm.db'}",
+                           summary_json=str(tmp_path / "s.json"), baseline=False, time_budget=0)
+    (result,) = list(grid)
+    assert result.metrics["eval/restarts"] == 3
+    assert [result.metrics[f"eval/restarts_seed_{k}"] for k in range(3)] == [1, 1, 1]
+    assert s["full_budget"]["restarts"] == 3 and s["top"][0]["restarts"] == 3
+    assert "Residual monitoring in those trials: 3 restarts, 0 seeds abandoned" in table(s)
+    for df in (load_sweep(s["ray_results"]),
+               load_sweep(s["mlflow"]["experiment_name"], tracking_uri=s["mlflow"]["tracking_uri"],
+                          sweep=s["sweep"])):
+        assert df["restarts"].tolist() == [1, 1, 1]
+        assert failure_rates(df)["restarts"].tolist() == [3]
