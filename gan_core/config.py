@@ -82,7 +82,9 @@ class NetConfig:
 class Config:
     """A training run: one problem, one method, `seeds` independent replicas trained at once."""
 
-    problem: str = "sho"  # problem key, see gan_core.problems.PROBLEMS
+    problem: str = "sho"  # a problem key or reference (gan_core.problems: "sho",
+    # "path/file.py:Class", "pkg.module:Class", "points.npy"); a problem class or instance given
+    # here is registered and replaced by its name (gan_core.register_problem)
     method: str = "gan"  # one of METHODS
     seeds: int = 4  # independent replicas (own init weights and own point noise), trained batched
     seed: int = 0  # base random seed; replica k is initialised from (seed, k)
@@ -126,6 +128,10 @@ class Config:
     compile: bool = False  # torch.compile the G step: pays off for long runs (~30 s compile)
 
     def __post_init__(self) -> None:
+        from .problems.registry import canonical  # local import: problems import this module
+
+        # frozen: the one place a field is rewritten, to the name every process resolves alike
+        object.__setattr__(self, "problem", canonical(self.problem))
         self.validate()
 
     # -- construction -------------------------------------------------------------------------
@@ -207,12 +213,10 @@ class Config:
     # -- validation ---------------------------------------------------------------------------
     def validate(self) -> None:
         """Raise ConfigError for the first bad value, naming the field, the value and the fix."""
-        from .problems import PROBLEMS  # local import: problems import this module
+        from .problems import problem_class  # local import: problems import this module
 
-        _check(self.problem in PROBLEMS, "problem", self.problem,
-               f"one of {', '.join(sorted(PROBLEMS))}")
+        problem = problem_class(self.problem)  # ProblemError (a ConfigError): one line
         _check(self.method in METHODS, "method", self.method, f"one of {', '.join(METHODS)}")
-        problem = PROBLEMS[self.problem]
         env = getattr(problem, "data_env", None)  # the user's own files (mnist), named by a variable
         if env:
             where = os.environ.get(env, "")

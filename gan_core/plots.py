@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Result
-from .problems import PROBLEMS, make_problem
+from .problems import make_problem
 
 
 def _pyplot():
@@ -28,8 +28,10 @@ def plot_solutions(result: Result, path: str | Path | None = None):  # noqa: ANN
     order = np.argsort(np.where(np.isfinite(result.final_mse), result.final_mse, np.inf))
     if hasattr(problem, "image_shape"):  # digits, mnist: images, not points
         return plot_digit_grid(result, path)
+    known = result.metric != "residual"  # without a reference the metric is the residual
+    name = "MSE" if known else "residual"
     if problem.family == "dist":
-        fig = _plot_samples(plt, result, order)
+        fig = _plot_samples(plt, result, order, problem)
     elif problem.dim == 1:
         # top: every seed over the reference (they overlap when training worked);
         # bottom: |error| on a log scale, where the seeds can be told apart
@@ -40,24 +42,33 @@ def plot_solutions(result: Result, path: str | Path | None = None):  # noqa: ANN
             top, bottom = axes[0][c], axes[1][c]
             for k in order:
                 y = pred[k, :, c] if np.isfinite(pred[k, :, c]).all() else np.full(len(X), np.nan)
-                top.plot(X[:, 0], y, lw=1, alpha=0.8, label=f"seed {k}: MSE {result.final_mse[k]:.1e}")
+                top.plot(X[:, 0], y, lw=1, alpha=0.8,
+                         label=f"seed {k}: {name} {result.final_mse[k]:.1e}")
                 bottom.semilogy(X[:, 0], np.abs(y - ref[:, c]) + 1e-300, lw=1, alpha=0.8)
-            top.plot(X[:, 0], ref[:, c], "k--", lw=2, label="reference")
+            if known:
+                top.plot(X[:, 0], ref[:, c], "k--", lw=2, label="reference")
             top.set_ylabel(problem.outputs[c])
-            top.set_title(f"{problem.key} ({result.config.method}): {problem.outputs[c]}")
-            bottom.set_ylabel(f"|{problem.outputs[c]} - reference|")
+            top.set_title(f"{problem.key} ({result.config.method}): {problem.outputs[c]}"
+                          + ("" if known else " (no reference solution)"))
+            bottom.set_ylabel(f"|{problem.outputs[c]} - reference|" if known else
+                              "no reference: judged by the residual")
             bottom.set_xlabel(problem.axes[0])
         axes[0][0].legend(fontsize=7, loc="best")
     else:
-        n = problem.n
+        n = round(len(X) ** 0.5)  # the evaluation grid's points per axis (finer: no reference)
         shape = (n, n)
         extent = [*problem.bounds[1], *problem.bounds[0]]
         med, worst = order[len(order) // 2], order[-1]
-        panels = [("reference", ref[:, 0]),
-                  (f"|error| median seed {med} (MSE {result.final_mse[med]:.1e})",
-                   np.abs(pred[med, :, 0] - ref[:, 0])),
-                  (f"|error| worst seed {worst} (MSE {result.final_mse[worst]:.1e})",
-                   np.abs(pred[worst, :, 0] - ref[:, 0]))]
+        if known:
+            panels = [("reference", ref[:, 0]),
+                      (f"|error| median seed {med} (MSE {result.final_mse[med]:.1e})",
+                       np.abs(pred[med, :, 0] - ref[:, 0])),
+                      (f"|error| worst seed {worst} (MSE {result.final_mse[worst]:.1e})",
+                       np.abs(pred[worst, :, 0] - ref[:, 0]))]
+        else:  # the solutions themselves, and the residual in the titles
+            panels = [(f"{tag} seed {k} (no reference; residual {result.final_mse[k]:.1e})",
+                       pred[k, :, 0]) for tag, k in (("best", order[0]), ("median", med),
+                                                      ("worst", worst))]
         fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
         for ax, (title, z) in zip(axes, panels):
             im = ax.imshow(z.reshape(shape), origin="lower", aspect="auto", extent=extent)
@@ -97,13 +108,12 @@ def plot_curves(result: Result, path: str | Path | None = None):  # noqa: ANN201
     return fig
 
 
-def _plot_samples(plt, result: Result, order: np.ndarray):  # noqa: ANN001, ANN202
+def _plot_samples(plt, result: Result, order: np.ndarray, problem):  # noqa: ANN001, ANN202
     """Distribution problems: each seed's samples over the held-out real ones, best first."""
     K = len(order)
     cols = min(K, 4)
     rows = -(-K // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.4 * rows), squeeze=False)
-    problem = PROBLEMS[result.config.problem]
     # cGAN / InfoGAN: the evaluation asks for label (or code) i % labels of sample i; colour by it
     n_labels = problem.labels if problem.label_use != "none" else 1
     show = slice(0, 3000)  # a scatter of more points only hides the shape (gauss2d keeps 20000)
@@ -125,7 +135,7 @@ def _plot_samples(plt, result: Result, order: np.ndarray):  # noqa: ANN001, ANN2
     for ax in axes.ravel()[K:]:
         ax.axis("off")
     axes[0][0].legend(fontsize=7, markerscale=4)
-    fig.suptitle(f"{result.config.problem} ({result.config.method})")
+    fig.suptitle(f"{problem.key} ({result.config.method})")
     return fig
 
 
