@@ -153,7 +153,7 @@ def family_preset(problem: str) -> dict[str, dict[str, Any]]:
     return {"*": _PDE, "gan": PRESETS["hea"]["gan"]} if len(cls.bounds) > 1 else _SIN_SLOW_D
 
 
-def preset(problem: str, method: str = "gan", source: str = "gansweep", **overrides: Any
+def preset(problem: Any, method: str = "gan", source: str = "gansweep", **overrides: Any
            ) -> Config:
     """The starting config for (problem, method), with `overrides` (flat keys) applied.
 

@@ -183,8 +183,9 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
     except ConfigError as e:
         raise UsageError(f"{_set_flag(str(e), sets)}{e}") from None
     fixed.pop("device")  # the trainable picks the device Ray gave it
-    pinned, ranges = _overrides(study_for(problem, study), method, fixed,
-                                {k for k, _, _ in sets}, _search_items(search))
+    studied = study_for(problem) if study is None else study_for(problem, study)
+    pinned, ranges = _overrides(problem, studied, method, fixed, {k for k, _, _ in sets},
+                                _search_items(search))
 
     temp = Path(tempfile.mkdtemp(prefix="gansweep_smoke_")) if smoke_test else None
     folder = temp or Path.cwd()
@@ -271,14 +272,15 @@ def _problem(problem: Any) -> str:
     return ref
 
 
-def _overrides(study: Study, method: str, fixed: dict[str, Any], set_keys: set[str],
-               search: list[str]) -> tuple[list[str], dict[str, list[Any]]]:
+def _overrides(problem: str, study: Study, method: str, fixed: dict[str, Any],
+               set_keys: set[str], search: list[str]) -> tuple[list[str], dict[str, list[Any]]]:
     """Searched keys pinned by --set, and the --search ranges, checked against the study."""
     try:  # the study itself: a range written empty in spaces.py fails here, not in a trial
         dists = Space(study, method, fixed).distributions()
     except ValueError as e:
-        raise UsageError(f"the search space ({study.__name__}, e.g. in sweeps/spaces.py) is "
-                         f"invalid: {e}; fix its range there") from None
+        where = "sweeps/spaces.py" if study.__module__ == "sweeps.spaces" else study.__module__
+        raise UsageError(f"the {problem_name(problem)} search space ({study.__name__} in "
+                         f"{where}) is invalid: {e}; fix its range there") from None
     pinned = [k for k in dists if k in set_keys
               or (k.endswith(".beta1") and k.replace(".beta1", ".betas") in set_keys)]
     ranges: dict[str, list[Any]] = {}

@@ -29,6 +29,12 @@ class Logistic(ODE):
 
     def f(self, t, y):
         return y * (1 - y)
+
+
+def narrow(trial, method="gan"):
+    """The user's own search space: G's learning rate and width only."""
+    trial.suggest_float("G.lr", 1e-3, 1e-2, log=True)
+    trial.suggest_categorical("G.width", (20, 40))
 '''
 
 # x'' + 2 b x' + x = 0, x(0) = 1, x'(0) = 0 on [0, 2 pi]: the full Problem API
@@ -208,6 +214,40 @@ def test_a_missing_file_is_found_where_ray_shipped_its_folder(user_dir, tmp_path
     gone = Path("/nonexistent/cluster/head") / user_dir.name / "logistic.py"
     assert registry.find_file(gone) == shipped / "logistic.py"
     assert PROBLEMS[f"{gone}:Logistic"].key == "logistic"
+
+
+# -- search spaces -----------------------------------------------------------------------------
+def test_the_search_space_is_the_familys_unless_the_user_gives_one(user_dir, tmp_path,
+                                                                   monkeypatch):
+    from gan_core.problems.registry import lookup
+    from sweeps.cli import build, plan
+    from sweeps.errors import UsageError
+
+    monkeypatch.chdir(tmp_path)
+    ref = f"{user_dir / 'logistic.py'}:Logistic"
+    generic = plan([ref, "--search", "G.lr=1e-3:1e-2"]).space().distributions()
+    assert "D.lr" in generic and (generic["G.lr"].low, generic["G.lr"].high) == (1e-3, 1e-2)
+    cloud = plan([str(user_dir / "cloud.npy")]).searched()
+    assert "G.activation" in cloud and "lr_gamma" not in cloud  # the distribution family's
+    # Python: the class itself and the user's study function, saved by reference for --resume
+    module = __import__(lookup(ref).__module__)
+    spec = build(module.Logistic, study=module.narrow, smoke_test=True)
+    assert spec.problem == ref and spec.study == f"{user_dir / 'logistic.py'}:narrow"
+    assert spec.searched() == ["G.lr", "G.width"]
+    assert plan([ref, "--study", spec.study]).searched() == ["G.lr", "G.width"]
+
+    def local(trial, method="gan"):
+        trial.suggest_float("G.lr", 1e-3, 1e-2)
+    with pytest.raises(UsageError, match="top level"):
+        build(ref, study=local)
+
+
+def test_python_m_gan_core_trains_a_file_reference(user_dir, tmp_path, capsys):
+    from gan_core.__main__ import main
+
+    assert main([str(user_dir / "cloud.npy"), "--seeds", "2", "--iterations", "20", "--quiet",
+                 "--out", str(tmp_path)]) == 0
+    assert "energy" in capsys.readouterr().out and (tmp_path / "cloud_gan_solution.png").exists()
 
 
 # -- bad input: one line before Ray starts ----------------------------------------------------------
