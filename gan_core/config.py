@@ -365,8 +365,9 @@ class Result:
     abandoned: np.ndarray | None = None  # (seeds,) bool: abandoned by residual monitoring; such
     # a seed's final MSE is +inf (its run was given up) and it counts as failed
     status: str = "ok"  # "ok" | "diverged" (every seed diverged)
-    metric: str = "mse"  # what final_mse/best_mse hold: "mse" for equations, else the
-    # distribution problem's primary distance (energy, w1, modes_missed), lower is better
+    metric: str = "mse"  # what final_mse/best_mse hold (the names are historical): "mse" for
+    # equations, "residual" for equations without a reference solution, else the distribution
+    # problem's primary distance (energy, w1, modes_missed), lower is better
 
     @property
     def failed(self) -> np.ndarray:

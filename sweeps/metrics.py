@@ -1,9 +1,10 @@
 """The primary metric of a problem in words: its name, how to print it, and its failure rule.
 
 Every per-seed number a sweep ranks on is the problem's primary metric (``Result.final_mse``,
-``Progress.mse``: the name is historical): the MSE against the reference for equations, a
-distance or a count for distribution problems (``PROBLEMS[key].metric``: w1, energy,
-label_energy, code_error, modes_missed, classes_missed). The summary, the progress lines and
+``Progress.mse``: the name is historical): the MSE against the reference for equations (the
+mean squared residual, "residual", for one without a reference), a distance or a count for
+distribution problems (``PROBLEMS[key].metric``: w1, energy, label_energy, code_error,
+modes_missed, classes_missed). The problem class says which, and in words (``metric_label``). The summary, the progress lines and
 the analysis report name it with these helpers instead of saying "MSE".
 
     metric_of("digits")               # "classes_missed"

@@ -199,8 +199,14 @@ def test_a_module_reference_is_imported_and_shipped_to_workers(user_dir, tmp_pat
     (pkg / "__init__.py").write_text("")
     (pkg / "equations.py").write_text(LOGISTIC)
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
     assert PROBLEMS["mylab.equations:Logistic"].key == "logistic"
     assert registry.shipped_folder("mylab.equations:Logistic") == str(pkg)
+    from sweeps import cli, driver
+
+    spec = cli.plan(["mylab.equations:Logistic", "--smoke-test"])  # gansweep run pkg.module:Class
+    assert spec.problem == "mylab.equations:Logistic"
+    assert driver._runtime_env(spec) == {"py_modules": [str(pkg)]}
     assert registry.shipped_folder(f"{user_dir / 'logistic.py'}:Logistic") == str(user_dir)
     assert registry.shipped_folder("sho") is None
     assert registry.shipped_folder("gan_core.problems.odes:SHO") is None  # gansweep's own

@@ -255,7 +255,16 @@ def shipped_folder(name: str) -> str | None:
 
 
 def _entry_points() -> list[Any]:
-    return list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+    """The installed packages' problems; read once per sys.path (a scan of every package's
+    metadata costs ~0.1 s, and the analysis asks about every trial's problem)."""
+    key = tuple(sys.path)
+    if key not in _ENTRY_POINTS:
+        _ENTRY_POINTS.clear()
+        _ENTRY_POINTS[key] = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+    return _ENTRY_POINTS[key]
+
+
+_ENTRY_POINTS: dict[tuple[str, ...], list[Any]] = {}
 
 
 # -- checks ------------------------------------------------------------------------------------------
