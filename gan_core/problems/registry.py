@@ -35,6 +35,7 @@ import torch
 
 from .base import Problem, ProblemBase, ProblemError
 from .data import SUFFIXES, PointCloud
+from .ivp import ODE
 
 ENTRY_POINT_GROUP = "gansweep.problems"
 ProblemLike = Union[type, ProblemBase]  # a problem class or instance
@@ -296,7 +297,7 @@ def check(obj: ProblemLike, name: str) -> None:
             for attr in ("bounds", "order"):
                 if not hasattr(cls, attr):
                     raise ProblemError(f"{label} sets no {attr!r}" + (
-                        ": an ODE needs interval and y0" if hasattr(cls, "rhs") else ""))
+                        ": an ODE needs interval and y0" if issubclass(cls, ODE) else ""))
             inst = make_instance(obj, 5)
             _check_equation(inst, label)
         else:
@@ -333,7 +334,7 @@ def _check_equation(p: Problem, label: str) -> None:
         shape = tuple(u.value.shape) if isinstance(u, Jet) else type(u).__name__
         raise ProblemError(f"{label}.solution returned {shape} on {n} points: expected a Jet of "
                            f"shape (seeds, n, n_out) = (1, {n}, {p.n_out})")
-    if hasattr(p, "rhs"):  # an ODE: f itself, against y's shape
+    if isinstance(p, ODE):  # f itself, against y's shape
         y = u.value
         out = p.rhs(coords[0].value, y, u.d() if p.order == 2 else None)
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(y.shape):
@@ -352,7 +353,7 @@ def _check_equation(p: Problem, label: str) -> None:
     if not torch.isfinite(lhs - rhs).all():
         raise ProblemError(f"{label}.equation is NaN or inf at some of {n} points of its domain "
                            f"{p.bounds}")
-    if p.has_reference() and not hasattr(p, "rhs"):  # an ODE's reference is solve_ivp's
+    if p.has_reference() and not isinstance(p, ODE):  # an ODE's reference is solve_ivp's
         ref = np.asarray(p.reference(p.grid()))
         if ref.shape != (n, p.n_out):
             raise ProblemError(f"{label}.reference returned shape {ref.shape} on {n} points: "
