@@ -139,7 +139,8 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
     if objective not in OBJECTIVES:
         raise UsageError(f"--objective {objective!r} is unknown: choose one of "
                          f"{', '.join(OBJECTIVES)}")
-    budget = {**DEFAULT_BUDGET, **PROBLEMS[problem].sweep_budget, **(SMOKE if smoke_test else {})}
+    budget = {**DEFAULT_BUDGET, **PROBLEMS[problem].sweep_budget,
+              **(SMOKE if smoke_test else {})}
     counts = {"trials": trials, "seeds": seeds, "iterations": iterations, "eval_every": eval_every,
               "max_concurrent": max_concurrent}
     for name, value in counts.items():
