@@ -3,8 +3,11 @@
 from .config import ACTIVATIONS, METHODS, Config, ConfigError, NetConfig, Result
 from .jets import Jet
 from .networks import BatchedMLP
-from .problems import DE_PROBLEMS, DIST_PROBLEMS, PROBLEMS, Distribution, Problem, make_problem
+from .problems import (DE_PROBLEMS, DIST_PROBLEMS, ODE, PROBLEMS, Distribution, PointCloud,
+                       Problem, ProblemBase, ProblemError, make_problem, register_problem)
 from .train import Progress, train
 
-__all__ = ["ACTIVATIONS", "DE_PROBLEMS", "DIST_PROBLEMS", "Distribution", "METHODS", "PROBLEMS", "BatchedMLP", "Config", "ConfigError", "Jet",
-           "NetConfig", "Problem", "Progress", "Result", "make_problem", "train"]
+__all__ = ["ACTIVATIONS", "DE_PROBLEMS", "DIST_PROBLEMS", "Distribution", "METHODS", "ODE",
+           "PROBLEMS", "BatchedMLP", "Config", "ConfigError", "Jet", "NetConfig", "PointCloud",
+           "Problem", "ProblemBase", "ProblemError", "Progress", "Result", "make_problem",
+           "register_problem", "train"]

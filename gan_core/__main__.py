@@ -26,7 +26,9 @@ from .train import Progress, train
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m gan_core", description=__doc__.split("\n")[0])
-    p.add_argument("problem", choices=sorted(PROBLEMS), help="problem key")
+    p.add_argument("problem", help=f"one of {', '.join(sorted(PROBLEMS))}, or your own: "
+                                   "path/to/file.py:Class, my_package.module:Class, a .npy/.csv "
+                                   "data file")
     p.add_argument("--method", default="gan", choices=METHODS)
     p.add_argument("--seeds", type=int, default=None, help="replicas trained at once")
     p.add_argument("--iterations", type=int, default=None)
@@ -63,13 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(max(1, args.threads))
+    result_metric = PROBLEMS[cfg.problem].metric
     t0 = time.perf_counter()
 
     def progress(p: Progress) -> None:
         if args.quiet:
             return
         m = p.metrics
-        name = PROBLEMS[cfg.problem].metric
+        name = result_metric
         print(f"  it {p.iteration:>6}/{cfg.iterations}  median {name} {m[f'eval/{name}']:.2e}  "
               f"worst {m[f'eval/{name}_worst']:.2e}  failed {m['eval/failure_rate']:.0%}  "
               f"({time.perf_counter() - t0:.0f}s)", flush=True)
@@ -79,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     result = train(cfg, report=progress)
 
     label = result.metric.upper() if result.metric == "mse" else result.metric
+    if result.metric == "residual":
+        print("\nno reference solution: the metric is the mean squared residual on a fine grid")
     print(f"\n{'seed':>4}  {'final ' + label:>10}  {'best ' + label:>10}  status")
     for k, status in enumerate(result.seed_status()):
         restarts = f" (restarted {result.restarts[k]}x)" if result.restarts[k] else ""
@@ -92,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{cfg.problem}_{cfg.method}"
+    stem = f"{PROBLEMS[cfg.problem].key}_{cfg.method}"
     plot_solutions(result, out / f"{stem}_solution.png")
     plot_curves(result, out / f"{stem}_curves.png")
     print(f"plots: {out / (stem + '_solution.png')}, {out / (stem + '_curves.png')}")

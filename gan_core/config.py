@@ -83,7 +83,9 @@ class NetConfig:
 class Config:
     """A training run: one problem, one method, `seeds` independent replicas trained at once."""
 
-    problem: str = "sho"  # problem key, see gan_core.problems.PROBLEMS
+    problem: str = "sho"  # a problem key or reference (gan_core.problems: "sho",
+    # "path/file.py:Class", "pkg.module:Class", "points.npy"); a problem class or instance given
+    # here is registered and replaced by its name (gan_core.register_problem)
     method: str = "gan"  # one of METHODS
     seeds: int = 4  # independent replicas (own init weights and own point noise), trained batched
     seed: int = 0  # base random seed; replica k is initialised from (seed, k)
@@ -129,6 +131,10 @@ class Config:
     # in float32 gan_core.native's kernels, on a GPU CUDA graphs); reference: the PyTorch code
 
     def __post_init__(self) -> None:
+        from .problems.registry import canonical  # local import: problems import this module
+
+        # frozen: the one place a field is rewritten, to the name every process resolves alike
+        object.__setattr__(self, "problem", canonical(self.problem))
         self.validate()
 
     # -- construction -------------------------------------------------------------------------
@@ -210,12 +216,10 @@ class Config:
     # -- validation ---------------------------------------------------------------------------
     def validate(self) -> None:
         """Raise ConfigError for the first bad value, naming the field, the value and the fix."""
-        from .problems import PROBLEMS  # local import: problems import this module
+        from .problems import problem_class  # local import: problems import this module
 
-        _check(self.problem in PROBLEMS, "problem", self.problem,
-               f"one of {', '.join(sorted(PROBLEMS))}")
+        problem = problem_class(self.problem)  # ProblemError (a ConfigError): one line
         _check(self.method in METHODS, "method", self.method, f"one of {', '.join(METHODS)}")
-        problem = PROBLEMS[self.problem]
         env = getattr(problem, "data_env", None)  # the user's own files (mnist), named by a variable
         if env:
             where = os.environ.get(env, "")
@@ -366,8 +370,9 @@ class Result:
     abandoned: np.ndarray | None = None  # (seeds,) bool: abandoned by residual monitoring; such
     # a seed's final MSE is +inf (its run was given up) and it counts as failed
     status: str = "ok"  # "ok" | "diverged" (every seed diverged)
-    metric: str = "mse"  # what final_mse/best_mse hold: "mse" for equations, else the
-    # distribution problem's primary distance (energy, w1, modes_missed), lower is better
+    metric: str = "mse"  # what final_mse/best_mse hold (the names are historical): "mse" for
+    # equations, "residual" for equations without a reference solution, else the distribution
+    # problem's primary distance (energy, w1, modes_missed), lower is better
     fast_path: str = "reference"  # the path the run took: fused, native (why not fused), cuda
     # graphs, or reference (why); README "Speed"
 

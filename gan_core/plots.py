@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Result
-from .problems import PROBLEMS, make_problem
+from .problems import make_problem
 
 
 def _pyplot():
@@ -28,6 +28,8 @@ def plot_solutions(result: Result, path: str | Path | None = None):  # noqa: ANN
     order = np.argsort(np.where(np.isfinite(result.final_mse), result.final_mse, np.inf))
     if hasattr(problem, "image_shape"):  # digits, mnist: images, not points
         return plot_digit_grid(result, path)
+    known = result.metric != "residual"  # without a reference the metric is the residual
+    name = "MSE" if known else "residual"
     if problem.family == "dist":
         fig = _plot_samples(plt, result, order)
     elif problem.dim == 1:
@@ -40,22 +42,32 @@ def plot_solutions(result: Result, path: str | Path | None = None):  # noqa: ANN
             top, bottom = axes[0][c], axes[1][c]
             for k in order:
                 y = pred[k, :, c] if np.isfinite(pred[k, :, c]).all() else np.full(len(X), np.nan)
-                top.plot(X[:, 0], y, lw=1, alpha=0.8, label=f"seed {k}: MSE {result.final_mse[k]:.1e}")
+                top.plot(X[:, 0], y, lw=1, alpha=0.8,
+                         label=f"seed {k}: {name} {result.final_mse[k]:.1e}")
                 bottom.semilogy(X[:, 0], np.abs(y - ref[:, c]) + 1e-300, lw=1, alpha=0.8)
-            top.plot(X[:, 0], ref[:, c], "k--", lw=2, label="reference")
+            if known:
+                top.plot(X[:, 0], ref[:, c], "k--", lw=2, label="reference")
             top.set_ylabel(problem.outputs[c])
-            top.set_title(f"{problem.key} ({result.config.method}): {problem.outputs[c]}")
-            bottom.set_ylabel(f"|{problem.outputs[c]} - reference|")
+            top.set_title(f"{problem.key} ({result.config.method}): {problem.outputs[c]}"
+                          + ("" if known else " (no reference solution)"))
+            bottom.set_ylabel(f"|{problem.outputs[c]} - reference|" if known else
+                              "no reference: judged by the residual")
             bottom.set_xlabel(problem.axes[0])
         axes[0][0].legend(fontsize=7, loc="best")
     else:
         med, worst = order[len(order) // 2], order[-1]
         fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
-        _draw_field(axes[0], problem, ref[:, 0])
-        axes[0].set_title("reference", fontsize=9)
-        for ax, (what, k) in zip(axes[1:], (("median", med), ("worst", worst))):
-            draw_seed(ax, result, k, title=f"|error| {what} seed {k} "
-                                           f"(MSE {result.final_mse[k]:.1e})")
+        if known:
+            _draw_field(axes[0], problem, ref[:, 0])
+            axes[0].set_title("reference", fontsize=9)
+            for ax, (what, k) in zip(axes[1:], (("median", med), ("worst", worst))):
+                draw_seed(ax, result, k, title=f"|error| {what} seed {k} "
+                                               f"(MSE {result.final_mse[k]:.1e})")
+        else:  # the solutions themselves, and the residual in the titles
+            for ax, (what, k) in zip(axes, (("best", order[0]), ("median", med),
+                                            ("worst", worst))):
+                draw_seed(ax, result, k, title=f"{what} seed {k} (no reference; residual "
+                                               f"{result.final_mse[k]:.1e})")
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=110)
@@ -105,11 +117,14 @@ def draw_seed(ax, result: Result, k: int, title: str | None = None,  # noqa: ANN
         _draw_samples(ax, result, k)
     elif problem.dim == 1:
         for c in range(ref.shape[1]):
-            ax.plot(result.grid[:, 0], ref[:, c], "k--", lw=2,
-                    label="reference" if c == 0 else None)
+            if result.metric != "residual":  # else there is no reference solution to draw
+                ax.plot(result.grid[:, 0], ref[:, c], "k--", lw=2,
+                        label="reference" if c == 0 else None)
             ax.plot(result.grid[:, 0], pred[:, c], color=f"C{c}", lw=1.5,
                     label=f"{problem.outputs[c]}, seed {k}")
         ax.set_xlabel(problem.axes[0])
+    elif result.metric == "residual":  # no reference solution: the solution itself
+        _draw_field(ax, problem, pred[:, 0])
     else:
         _draw_field(ax, problem, np.abs(pred[:, 0] - ref[:, 0]))
     if legend and ax.get_legend_handles_labels()[0]:
@@ -139,8 +154,9 @@ def _draw_samples(ax, result: Result, k: int) -> None:  # noqa: ANN001
 
 
 def _draw_field(ax, problem, z: np.ndarray) -> None:  # noqa: ANN001
-    """PDEs: the values `z` (n * n,) on the problem's grid as a map with its colour bar."""
-    n = problem.n
+    """PDEs: the values `z` (n * n,) on the problem's grid as a map with its colour bar (the grid's
+    side from the data: without a reference solution the evaluation grid is finer)."""
+    n = round(len(z) ** 0.5)
     im = ax.imshow(z.reshape(n, n), origin="lower", aspect="auto",
                    extent=[*problem.bounds[1], *problem.bounds[0]])
     ax.figure.colorbar(im, ax=ax)
@@ -171,7 +187,7 @@ def _plot_samples(plt, result: Result, order: np.ndarray):  # noqa: ANN001, ANN2
     for ax in axes.ravel()[K:]:
         ax.axis("off")
     axes[0][0].legend(fontsize=7, markerscale=4)
-    fig.suptitle(f"{result.config.problem} ({result.config.method})")
+    fig.suptitle(f"{problem.key} ({result.config.method})")
     return fig
 
 

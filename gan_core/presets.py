@@ -139,14 +139,29 @@ PRESETS["sho"] = {"*": {**{k: v for k, v in PAPER["sho"].items() if not k.starts
                         "G.lr": 0.02, "D.lr": 0.002, "lr_step": 3, "lr_gamma": 0.98}}
 
 
-def preset(problem: str, method: str = "gan", source: str = "gansweep", **overrides: Any
+def family_preset(problem: str) -> dict[str, dict[str, Any]]:
+    """The starting config of a problem gansweep has no tuned preset for (a user's): its own
+    (``preset`` on the class), else its family's: the ODE preset carried over from sho (sin G,
+    slow D), the PDE one, or the moons nets for data."""
+    from .problems import PROBLEMS
+
+    cls = PROBLEMS[problem]
+    if cls.preset is not None:
+        return cls.preset
+    if cls.family == "dist":
+        return PRESETS["moons"]
+    return {"*": _PDE, "gan": PRESETS["hea"]["gan"]} if len(cls.bounds) > 1 else _SIN_SLOW_D
+
+
+def preset(problem: Any, method: str = "gan", source: str = "gansweep", **overrides: Any
            ) -> Config:
     """The starting config for (problem, method), with `overrides` (flat keys) applied.
 
-    source "gansweep": gansweep's tuned presets (the default); "paper": the DEQGAN paper's
-    published config for the problem (its network, schedule, point count and constants), with
-    only the method changed for the classical losses.
+    source "gansweep": gansweep's tuned presets (the default; ``family_preset`` for a problem
+    without one); "paper": the DEQGAN paper's published config for the problem (its network,
+    schedule, point count and constants), with only the method changed for the classical losses.
     """
+    problem = Config(problem=problem).problem  # a class, instance or reference: its name
     if source not in SOURCES:
         raise ConfigError(f"source = {source!r} is invalid: expected one of {', '.join(SOURCES)}")
     d: dict[str, Any] = {"problem": problem, "method": method}
@@ -156,7 +171,7 @@ def preset(problem: str, method: str = "gan", source: str = "gansweep", **overri
                               f"problems are {', '.join(PAPER)}")
         d.update(PAPER[problem])
     else:
-        entry = PRESETS.get(problem, {})
+        entry = PRESETS[problem] if problem in PRESETS else family_preset(problem)
         d.update(entry.get("*", {}))
         d.update(entry.get(method, {}))
     d.update(overrides)

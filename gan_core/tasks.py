@@ -27,10 +27,14 @@ class DETask:
 
     def __init__(self, problem: Problem, cfg: Config, device: torch.device, dtype: torch.dtype):
         self.problem, self.cfg, self.K = problem, cfg, cfg.seeds
-        self.metric = problem.metric  # "mse"
-        self.grid_np = problem.grid()  # (n, dim)
-        self.reference_np = problem.reference(self.grid_np)  # (n, n_out)
-        self.grid = torch.as_tensor(self.grid_np, dtype=dtype, device=device)
+        self.metric = problem.metric  # "mse", or "residual" for a problem without reference
+        self.grid = torch.as_tensor(problem.grid(), dtype=dtype, device=device)  # (n, dim)
+        # evaluated on the training grid against the reference; without one, by the residual
+        # on a finer grid (the points between the training points count too)
+        self.grid_np = problem.grid() if problem.has_reference() else problem.fine_grid()
+        self.reference_np = (problem.reference(self.grid_np) if problem.has_reference() else
+                             np.full((len(self.grid_np), problem.n_out), np.nan))  # (m, n_out)
+        self.eval_grid = torch.as_tensor(self.grid_np, dtype=dtype, device=device)
         self.reference = torch.as_tensor(self.reference_np, dtype=dtype, device=device)
         self.noise_std = torch.as_tensor(problem.noise_std(), dtype=dtype, device=device)
         self.n, self.n_in = self.grid.shape  # points, G's input size
@@ -55,12 +59,19 @@ class DETask:
         return torch.zeros_like(lhs), lhs - rhs
 
     def evaluate(self, G: torch.nn.Module) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """(MSE per seed, prediction (K, n, n_out), no extra metrics)."""
+        """(MSE per seed, or the mean squared residual without a reference; prediction
+        (K, m, n_out) on the evaluation grid; no extra metrics)."""
+        residual = self.metric == "residual"
         with torch.no_grad():
-            coords = Jet.coordinates(self.grid.expand(self.K, *self.grid.shape), order=0)
-            u = self.problem.solution(G(self.problem.net_input(coords)), coords).value
-            err = (u - self.reference).double()
-            return _per_seed(err * err).cpu().numpy(), u.cpu().numpy(), {}
+            X = self.eval_grid.expand(self.K, *self.eval_grid.shape)
+            coords = Jet.coordinates(X, order=self.problem.order if residual else 0)
+            u = self.problem.solution(G(self.problem.net_input(coords)), coords)
+            if residual:
+                lhs, rhs = self.problem.equation(u, coords)
+                err = (lhs - rhs).double()
+            else:
+                err = (u.value - self.reference).double()
+            return _per_seed(err * err).cpu().numpy(), u.value.cpu().numpy(), {}
 
 
 class DistTask:
@@ -80,14 +91,10 @@ class DistTask:
         self.noise = "normal" if cfg.method == "vae" else problem.noise
         data_rng, ref_rng = np.random.default_rng([cfg.seed, 101]), np.random.default_rng(
             [cfg.seed, 202])
+        data, y, self.reference_np, self.ref_labels = problem.datasets(data_rng, ref_rng,
+                                                                       labelled=bool(self.L))
         if self.L:
-            data, y = problem.sample_labelled(problem.train_size, data_rng)
-            self.reference_np, self.ref_labels = problem.sample_labelled(problem.eval_samples,
-                                                                         ref_rng)
             self.data_labels = torch.as_tensor(y, device=device)
-        else:
-            data = problem.sample(problem.train_size, data_rng)
-            self.reference_np, self.ref_labels = problem.sample(problem.eval_samples, ref_rng), None
         self.data = torch.as_tensor(data, dtype=dtype, device=device)  # (train_size, data_dim)
         self.grid_np = np.zeros((problem.eval_samples, 0))  # no grid: samples are compared
         self.n, self.n_out = problem.n, problem.data_dim

@@ -23,29 +23,22 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from gan_core import METHODS, PROBLEMS, Config, ConfigError
+from gan_core.problems.registry import canonical, lookup, reference
 from gan_core.config import parse_value
 from gan_core.presets import preset
 
 from . import preflight, storage
 from .errors import ArgumentParser, SweepError, UsageError
 from .overrides import search_range, split
-from .spaces import OBJECTIVES, Space, study_for
+from .metrics import problem_name
+from .spaces import OBJECTIVES, Space, Study, study_for, study_name
 from .spec import SPEC_FILE, SweepSpec
 from .spec import optuna_storage as _optuna_storage
 from .spec import tracking_uri as _tracking_uri
 
-# Per-problem budgets of the default (no-option) run, sized for ~10 minutes on a 2-core laptop:
-# at most `trials`, and Tune stops starting/continuing trials after `time_budget` seconds
-BUDGETS: dict[str, dict[str, int]] = {
-    "sho": {"trials": 32, "seeds": 8, "time_budget": 480},
-    "exp": {"trials": 24, "seeds": 8, "time_budget": 480},
-    "burgers": {"trials": 8, "seeds": 2, "iterations": 2000, "time_budget": 1800},
-    # distribution problems: the time budget ends the default run. A moons trial (4 seeds, 3000
-    # iterations of the preset) is ~1-2 min on one core plus an energy distance per seed and
-    # report; a digits one (2000 iterations) ~40 s-1 min; ASHA stops most trials at 1/8 or 3/8
-    "moons": {"trials": 24, "seeds": 4, "time_budget": 480},
-    "digits": {"trials": 20, "seeds": 4, "iterations": 2000, "time_budget": 480},
-}
+# The default (no-option) run's size: the problem's own (``sweep_budget`` on its class, e.g. sho's
+# 32 trials in ~10 minutes on a 2-core laptop) over this: at most `trials`, and Tune stops
+# starting/continuing trials after `time_budget` seconds
 DEFAULT_BUDGET = {"trials": 16, "seeds": 4, "time_budget": 1800}
 SMOKE = {"trials": 3, "seeds": 2, "iterations": 30, "eval_every": 10, "time_budget": 0}
 
@@ -54,7 +47,10 @@ def parser() -> ArgumentParser:
     """The options of ``gansweep run``; each one's ``dest`` is the keyword of ``build`` (and of
     the Python API ``sweeps.sweep``)."""
     p = ArgumentParser(prog="gansweep run", description=__doc__.split("\n")[0])
-    p.add_argument("problem", help=f"one of {', '.join(sorted(PROBLEMS))}")
+    p.add_argument("problem", help=f"one of {', '.join(sorted(PROBLEMS))}; or your own: "
+                                   "path/to/file.py:Class, my_package.module:Class, a .npy/.csv "
+                                   "data file, or a name a package registers (entry point group "
+                                   "gansweep.problems)")
     p.add_argument("--trials", type=int, help="Tune num_samples (default: per problem)")
     p.add_argument("--seeds", type=int, help="seeds trained at once in each trial")
     p.add_argument("--iterations", type=int, help="iterations per trial (default: the preset's)")
@@ -94,6 +90,10 @@ def parser() -> ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="fix a config field for every trial, e.g. --set G.activation=tanh; a "
                         "searched field is taken out of the search (repeatable)")
+    p.add_argument("--study", metavar="NAME",
+                   help="the search space: a study of sweeps/spaces.py (sho, exp, generic, "
+                        "generic_dist, ...) or your own function, module:function or "
+                        "path/file.py:function (default: the problem's, else its family's)")
     p.add_argument("--search", action="append", default=[], metavar="KEY=RANGE",
                    help="a searched field's range: --search G.lr=1e-4:1e-2 (floats, ints; the "
                         "log scale is kept) or --search G.activation=tanh,sin (repeatable)")
@@ -118,22 +118,29 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
           summary_json: str | None = None, baseline: bool = True, max_failures: int = 2,
           max_failed_trials: int = 5, set: Mapping[str, Any] | Sequence[str] = (),  # noqa: A002
           search: Mapping[str, Any] | Sequence[str] = (), verbose: bool = False,
-          argv: Sequence[str] = ()) -> SweepSpec:
+          study: Study | str | None = None, argv: Sequence[str] = ()) -> SweepSpec:
     """Check every option (as the CLI names them, with underscores) and resolve it: absolute
     paths, concrete numbers, the fixed config through gan_core. ``set`` and ``search`` take the
     CLI's ``KEY=VALUE`` strings or a dict (``{"G.activation": "tanh"}``; ``{"G.lr": (1e-4, 1e-2),
     "G.width": [20, 40]}``); ``resume=True`` is the CLI's bare ``--resume`` (the latest sweep).
     A resumed sweep comes back as it was saved, with this call's address, summary file, baseline
-    and verbosity. Raises UsageError with one line; starts nothing."""
-    if problem not in PROBLEMS:
-        raise UsageError(f"problem {problem!r} is unknown: choose one of "
-                         f"{', '.join(sorted(PROBLEMS))}")
+    and verbosity. `problem` is a name or reference (see gan_core.problems) or a problem class;
+    `study` a search-space function (or its name or reference) instead of the problem's. Raises
+    UsageError with one line; starts nothing."""
+    problem = _problem(problem)
+    if study is not None:
+        try:
+            study = study_name(study) if callable(study) else study
+            study_for(problem, study)  # found now, not in the driver
+        except (ValueError, ConfigError) as e:
+            raise UsageError(f"--study {study}: {e}") from None
     if method not in METHODS:
         raise UsageError(f"--method {method!r} is unknown: choose one of {', '.join(METHODS)}")
     if objective not in OBJECTIVES:
         raise UsageError(f"--objective {objective!r} is unknown: choose one of "
                          f"{', '.join(OBJECTIVES)}")
-    budget = {**BUDGETS.get(problem, DEFAULT_BUDGET), **(SMOKE if smoke_test else {})}
+    budget = {**DEFAULT_BUDGET, **PROBLEMS[problem].sweep_budget,
+              **(SMOKE if smoke_test else {})}
     counts = {"trials": trials, "seeds": seeds, "iterations": iterations, "eval_every": eval_every,
               "max_concurrent": max_concurrent}
     for name, value in counts.items():
@@ -177,7 +184,8 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
     except ConfigError as e:
         raise UsageError(f"{_set_flag(str(e), sets)}{e}") from None
     fixed.pop("device")  # the trainable picks the device Ray gave it
-    pinned, ranges = _overrides(problem, method, fixed, {k for k, _, _ in sets},
+    studied = study_for(problem) if study is None else study_for(problem, study)
+    pinned, ranges = _overrides(problem, studied, method, fixed, {k for k, _, _ in sets},
                                 _search_items(search))
 
     temp = Path(tempfile.mkdtemp(prefix="gansweep_smoke_")) if smoke_test else None
@@ -196,7 +204,8 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
         fixed=fixed, pinned=pinned, ranges=ranges, seed=seed,
         cpus_per_trial=cpus_per_trial, gpus_per_trial=g, max_concurrent=max_concurrent,
         max_failures=max_failures, max_failed_trials=max_failed_trials,
-        tracking_uri=tracking, experiment_name=experiment_name or f"gansweep-{problem}",
+        tracking_uri=tracking, study=study,
+        experiment_name=experiment_name or f"gansweep-{problem_name(problem)}",
         storage_path=stores, optuna_storage=study_storage,
         address=address, summary_json=(str(Path(summary_json).expanduser().resolve())
                                        if summary_json else None),
@@ -246,14 +255,33 @@ def _set_flag(message: str, items: list[tuple[str, Any, str]]) -> str:
     return ""
 
 
-def _overrides(problem: str, method: str, fixed: dict[str, Any], set_keys: set[str],
-               search: list[str]) -> tuple[list[str], dict[str, list[Any]]]:
+def _problem(problem: Any) -> str:
+    """The problem's name as every process resolves it (a class or an instance: its reference);
+    UsageError with one line for a problem that cannot be found, built or imported by Ray's
+    workers."""
+    try:
+        name = canonical(problem)
+        obj = lookup(name)
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    ref = reference(obj)
+    if ref is None:
+        raise UsageError(f"problem {name!r} exists only in this process (an instance, or a class "
+                         "made in a function or a notebook), so Ray's workers cannot import it: "
+                         "define the class at the top level of a file and pass the class or "
+                         "'path/to/file.py:Class'")
+    return ref
+
+
+def _overrides(problem: str, study: Study, method: str, fixed: dict[str, Any],
+               set_keys: set[str], search: list[str]) -> tuple[list[str], dict[str, list[Any]]]:
     """Searched keys pinned by --set, and the --search ranges, checked against the study."""
     try:  # the study itself: a range written empty in spaces.py fails here, not in a trial
-        dists = Space(study_for(problem), method, fixed).distributions()
+        dists = Space(study, method, fixed).distributions()
     except ValueError as e:
-        raise UsageError(f"the {problem} search space ({study_for(problem).__name__} in "
-                         f"sweeps/spaces.py) is invalid: {e}; fix its range there") from None
+        where = "sweeps/spaces.py" if study.__module__ == "sweeps.spaces" else study.__module__
+        raise UsageError(f"the {problem_name(problem)} search space ({study.__name__} in "
+                         f"{where}) is invalid: {e}; fix its range there") from None
     pinned = [k for k in dists if k in set_keys
               or (k.endswith(".beta1") and k.replace(".beta1", ".betas") in set_keys)]
     ranges: dict[str, list[Any]] = {}
@@ -261,7 +289,7 @@ def _overrides(problem: str, method: str, fixed: dict[str, Any], set_keys: set[s
         key, text = split(item, "--search")
         if key not in dists or key in pinned:
             why = "is fixed by --set" if key in pinned else \
-                f"is not searched by the {study_for(problem).__name__} study"
+                f"is not searched by the {study.__name__} study"
             raise UsageError(f"--search {item}: {key} {why}; searched: {', '.join(dists)} "
                              f"(use --set {key}=VALUE to fix a field)")
         ranges[key] = search_range(key, text, dists[key], fixed)

@@ -35,7 +35,7 @@ from . import tracking
 from .api import SweepResult
 from .budget import FailureBudget
 from .errors import SweepError
-from .metrics import failure_ci, label, metric_of
+from .metrics import failure_ci, label, metric_of, problem_name
 from .progress import ProgressLines
 from .spaces import METRIC, MODE
 from .spec import SUMMARY_DIR, SweepSpec
@@ -111,7 +111,7 @@ def _open(spec: SweepSpec, fits: int, trainable: Trainable,
 def _start(spec: SweepSpec) -> SweepSpec:
     """A new sweep: its name, MLflow experiment and parent run; the spec saved in Tune's folder."""
     exp_id = tracking.experiment_id(spec.tracking_uri, spec.experiment_name)
-    name = f"{spec.problem}-{spec.method}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name = f"{problem_name(spec.problem)}-{spec.method}-{time.strftime('%Y%m%d-%H%M%S')}"
     exp_dir = storage.join(spec.storage_path, name)
     parent = tracking.start_parent(
         spec.tracking_uri, exp_id, name,
@@ -390,14 +390,27 @@ def _start_ray(spec: SweepSpec) -> bool:
         logging.getLogger("ray").setLevel(logging.ERROR)
     try:
         if spec.address:
-            ray.init(address=spec.address, log_to_driver=spec.verbose, logging_level=level)
+            ray.init(address=spec.address, log_to_driver=spec.verbose, logging_level=level,
+                     runtime_env=_runtime_env(spec))
         else:
             # address="local": never attach to some other Ray that happens to run on this machine
             ray.init(address="local", include_dashboard=False, log_to_driver=spec.verbose,
-                     logging_level=level)
+                     logging_level=level, runtime_env=_runtime_env(spec))
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise SweepError(f"cannot start or join Ray (--address {spec.address}): {e}") from None
     return True
+
+
+def _runtime_env(spec: SweepSpec) -> dict[str, Any] | None:
+    """A user's problem (and study) reach every Ray worker without being installed there: their
+    file's folder, or their package, travels as Ray's ``py_modules`` (gan_core's registry finds
+    the shipped copy where the original path does not exist). None for built-in and installed
+    problems. A Ray started before the sweep keeps its own runtime environment."""
+    from gan_core.problems.registry import shipped_folder
+
+    folders = {f for f in (shipped_folder(spec.problem), spec.study and shipped_folder(spec.study))
+               if f}
+    return {"py_modules": sorted(folders)} if folders else None
 
 
 def _check_resources(spec: SweepSpec) -> int:

@@ -1,9 +1,10 @@
 """The primary metric of a problem in words: its name, how to print it, and its failure rule.
 
 Every per-seed number a sweep ranks on is the problem's primary metric (``Result.final_mse``,
-``Progress.mse``: the name is historical): the MSE against the reference for equations, a
-distance or a count for distribution problems (``PROBLEMS[key].metric``: w1, energy,
-label_energy, code_error, modes_missed, classes_missed). The summary, the progress lines and
+``Progress.mse``: the name is historical): the MSE against the reference for equations (the
+mean squared residual, "residual", for one without a reference), a distance or a count for
+distribution problems (``PROBLEMS[key].metric``: w1, energy, label_energy, code_error,
+modes_missed, classes_missed). The problem class says which, and in words (``metric_label``). The summary, the progress lines and
 the analysis report name it with these helpers instead of saying "MSE".
 
     metric_of("digits")               # "classes_missed"
@@ -18,31 +19,39 @@ from __future__ import annotations
 import math
 
 from gan_core import PROBLEMS
+from gan_core.problems import METRIC_LABELS
 
 # metrics that count something (modes, classes) or are a fraction of samples (code_error): they
 # are often exactly 0, so they are compared and optimised as they are, never on a log scale
 COUNT_METRICS = ("modes_missed", "classes_missed", "code_error")
 
-_LABELS = {
-    "mse": "MSE",
-    "w1": "Wasserstein distance",
-    "energy": "energy distance",
-    "label_energy": "per-label energy distance",
-    "code_error": "code error",
-    "modes_missed": "modes missed",
-    "classes_missed": "classes missed",
-}
-
 
 def metric_of(problem: str) -> str:
-    """The primary metric of `problem`: "mse" for equations, else the distribution's own."""
+    """The primary metric of `problem` (its class's ``metric``): "mse" for equations with a
+    reference, "residual" for those without, else the distribution's own; "mse" for a name
+    that resolves to nothing (a sweep read back after its problem's file is gone)."""
     cls = PROBLEMS.get(problem)
     return cls.metric if cls is not None else "mse"
 
 
 def label(metric: str) -> str:
     """The metric in words, for tables and sentences ("energy distance", "classes missed")."""
-    return _LABELS.get(metric, metric.replace("_", " "))
+    return METRIC_LABELS.get(metric, metric.replace("_", " "))
+
+
+def metric_label(problem: str) -> str:
+    """The primary metric of `problem` in words, as its class says (``metric_label``)."""
+    cls = PROBLEMS.get(problem)
+    return cls.metric_label if cls is not None else label(metric_of(problem))
+
+
+def problem_name(problem: str) -> str:
+    """The short name of `problem` for folders, experiments and titles: its class's ``key``
+    ("logistic" for "/path/my.py:Logistic"), else the text without folders and suffixes."""
+    cls = PROBLEMS.get(problem)
+    if cls is not None:
+        return cls.key
+    return problem.rsplit(":", 1)[-1].rsplit("/", 1)[-1].rsplit(".", 1)[0] or problem
 
 
 def is_count(metric: str) -> bool:
@@ -123,4 +132,7 @@ def failure_rule(problem: str, threshold: float | None = None) -> str:
                 "other moon than their code says), or diverged")
     if metric == "mse":
         return f"failed: final MSE above {t} against the reference, or diverged"
+    if metric == "residual":
+        return (f"failed: mean squared residual above {t} on the fine grid (no reference "
+                "solution), or diverged")
     return f"failed: {label(metric)} to held-out real samples above {t}, or diverged"

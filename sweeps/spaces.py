@@ -207,17 +207,58 @@ def generic_dist(trial: optuna.Trial, method: str = "gan") -> None:
     _critic(trial, method, (32, 64, 128, 256), (1, 2, 3), (1e-4, 1e-2))
 
 
-STUDIES: dict[str, Study] = {"sho": sho, "exp": exp, "burgers": burgers,
-                             "moons": moons, "moons_cgan": moons, "moons_infogan": moons,
-                             "digits": digits, "mnist": digits, "gauss2d": gauss2d}
+# the studies by name: a problem names its own (``study`` on the problem class, e.g. moons and its
+# cGAN and InfoGAN variants share "moons")
+STUDIES: dict[str, Study] = {"sho": sho, "exp": exp, "burgers": burgers, "moons": moons,
+                             "digits": digits, "gauss2d": gauss2d, "generic": generic,
+                             "generic_dist": generic_dist}
 
 
-def study_for(problem: str) -> Study:
-    """The study searched for `problem`: its own, else the generic one of its family."""
-    if problem in STUDIES:
-        return STUDIES[problem]
+def study_for(problem: str, study: Study | str | None = None) -> Study:
+    """The study searched for `problem`: `study` (a function, a name in STUDIES or a
+    ``module:function`` reference) if given, else the problem's own (its class's ``study``),
+    else the generic one of its family."""
     cls = PROBLEMS.get(problem)
-    return generic_dist if cls is not None and cls.family == "dist" else generic
+    chosen = study if study is not None else getattr(cls, "study", None)
+    if chosen is None:
+        return generic_dist if cls is not None and cls.family == "dist" else generic
+    if callable(chosen):
+        return chosen
+    if chosen in STUDIES:
+        return STUDIES[chosen]
+    return load_study(chosen)
+
+
+def load_study(name: str) -> Study:
+    """The study function a ``module:function`` or ``path/file.py:function`` reference names;
+    ValueError with one line if there is none."""
+    from gan_core.problems.registry import _import_file, _import_module
+
+    where, sep, attr = name.rpartition(":")
+    if not sep:
+        raise ValueError(f"study {name!r} is unknown: one of {', '.join(STUDIES)}, or "
+                         "module:function / path/file.py:function")
+    module = _import_file(where) if where.endswith(".py") or "/" in where else \
+        _import_module(where)
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise ValueError(f"study {name}: {where} has no function {attr!r}")
+    return fn
+
+
+def study_name(study: Study) -> str:
+    """What a SweepSpec saves of a study: its name in STUDIES, else its ``module:function``
+    reference (a study made inside a function has none: ValueError)."""
+    for name, fn in STUDIES.items():
+        if fn is study:
+            return name
+    from gan_core.problems.registry import code_reference
+
+    ref = code_reference(study)
+    if ref is None:
+        raise ValueError(f"study {study!r} cannot be saved with the sweep (--resume reloads it): "
+                         "define it at the top level of a module or file")
+    return ref
 
 
 # -- from Optuna's names to gan_core's config ---------------------------------------------------------

@@ -41,7 +41,7 @@ class SweepSpec:
     its identity. Paths are absolute or URIs; numbers are concrete."""
 
     # -- what is searched
-    problem: str  # a gan_core problem key (sho, exp, moons, ...)
+    problem: str  # a gan_core problem key (sho, exp, moons, ...) or reference (file.py:Class)
     method: str = "gan"  # a gan_core method (gan, wgan_gp, l2, vae, ...)
     objective: str = "median"  # median | p90 | worst | failure_rate over seeds (spaces.OBJECTIVES)
     trials: int = 16  # Tune num_samples: at most this many trials
@@ -50,6 +50,8 @@ class SweepSpec:
     pinned: list[str] = field(default_factory=list)  # searched keys fixed by --set
     ranges: dict[str, list[Any]] = field(default_factory=dict)  # searched keys --search re-ranged
     seed: int = 0  # seeds the TPE sampler (the trials' replicas: fixed["seed"])
+    study: str | None = None  # the search space: a name in spaces.STUDIES or a module:function
+    # reference (None: the problem's own study, else its family's generic one)
     # -- how trials run
     cpus_per_trial: float = 1.0  # Ray CPUs per trial (and torch's threads)
     gpus_per_trial: float = 0.0  # Ray GPUs per trial; fractions share a GPU
@@ -86,10 +88,10 @@ class SweepSpec:
     def space(self) -> Space:
         """The define-by-run space: the problem's study around the fixed config, with the --set
         pins and --search ranges."""
+        study = study_for(self.problem, self.study)
         if self.pinned or self.ranges:
-            return CustomSpace(study_for(self.problem), self.method, self.fixed, self.pinned,
-                               self.ranges)
-        return Space(study_for(self.problem), self.method, self.fixed)
+            return CustomSpace(study, self.method, self.fixed, self.pinned, self.ranges)
+        return Space(study, self.method, self.fixed)
 
     def searched(self) -> list[str]:
         """The names of the searched keys (``G.lr``, ``G.width``, ...)."""

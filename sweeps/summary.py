@@ -96,12 +96,11 @@ def worst_outlier(df: pd.DataFrame, searched: list[str] | None = None) -> dict[s
 
 
 def baseline_method(problem: str) -> str | None:
-    """The non-GAN baseline of a problem: Lagaris (l2) for equations, the VAE for distributions;
-    None for InfoGAN problems (their metric is about the code D recovers: a VAE has none)."""
-    if metric_of(problem) == "mse":
-        return "l2"
+    """The non-GAN baseline of a problem, as its class says (``baseline_method``): Lagaris (l2)
+    for equations, the VAE for distributions, None for InfoGAN problems (their metric is about
+    the code D recovers: a VAE has none)."""
     cls = PROBLEMS.get(problem)
-    return None if cls is not None and cls.label_use == "code" else "vae"
+    return cls.baseline_method if cls is not None else "l2"
 
 
 def baseline(best_config: dict[str, Any], method: str | None = None,

@@ -325,9 +325,7 @@ def plot_name(problem: str) -> str:
     from gan_core import PROBLEMS
 
     cls = PROBLEMS.get(problem)
-    if cls is None or cls.family != "dist":
-        return "solution.png"
-    return "digits.png" if hasattr(cls, "image_shape") else "samples.png"
+    return f"{cls.plot if cls is not None else 'solution'}.png"
 
 
 def trial_status(trial: Any, failed: bool = False) -> str:

@@ -1,27 +1,83 @@
-"""What a differential-equation problem is: domain, grid, exact-condition solution, residual, reference."""
+"""What a problem is. ``ProblemBase``: what every layer asks of any problem (its family, its primary
+metric and that metric's label, the failure threshold, the baseline, the figure, the sweep's study
+and budget). ``Problem``: a differential equation: domain, grid, exact-condition solution,
+residual, reference."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
 
+from ..config import ConfigError
 from ..jets import Jet
 
 Tensor = torch.Tensor
 
 
-class Problem:
+class ProblemError(ConfigError):
+    """A problem cannot be found or is not a valid problem; the message is one line with the fix."""
+
+
+# the primary metrics in words, for tables, plots and summaries (a problem may set its own label)
+METRIC_LABELS = {
+    "mse": "MSE",
+    "residual": "mean squared residual (no reference solution)",
+    "w1": "Wasserstein distance",
+    "energy": "energy distance",
+    "label_energy": "per-label energy distance",
+    "code_error": "code error",
+    "modes_missed": "modes missed",
+    "classes_missed": "classes missed",
+}
+
+
+class ProblemBase:
+    """What the training loop, the sweeps and the analysis ask of every problem, equation or data.
+
+    Subclass ``Problem`` (an equation; ``ODE`` for y' = f(t, y)) or ``Distribution`` (data;
+    ``PointCloud`` for a file of points), never this class directly. Every attribute has a
+    default; a problem changes what differs.
+    """
+
+    key: ClassVar[str]  # its name in tables, MLflow tags and folder names (default: the class
+    # name in lower case)
+    family: ClassVar[str]  # "de" (a differential equation) or "dist" (a data distribution)
+    metric: ClassVar[str]  # the primary per-seed metric, lower is better (eval/<metric>)
+    metric_label: ClassVar[str]  # that metric in words (default: METRIC_LABELS)
+    failure_threshold: ClassVar[float]  # primary metric above this = a failed seed
+    baseline_method: ClassVar[str | None]  # the non-GAN method a sweep compares with (None: none)
+    plot: ClassVar[str]  # the per-seed figure: "solution" | "samples" | "digits"
+    # the sweep's search space: a study's name in sweeps/spaces.py or a function
+    # (optuna trial, method) -> None; None: the generic study of the family
+    study: ClassVar[str | Callable[..., None] | None] = None
+    # the default (no-option) sweep's size: trials, seeds, iterations, time_budget (seconds)
+    sweep_budget: ClassVar[dict[str, int]] = {}
+    # the starting config of a problem that gan_core/presets.py does not know: flat Config keys,
+    # "*" for every method and one entry per method (None: the family's, presets.family_preset)
+    preset: ClassVar[dict[str, dict[str, Any]] | None] = None
+    n_default: ClassVar[int]  # grid points per axis (equations) or batch size (distributions)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "key" not in cls.__dict__:
+            cls.key = cls.__name__.lower()
+        if "metric_label" not in cls.__dict__ and hasattr(cls, "metric"):
+            cls.metric_label = METRIC_LABELS.get(cls.metric, cls.metric.replace("_", " "))
+
+
+class Problem(ProblemBase):
     """A differential equation on a box, solved by a network with the conditions built in.
 
     Subclasses give the maths: ``solution`` maps the raw network output N to a trial solution
     that meets the initial/boundary conditions exactly (Lagaris et al., 1998); ``equation`` returns
     the two sides of the equation, so the residual is ``F = lhs - rhs`` and DEQGAN's discriminator
-    learns to tell F from zeros; ``reference`` is the true solution.
+    learns to tell F from zeros; ``reference`` is the true solution. Without ``reference`` (no
+    known solution) the metric is the mean squared residual on a grid 4x finer than the training
+    grid (2x per axis for PDEs), and every table and plot says so (``metric = "residual"``).
     """
 
-    key: ClassVar[str]
     family: ClassVar[str] = "de"  # differential equation (vs "dist" for distributions)
     bounds: ClassVar[tuple[tuple[float, float], ...]]  # (low, high) per input axis
     order: ClassVar[int]  # highest derivative the equation needs
@@ -31,12 +87,25 @@ class Problem:
     axes: ClassVar[tuple[str, ...]] = ("t",)  # names of the input axes
     n_default: ClassVar[int] = 100  # grid points per axis
     noise_divisor: ClassVar[float] = 3.0  # perturbation std = spacing / this (3 ODE, 4 PDE)
-    failure_threshold: ClassVar[float]  # final MSE above this means the run did not solve it
-    metric: ClassVar[str] = "mse"  # the per-seed quality measure (distributions name their own)
+    failure_threshold: ClassVar[float] = 1e-4  # final MSE above this: the run did not solve it
+    metric: ClassVar[str] = "mse"  # the per-seed quality measure ("residual" without reference)
+    baseline_method: ClassVar[str | None] = "l2"  # Lagaris: the classical loss a GAN must beat
+    plot: ClassVar[str] = "solution"  # every seed's prediction over the reference
+    fine_factor: ClassVar[int] = 4  # no reference: the residual grid's points per axis, x n (1-D)
     normalise_input: ClassVar[bool] = False  # feed N the coordinates mapped to [0, 1]
     # constants a config may change (``problem.<name>``), with their meaning; "t_max" moves the
     # end of the first (time) axis, any other name sets the attribute of that name
     constants: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        if "metric" not in cls.__dict__:  # no known solution: rank by the residual (docstring)
+            cls.metric = "mse" if cls.has_reference() else "residual"
+        super().__init_subclass__(**kwargs)
+
+    @classmethod
+    def has_reference(cls) -> bool:
+        """True when the problem knows its solution (``reference``)."""
+        return cls.reference is not Problem.reference
 
     def __init__(self, n_points: int | None = None, **constants: float):
         self.n = n_points or self.n_default
@@ -54,11 +123,17 @@ class Problem:
         return len(self.bounds)
 
     # -- points -------------------------------------------------------------------------------
-    def grid(self) -> np.ndarray:
-        """The unperturbed grid, (n ** dim, dim); the first axis varies slowest."""
-        axes = [np.linspace(lo, hi, self.n) for lo, hi in self.bounds]
+    def grid(self, n: int | None = None) -> np.ndarray:
+        """The unperturbed grid of n (default self.n) points per axis, (n ** dim, dim); the first
+        axis varies slowest."""
+        axes = [np.linspace(lo, hi, n or self.n) for lo, hi in self.bounds]
         mesh = np.meshgrid(*axes, indexing="ij")
         return np.stack([m.ravel() for m in mesh], axis=-1)
+
+    def fine_grid(self) -> np.ndarray:
+        """The grid on which a problem without reference is judged by its residual: fine_factor
+        times n points on an interval, 2 n per axis in 2-D and up, (m, dim)."""
+        return self.grid(self.n * (self.fine_factor if self.dim == 1 else 2))
 
     def noise_std(self) -> np.ndarray:
         """(dim,) std of the per-iteration Gaussian perturbation of the grid."""

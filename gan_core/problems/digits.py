@@ -50,6 +50,8 @@ class DigitImages(Distribution):
     eval_samples = 1000
     metric = "classes_missed"
     failure_threshold = 2.0  # more than 2 of 10 classes missed = fewer than 8 covered = collapse
+    plot = "digits"  # each seed's digit grid and class histogram
+    study = "digits"
     image_shape: ClassVar[tuple[int, int]]
 
     def images(self) -> tuple[np.ndarray, np.ndarray]:
@@ -187,6 +189,8 @@ class Digits(DigitImages):
     data_dim = 64
     image_shape = (8, 8)
     train_size = 1797  # the whole set, shuffled
+    # a trial (4 seeds, 2000 iterations) is ~40 s-1 min on one core; the time budget ends the run
+    sweep_budget = {"trials": 20, "seeds": 4, "iterations": 2000, "time_budget": 480}
 
     def images(self) -> tuple[np.ndarray, np.ndarray]:
         if "digits" not in _DATA:

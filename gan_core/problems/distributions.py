@@ -12,12 +12,15 @@ from typing import ClassVar
 
 import numpy as np
 
+from .base import ProblemBase
 
-class Distribution:
+
+class Distribution(ProblemBase):
     """A data distribution for G to imitate."""
 
-    key: ClassVar[str]
     family: ClassVar[str] = "dist"
+    baseline_method: ClassVar[str | None] = "vae"  # the non-adversarial baseline
+    plot: ClassVar[str] = "samples"  # each seed's samples over held-out real ones
     data_dim: ClassVar[int] = 2
     noise_dim: ClassVar[int] = 2
     noise: ClassVar[str] = "normal"  # z ~ N(0, I), or "uniform": z ~ U(0, 1)
@@ -46,6 +49,18 @@ class Distribution:
     def sample_labelled(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """n real samples and their labels in 0..labels-1, for problems with `labels`."""
         raise NotImplementedError(f"{self.key} has no labels")
+
+    def datasets(self, train_rng: np.random.Generator, heldout_rng: np.random.Generator,
+                 labelled: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray,
+                                          np.ndarray | None]:
+        """(training data, its labels, held-out data, its labels): train_size and eval_samples
+        fresh samples (labels None unless `labelled`). A fixed data set (PointCloud) splits its
+        points instead."""
+        if labelled:
+            return (*self.sample_labelled(self.train_size, train_rng),
+                    *self.sample_labelled(self.eval_samples, heldout_rng))
+        return (self.sample(self.train_size, train_rng), None,
+                self.sample(self.eval_samples, heldout_rng), None)
 
     def quality(self, x: np.ndarray, real: np.ndarray, **labels: np.ndarray) -> dict[str, float]:
         """Metrics of samples x (m, data_dim) against held-out real samples; includes `metric`.
@@ -122,6 +137,7 @@ class Gauss2D(Distribution):
 
     key = "gauss2d"
     metric = "energy"
+    study = "gauss2d"
     failure_threshold = 0.05
     # the moments need many samples: with 1000, sampling noise alone gives a covariance error of
     # ~0.25 (Var S_22 = 2 * 4.25^2 / n) and a mean error of ~0.07; with 20000, ~0.06 and ~0.015
@@ -149,6 +165,10 @@ class Moons(Distribution):
     key = "moons"
     noise_dim = 32
     metric = "energy"
+    study = "moons"  # the cGAN and InfoGAN variants share the study and the budget
+    # a trial (4 seeds, 3000 iterations of the preset) is ~1-2 min on one core plus an energy
+    # distance per seed and report; ASHA stops most trials at 1/8 or 3/8: the time budget ends it
+    sweep_budget = {"trials": 24, "seeds": 4, "time_budget": 480}
     # two independent 1000-point real samples are 1-2e-4 apart; a seed that has learnt both moons
     # lands below 0.01, one that misses a moon or smears between them lands at 0.05-0.4
     failure_threshold = 0.02
@@ -175,10 +195,16 @@ class MoonsCGAN(Moons):
     label_use = "conditional"
 
     def quality(self, x: np.ndarray, real: np.ndarray, **labels: np.ndarray) -> dict[str, float]:
-        y, y_real = labels["y"], labels["y_real"]
-        per = [energy_distance(x[y == c], real[y_real == c]) for c in range(self.labels)]
-        return {"label_energy": float(np.mean(per)), "energy": energy_distance(x, real),
-                **{f"energy_label{c}": e for c, e in enumerate(per)}}
+        return label_energy(x, real, labels["y"], labels["y_real"], self.labels)
+
+
+def label_energy(x: np.ndarray, real: np.ndarray, y: np.ndarray, y_real: np.ndarray,
+                 n_labels: int) -> dict[str, float]:
+    """A conditional GAN's quality: each label's samples against that label's real ones (their
+    mean decides, ``label_energy``), the overall energy distance, and each label's."""
+    per = [energy_distance(x[y == c], real[y_real == c]) for c in range(n_labels)]
+    return {"label_energy": float(np.mean(per)), "energy": energy_distance(x, real),
+            **{f"energy_label{c}": e for c, e in enumerate(per)}}
 
 
 class MoonsInfoGAN(Moons):
@@ -194,6 +220,7 @@ class MoonsInfoGAN(Moons):
     metric = "code_error"
     failure_threshold = 0.1  # more than 1 sample in 10 on the other moon than its code says
     label_use = "code"
+    baseline_method = None  # its metric is about the code D recovers: a VAE has none
 
     def quality(self, x: np.ndarray, real: np.ndarray, **labels: np.ndarray) -> dict[str, float]:
         from sklearn.neighbors import KNeighborsClassifier

@@ -25,6 +25,8 @@ class Exp(Problem):
     bounds = ((0.0, 10.0),)
     order = 1
     failure_threshold = 1e-4
+    study = "exp"
+    sweep_budget = {"trials": 24, "seeds": 8, "time_budget": 480}  # ~10 minutes on 2 cores
     lam, x0 = -1.0, 1.0
     constants = {"lam": "lambda", "x0": "x(0)", "t_max": "end of the interval"}
 
@@ -49,6 +51,8 @@ class SHO(Problem):
     bounds = ((0.0, 2 * np.pi),)
     order = 2
     failure_threshold = 1e-4
+    study = "sho"
+    sweep_budget = {"trials": 32, "seeds": 8, "time_budget": 480}  # the main job: ~10 minutes
     x0, v0 = 0.0, 0.5
     # the DEQGAN paper's sho: v0 = 1, t_max = 6.28
     constants = {"x0": "x(0)", "v0": "x'(0)", "t_max": "end of the interval"}
@@ -208,9 +212,9 @@ def _cat(*parts: Tensor) -> Tensor:
     return torch.cat(parts, dim=-1)
 
 
-def _solve(f, span: tuple[float, float], y0: tuple[float, ...]):  # noqa: ANN001, ANN202
-    """Dense solve_ivp solution on the whole span, rtol = atol = 1e-8."""
-    sol = solve_ivp(f, span, list(y0), method="DOP853", rtol=1e-8, atol=1e-8, dense_output=True)
+def _solve(f, span: tuple[float, float], y0: tuple[float, ...], tol: float = 1e-8):  # noqa: ANN001, ANN202
+    """Dense solve_ivp solution (DOP853) on the whole span, rtol = atol = tol."""
+    sol = solve_ivp(f, span, list(y0), method="DOP853", rtol=tol, atol=tol, dense_output=True)
     if not sol.success:
         raise RuntimeError(f"reference solve failed: {sol.message}")
     return sol.sol

@@ -111,6 +111,8 @@ class Burgers(_PDE):
     key = "burgers"
     bounds = ((-5.0, 5.0), (0.0, 2.5))
     failure_threshold = 1e-2
+    study = "burgers"
+    sweep_budget = {"trials": 8, "seeds": 2, "iterations": 2000, "time_budget": 1800}  # slow
     nu = 0.001
 
     def solution(self, N: Jet, coords: list[Jet]) -> Jet:
