@@ -31,7 +31,7 @@ def plot_solutions(result: Result, path: str | Path | None = None):  # noqa: ANN
     known = result.metric != "residual"  # without a reference the metric is the residual
     name = "MSE" if known else "residual"
     if problem.family == "dist":
-        fig = _plot_samples(plt, result, order)
+        fig = _plot_samples(plt, result, order, problem)
     elif problem.dim == 1:
         # top: every seed over the reference (they overlap when training worked);
         # bottom: |error| on a log scale, where the seeds can be told apart
@@ -114,7 +114,7 @@ def draw_seed(ax, result: Result, k: int, title: str | None = None,  # noqa: ANN
     if hasattr(problem, "image_shape"):
         _draw_mosaic(ax, pred[np.isfinite(pred).all(axis=1)], problem.image_shape, side=6)
     elif problem.family == "dist":
-        _draw_samples(ax, result, k)
+        _draw_samples(ax, result, k, problem)
     elif problem.dim == 1:
         for c in range(ref.shape[1]):
             if result.metric != "residual":  # else there is no reference solution to draw
@@ -132,9 +132,8 @@ def draw_seed(ax, result: Result, k: int, title: str | None = None,  # noqa: ANN
     ax.set_title(title or f"seed {k}: {result.metric} {result.final_mse[k]:.3g}", fontsize=9)
 
 
-def _draw_samples(ax, result: Result, k: int) -> None:  # noqa: ANN001
+def _draw_samples(ax, result: Result, k: int, problem) -> None:  # noqa: ANN001
     """Distribution problems: seed k's samples over the held-out real ones."""
-    problem = PROBLEMS[result.config.problem]
     # cGAN / InfoGAN: the evaluation asks for label (or code) i % labels of sample i; colour by it
     n_labels = problem.labels if problem.label_use != "none" else 1
     show = slice(0, 3000)  # a scatter of more points only hides the shape (gauss2d keeps 20000)
@@ -176,7 +175,7 @@ def _draw_mosaic(ax, x: np.ndarray, shape: tuple[int, int], side: int) -> None: 
     ax.axis("off")
 
 
-def _plot_samples(plt, result: Result, order: np.ndarray):  # noqa: ANN001, ANN202
+def _plot_samples(plt, result: Result, order: np.ndarray, problem):  # noqa: ANN001, ANN202
     """Distribution problems: each seed's samples over the held-out real ones, best first."""
     K = len(order)
     cols = min(K, 4)
