@@ -30,6 +30,7 @@ import fcntl
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -158,6 +159,41 @@ class _Trial:
             send(metrics, **kw)
 
         return faulty_send
+
+
+def gated(folder: str | Path, width: int, total: int, patience: float = 300.0
+          ) -> Callable[..., None]:
+    """A Tune function trainable: ``train_trial`` behind a gate that holds each trial until
+    `width` trials are in at once (or every one of the sweep's `total` has started, or `patience`
+    seconds passed), so a test sees the concurrency Ray allows whatever the trials' speed. Each
+    trial writes <trial_id>.start / .end in `folder`, and at the gate one line with the number
+    of trials in at that moment to running.log."""
+    folder = str(folder)
+
+    def gated_trial(config: dict[str, Any], objective_kind: str = "median",
+                    checkpoint_every: int = 500) -> None:
+        from ray import tune
+
+        from sweeps.trainable import train_trial
+
+        d, tid = Path(folder), tune.get_context().get_trial_id()
+        (d / f"{tid}.start").touch()
+
+        def inside() -> int:
+            return len({p.stem for p in d.glob("*.start")} - {p.stem for p in d.glob("*.end")})
+
+        deadline = time.monotonic() + patience
+        while (inside() < width and len(list(d.glob("*.start"))) < total
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        with (d / "running.log").open("a") as f:
+            f.write(f"{inside()}\n")
+        try:
+            train_trial(config, objective_kind, checkpoint_every)
+        finally:
+            (d / f"{tid}.end").touch()
+
+    return gated_trial
 
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])

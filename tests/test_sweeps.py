@@ -345,7 +345,8 @@ def test_summary_counts_early_stops_apart_from_failures():
     # 0 of 8 seeds failed is not a sure 0%: the Wilson 95% interval is [0, z^2 / (8 + z^2)]
     z2 = 1.959963984540054 ** 2
     assert s["full_budget"] == {"trials": 2, "seeds": 8, "failed": 0, "failure_rate": 0.0,
-                                "failure_rate_ci": [0.0, pytest.approx(z2 / (8 + z2))]}
+                                "failure_rate_ci": [0.0, pytest.approx(z2 / (8 + z2))],
+                                "restarts": 0, "abandoned": 0}
     assert s["full_budget"]["failure_rate_ci"][1] == pytest.approx(0.3244, abs=1e-4)
     assert s["stopped_early"] == {"trials": 3, "seeds": 12, "at_iteration": {"300": 2, "900": 1}}
     rows = {t["trial_id"]: t for t in s["top"]}
@@ -373,7 +374,8 @@ def test_summary_counts_early_stops_apart_from_failures():
     mid, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     assert s["full_budget"] == {"trials": 3, "seeds": 12, "failed": 4, "failure_rate": 4 / 12,
                                 "failure_rate_ci": [pytest.approx((mid - half) / (1 + z * z / n)),
-                                                    pytest.approx((mid + half) / (1 + z * z / n))]}
+                                                    pytest.approx((mid + half) / (1 + z * z / n))],
+                                "restarts": 0, "abandoned": 0}
     assert s["stopped_early"]["trials"] == 3 and s["worst_outlier"]["trial_id"] == "full1"
     assert s["best"]["trial_id"] == "full1" and S.budget(s["best"]) == 2000
     # no trial ran its full budget: no failure rate anywhere, and the baseline gets the best
