@@ -37,7 +37,7 @@ from .spec import optuna_storage as _optuna_storage
 from .spec import tracking_uri as _tracking_uri
 
 # The default (no-option) run's size: the problem's own (``sweep_budget`` on its class, e.g. sho's
-# 80 trials in ~8 minutes on a 2-core laptop) over this: at most `trials`, and Tune stops
+# 48 trials in ~10 minutes on a 2-core laptop) over this: at most `trials`, and Tune stops
 # starting/continuing trials after `time_budget` seconds
 DEFAULT_BUDGET = {"trials": 16, "seeds": 4, "time_budget": 1800}
 SMOKE = {"trials": 3, "seeds": 2, "iterations": 30, "eval_every": 10, "time_budget": 0}
