@@ -140,8 +140,8 @@ def frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
                 "metric": metric,
                 "status": r.status or classify(last, params.get("iterations"), error=r.error,
                                                seeds=params.get("seeds")),
-                "seed_status": ("abandoned" if last.get(f"eval/abandoned_seed_{k}") else
-                                seed_status(final, threshold)),
+                "seed_status": seed_status(final, threshold,
+                                           abandoned=bool(last.get(f"eval/abandoned_seed_{k}"))),
                 "restarts": int(_num(last.get(f"eval/restarts_seed_{k}", 0))),
                 "final_mse": final, "best_mse": best, "failure_threshold": threshold,
                 "iteration": int(last.get("iteration", 0)),
@@ -193,9 +193,12 @@ def _seed_keys(report: dict[str, Any], metric: str) -> dict[str, int]:
             if (m := SEED_KEY.match(k)) is not None and m["metric"] == metric}
 
 
-def seed_status(mse: float, threshold: float) -> str:
-    """ok / failed (finite, above the threshold) / diverged (non-finite: inf, or NaN); failed or
-    diverged is gan_core's one failure rule (``gan_core.config.failed_seeds``)."""
+def seed_status(mse: float, threshold: float, abandoned: bool = False) -> str:
+    """ok / failed (finite, above the threshold) / diverged (non-finite: inf, or NaN) / abandoned
+    (given up by residual monitoring; its metric reads +inf); failed, diverged or abandoned is
+    gan_core's one failure rule (``gan_core.config.failed_seeds``, ``Result.seed_status``)."""
+    if abandoned:
+        return "abandoned"
     if not math.isfinite(mse):
         return "diverged"
     return "failed" if failed_seeds(np.array([mse]), threshold)[0] else "ok"

@@ -37,8 +37,8 @@ class Progress:
     checkpoint: Callable[[], dict[str, Any]]  # call to get a resumable state (costs a copy)
     fast_path: str  # the path the run is on (README "Speed"): fused, native (why not fused),
     # cuda graphs, or reference (why)
-    restarts: np.ndarray | None = None  # (seeds,) restarts by residual monitoring so far
-    abandoned: np.ndarray | None = None  # (seeds,) bool: abandoned by residual monitoring
+    restarts: np.ndarray  # (seeds,) restarts by residual monitoring so far
+    abandoned: np.ndarray  # (seeds,) bool: abandoned by residual monitoring
 
 
 Report = Callable[[Progress], Any]

@@ -73,7 +73,7 @@ def train_trial(config: dict[str, Any], objective_kind: str = "median",
 def _monitored(monitor: str, p: Progress) -> dict[str, int]:
     """Per seed, with residual monitoring on: its restarts and whether it was abandoned
     (eval/restarts_seed_<k>, eval/abandoned_seed_<k>), which the analysis tables count."""
-    if monitor == "none" or p.restarts is None or p.abandoned is None:
+    if monitor == "none":
         return {}
     return {**{f"eval/restarts_seed_{k}": int(n) for k, n in enumerate(p.restarts)},
             **{f"eval/abandoned_seed_{k}": int(a) for k, a in enumerate(p.abandoned)}}
