@@ -294,6 +294,8 @@ def _summary(spec: SweepSpec, df: Any, store_error: BaseException | None, *, fit
         "sweep": spec.name, "ray_results": spec.exp_dir,
         "wall_seconds": wall_seconds, "fit_seconds": fit_seconds,
         "training_share": out["training_seconds"] / (fit_seconds * slots_used),
+        # throughput: trial-epochs per second of a trial slot (per core-second at 1 CPU a trial)
+        "trial_epochs_per_slot_second": out["trial_epochs"] / max(fit_seconds * slots_used, 1e-9),
         "orphan_runs_deleted": deleted,
     })
     return out, store_error
@@ -369,7 +371,9 @@ def _write_summary(d: Path, df: Any, out: dict[str, Any], text: str) -> None:
 
 def _log_summary(client: MlflowClient, parent: str, out: dict[str, Any], folder: Path) -> None:
     values = {**S.parent_metrics(out), "sweep/wall_seconds": out["wall_seconds"],
-              "sweep/training_share": out["training_share"]}
+              "sweep/training_share": out["training_share"],
+              "sweep/trial_epochs": out["trial_epochs"],
+              "sweep/trial_epochs_per_slot_second": out["trial_epochs_per_slot_second"]}
     # None: not known (no failure rate where no trial ran its full budget; no baseline)
     tracking.log_values(client, parent, {k: v for k, v in values.items() if v is not None})
     client.set_tag(parent, "best_trial_id", out["best"]["trial_id"])
@@ -467,7 +471,8 @@ def _where(out: dict[str, Any]) -> str:
         f"Optuna:   study {o['study_name']!r} in {o['storage'] or 'Tune searcher state'}",
         f"Tune:     {out['ray_results']}",
         f"Time:     {out['wall_seconds']:.0f}s in all; training {out['training_share']:.0%} of "
-        "the trial slots' time",
+        f"the trial slots' time; {out['trial_epochs']:,} trial-epochs (seeds x iterations), "
+        f"{out['trial_epochs_per_slot_second']:.0f} per trial-slot second",
         f"Open:     {ui}",
     ]
     if o["storage"]:

@@ -45,6 +45,9 @@ def test_throughput_quick_reports_every_side(tmp_path):
 def test_sweep_mode_times_trials_with_the_build(tmp_path):
     stdout, data = _bench(tmp_path, "--sweep", "--quick", "--budget", "0.2")
     assert "building the kernels from a cold cache" in stdout
+    # the build also amortised over a default sweep, and the trials' share of the FLOP limit
+    assert "without the build" in stdout and "of a default sho sweep" in stdout
+    assert "% of the FLOP limit; at 100%" in stdout
     assert data["build_s"] > 0 and len(data["rows"]) == 2
     for r in data["rows"]:
         assert r["trial_epochs"] == 8 * 20  # K = 8, 20 iterations

@@ -48,6 +48,10 @@ def test_smoke_sweep_end_to_end(tmp_path):
 
     s = json.loads((tmp_path / "summary.json").read_text())
     assert s["num_trials"] == 3
+    # the work done, counted from the trials' own reports, and its rate on the summary line
+    assert s["trial_epochs"] == sum(t["iteration"] for t in s["top"]) * 2
+    assert f"{s['trial_epochs']:,} trial-epochs" in proc.stdout
+    assert s["trial_epochs_per_slot_second"] > 0
     best = s["best"]
     for key in ("median_mse", "worst_mse", "failure_rate", "config"):
         assert key in best
@@ -269,6 +273,7 @@ def test_summary_ranks_full_runs_first_and_finds_the_worst_outlier():
     assert (o["trial_id"], o["seed"], o["mse"]) == ("b", 1, 2.97)
     assert math.isclose(o["ratio"], 2.97 / 1e-7)
     assert s["training_seconds"] == 11.0 and s["status_counts"] == {"ok": 2, "early-stopped": 1}
+    assert s["trial_epochs"] == 2 * (300 + 2000 + 2000)  # seeds x iterations reached
     text = S.table(s)
     assert "Best: c" in text and "Worst outlier: trial b seed 1" in text
 
