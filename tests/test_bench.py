@@ -53,3 +53,27 @@ def test_sweep_mode_times_trials_with_the_build(tmp_path):
         assert r["trial_epochs"] == 8 * 20  # K = 8, 20 iterations
         for key in ("fast_rate", "naive_rate", "reference_rate"):
             assert math.isfinite(r[key]) and r[key] > 0, (key, r)
+
+
+def test_paths_bench_trains_every_path_and_compares_them():
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "paths.py"), "--iterations", "20",
+                           "--sets", "2", "--seeds", "2", "--jobs", "2"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "sho preset, 20 iterations" in lines[0] and "over 2 seed sets" in lines[0]
+    rows = {line.split()[0]: line for line in lines[2:6]}
+    # each path ran as itself, 4 seeds each, a p-value against the first (fused)
+    assert rows["fused"].rstrip().endswith("fused")
+    assert "native (bench/paths.py" in rows["native"]
+    assert "reference (fast_path = 'reference')" in rows["reference"]
+    assert "reference (dtype float64" in rows["float64"]
+    for name in ("native", "reference", "float64"):
+        fields = rows[name].split()
+        assert fields[1] == "4" and 0.0 <= float(fields[5]) <= 1.0, rows[name]
+
+
+def test_paths_bench_refuses_an_unknown_path_before_training():
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "paths.py"), "--paths",
+                           "fused,fast"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--paths: unknown fast" in proc.stderr
