@@ -27,6 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
 from gan_core import train  # noqa: E402
+from gan_core.config import failed_seeds  # noqa: E402
 from gan_core.presets import preset  # noqa: E402
 
 PATHS = {  # name: Config changes
@@ -74,7 +75,7 @@ def compare(rows: list[dict[str, Any]], paths: list[str]) -> str:
         pv = "" if p == first else f"{mannwhitneyu(x, pooled[first]).pvalue:.3f}"
         ran = next(r["fast_path"] for r in rows if r["path"] == p)
         lines.append(f"{p:<10}{len(x):>6}{np.median(x):>10.1e}{np.max(x):>10.1e}"
-                     f"{int(np.sum(~(x <= threshold))):>8}{pv:>14}  {ran[:40]}")
+                     f"{int(failed_seeds(x, threshold).sum()):>8}{pv:>14}  {ran[:40]}")
     lines.append("p: Mann-Whitney U, two-sided, over the pooled seeds (a rank test: a failed seed "
                  "counts as a large value, not an outlier to drop)")
     return "\n".join(lines)

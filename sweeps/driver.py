@@ -285,6 +285,7 @@ def _summary(spec: SweepSpec, df: Any, store_error: BaseException | None, *, fit
     out = S.summarize(df, spec.searched())
     store_error = _baseline(spec, out, store_error)
     slots_used = max(1, min(spec.max_concurrent or fits, fits, spec.trials))
+    slot_seconds = max(fit_seconds * slots_used, 1e-9)  # the trial slots' time
     out.update({
         "problem": spec.problem, "method": spec.method, "objective": spec.objective,
         "mlflow": {"tracking_uri": spec.tracking_uri, "experiment_name": spec.experiment_name,
@@ -293,9 +294,9 @@ def _summary(spec: SweepSpec, df: Any, store_error: BaseException | None, *, fit
         "optuna": {"storage": spec.optuna_storage, "study_name": spec.name},
         "sweep": spec.name, "ray_results": spec.exp_dir,
         "wall_seconds": wall_seconds, "fit_seconds": fit_seconds,
-        "training_share": out["training_seconds"] / (fit_seconds * slots_used),
+        "training_share": out["training_seconds"] / slot_seconds,
         # throughput: trial-epochs per second of a trial slot (per core-second at 1 CPU a trial)
-        "trial_epochs_per_slot_second": out["trial_epochs"] / max(fit_seconds * slots_used, 1e-9),
+        "trial_epochs_per_slot_second": out["trial_epochs"] / slot_seconds,
         "orphan_runs_deleted": deleted,
     })
     return out, store_error

@@ -156,8 +156,7 @@ def summarize(df: pd.DataFrame, searched: list[str], top: int = 5) -> dict[str, 
         "worst_outlier": worst_outlier(df, searched),
         "training_seconds": float(df["train_seconds"].sum()),
         # the work done: seeds x iterations over every trial, early-stopped ones included
-        "trial_epochs": int(sum(int(x["iteration"]) * int((x["config"] or {}).get("seeds") or 0)
-                                for _, x in df.iterrows())),
+        "trial_epochs": int(sum(int(x["iteration"]) * _seeds(x) for _, x in df.iterrows())),
     }
 
 
