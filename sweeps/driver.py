@@ -27,7 +27,6 @@ from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
-from ray.tune.search.optuna import OptunaSearch
 
 from . import storage
 from . import summary as S
@@ -37,6 +36,7 @@ from .budget import FailureBudget
 from .errors import SweepError
 from .metrics import failure_ci, label, metric_of, problem_name
 from .progress import ProgressLines
+from .searcher import StudySearch
 from .spaces import METRIC, MODE
 from .spec import SUMMARY_DIR, SweepSpec
 from .trainable import train_trial
@@ -176,10 +176,10 @@ def _tuner(spec: SweepSpec, trainable: Trainable, callbacks: Sequence[tune.Callb
     sampler = optuna.samplers.TPESampler(seed=spec.seed,
                                          n_startup_trials=max(2, spec.trials // 4))
     searcher = ConcurrencyLimiter(
-        OptunaSearch(space=space, metric=METRIC, mode=MODE, sampler=sampler,
-                     storage=(optuna.storages.RDBStorage(spec.optuna_storage)
-                              if spec.optuna_storage else None),
-                     study_name=spec.name, points_to_evaluate=[start] if start else None),
+        StudySearch(space=space, metric=METRIC, mode=MODE, sampler=sampler,
+                    storage=(optuna.storages.RDBStorage(spec.optuna_storage)
+                             if spec.optuna_storage else None),
+                    study_name=spec.name, points_to_evaluate=[start] if start else None),
         max_concurrent=spec.max_concurrent)
     # ASHA rungs at grace, 3 grace, 9 grace ...: a trial continues past a rung if it is in the
     # top third of the trials seen there

@@ -130,6 +130,10 @@ def test_resume_after_the_driver_is_sigkilled_keeps_every_finished_trial(tmp_pat
         {other: parents[0].info.run_id}  # remembered: a second relog adds no parent
 
 
+def _space(trial):  # module level: the searcher's state is pickled
+    trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+
+
 def _saved_state(storage: Path) -> dict[str, str]:
     """Trial id -> status in the newest experiment state Tune has written under `storage`."""
     files = sorted(storage.glob("*/experiment_state-*.json"))
@@ -140,3 +144,51 @@ def _saved_state(storage: Path) -> dict[str, str]:
     except (OSError, ValueError):  # caught mid-write: try again later
         return {}
     return {json.loads(t[0])["trial_id"]: json.loads(t[0])["status"] for t in data["trial_data"]}
+
+
+def test_a_trial_optuna_closed_after_tunes_last_save_runs_on_after_resume(tmp_path):
+    """The narrow window of the kill above, made certain: the driver dies after Optuna was told a
+    trial's result (the study is written at once) but before Tune saved its own state. Tune's
+    restored state has that trial running, runs it on, and reports its results again: Tune's own
+    OptunaSearch stops the resumed sweep with Optuna's UpdateFinishedTrialError (as CI once saw);
+    the sweep's StudySearch keeps the study's result and goes on with the other trials."""
+    import optuna
+    import pytest
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+    from ray.tune.search.optuna import OptunaSearch
+
+    from sweeps.searcher import StudySearch
+
+    def searcher(cls, name):
+        return cls(space=_space, metric="objective", mode="min", study_name=name,
+                   storage=optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'o.db'}"))
+
+    def crashed(cls, name):
+        """A searcher as `--resume` restores it after the crash."""
+        s = searcher(cls, name)
+        s.suggest("a"), s.suggest("b")
+        s.on_trial_result("a", {"objective": 1.0, "training_iteration": 1})
+        (tmp_path / name).mkdir()
+        s.save_to_dir(str(tmp_path / name))  # Tune's last save before the kill
+        s.on_trial_complete("a", {"objective": 0.5, "training_iteration": 2})  # then the kill
+        restored = searcher(cls, name)
+        restored.restore_from_dir(str(tmp_path / name))
+        return restored
+
+    with pytest.raises(UpdateFinishedTrialError):  # the failure StudySearch is there for
+        crashed(OptunaSearch, "tune").on_trial_result(
+            "a", {"objective": 0.7, "training_iteration": 2})
+
+    s = crashed(StudySearch, "gansweep")
+    assert s.told_before_restore == {"a"}
+    s.on_trial_result("a", {"objective": 0.7, "training_iteration": 2})
+    s.on_trial_complete("a", {"objective": 0.4, "training_iteration": 3})
+    s.on_trial_result("b", {"objective": 2.0, "training_iteration": 1})
+    s.on_trial_complete("b", {"objective": 1.5, "training_iteration": 1})
+    assert s.suggest("c")["lr"] > 0  # the search goes on
+    study = optuna.load_study(study_name="gansweep", storage=f"sqlite:///{tmp_path / 'o.db'}")
+    a, b, c = study.trials
+    assert (a.state, a.value, a.intermediate_values) == (TrialState.COMPLETE, 0.5, {1: 1.0})
+    assert (b.state, b.value, b.intermediate_values) == (TrialState.COMPLETE, 1.5, {1: 2.0})
+    assert c.state == TrialState.RUNNING
