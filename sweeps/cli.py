@@ -6,6 +6,7 @@
     gansweep run sho --resume                 # finish the last interrupted sho sweep
     gansweep run sho --address auto --gpus-per-trial 0.5 --tracking-uri http://head:5000
     gansweep run sho --set G.activation=tanh --search G.lr=1e-3:3e-3   # change the space
+    gansweep run sho --preset paper --iterations 4000   # around the DEQGAN paper's config
     gansweep relog ray_results/sho-gan-...    # (re)write a sweep's Tune results into MLflow
 
 Every option is checked before Ray starts, and so are the MLflow store, --address and the local
@@ -25,7 +26,7 @@ from typing import Any, Mapping, Sequence
 from gan_core import METHODS, PROBLEMS, Config, ConfigError
 from gan_core.problems.registry import canonical, lookup, reference
 from gan_core.config import parse_value
-from gan_core.presets import preset
+from gan_core import presets
 
 from . import preflight, storage
 from .errors import ArgumentParser, SweepError, UsageError
@@ -53,12 +54,18 @@ def parser() -> ArgumentParser:
                                    "gansweep.problems)")
     p.add_argument("--trials", type=int, help="Tune num_samples (default: per problem)")
     p.add_argument("--seeds", type=int, help="seeds trained at once in each trial")
-    p.add_argument("--iterations", type=int, help="iterations per trial (default: the preset's)")
+    p.add_argument("--iterations", type=int,
+                   help="iterations per trial (default: the preset's; with --preset paper, the "
+                        "paper's StepLR is rescaled to keep its total decay)")
     p.add_argument("--eval-every", type=int, help="iterations between reports (default 100)")
     p.add_argument("--time-budget", type=float, metavar="SECONDS",
                    help="stop the sweep after this long (Tune's time_budget_s; 0 = none; "
                         "default: per problem, 480 for sho)")
     p.add_argument("--method", default="gan", help=f"one of {', '.join(METHODS)}")
+    p.add_argument("--preset", default="gansweep", metavar="SOURCE",
+                   help="every trial's fixed config and the first trial: gansweep's tuned preset "
+                        "(default) or the DEQGAN paper's published config (paper: its nets, "
+                        "schedule, points, problem constants and iterations)")
     p.add_argument("--objective", default="median",
                    help=f"what to minimise over seeds: {' | '.join(OBJECTIVES)}")
     p.add_argument("--max-concurrent", type=int,
@@ -109,7 +116,8 @@ def plan(argv: Sequence[str]) -> SweepSpec:
 
 def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
           iterations: int | None = None, eval_every: int | None = None,
-          time_budget: float | None = None, method: str = "gan", objective: str = "median",
+          time_budget: float | None = None, method: str = "gan", preset: str = "gansweep",
+          objective: str = "median",
           max_concurrent: int | None = None, cpus_per_trial: float = 1.0,
           gpus_per_trial: float = 0.0, address: str | None = None,
           tracking_uri: str | None = None, experiment_name: str | None = None,
@@ -165,7 +173,23 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
         raise UsageError("--address is empty: use auto, HOST:PORT or ray://HOST:PORT")
 
     # the fixed part of every trial's config: the preset, then the options; checked by gan_core now
-    fixed = preset(problem, method).to_dict()
+    if preset not in presets.SOURCES:
+        raise UsageError(f"--preset {preset!r} is unknown: choose one of "
+                         f"{', '.join(presets.SOURCES)}")
+    if preset == "paper" and problem not in presets.PAPER:
+        raise UsageError(f"--preset paper: the DEQGAN paper has no config for "
+                         f"{problem_name(problem)}; its problems are {', '.join(presets.PAPER)} "
+                         "(leave --preset out for gansweep's)")
+    start = presets.preset(problem, method, source=preset)
+    if preset == "paper":
+        # the paper's own run length unless --iterations or --smoke-test; another length keeps
+        # the paper's total StepLR decay (a cut schedule would barely decay)
+        if not smoke_test:
+            budget.pop("iterations", None)
+        its = counts["iterations"] if counts["iterations"] is not None else budget.get("iterations")
+        if its is not None:
+            start = presets.rescaled(start, its / start.iterations)
+    fixed = start.to_dict()
     for key in ("seeds", "iterations", "eval_every"):
         value = counts[key] if counts[key] is not None else budget.get(key)
         if value is not None:
@@ -201,7 +225,7 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
         problem=problem, method=method, objective=objective,
         trials=trials if trials is not None else budget["trials"],
         time_budget=(time_budget if time_budget is not None else budget["time_budget"]) or None,
-        fixed=fixed, pinned=pinned, ranges=ranges, seed=seed,
+        fixed=fixed, preset=preset, pinned=pinned, ranges=ranges, seed=seed,
         cpus_per_trial=cpus_per_trial, gpus_per_trial=g, max_concurrent=max_concurrent,
         max_failures=max_failures, max_failed_trials=max_failed_trials,
         tracking_uri=tracking, study=study,

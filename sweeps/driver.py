@@ -115,7 +115,8 @@ def _start(spec: SweepSpec) -> SweepSpec:
     exp_dir = storage.join(spec.storage_path, name)
     parent = tracking.start_parent(
         spec.tracking_uri, exp_id, name,
-        params={"problem": spec.problem, "method": spec.method, "objective": spec.objective,
+        params={"problem": spec.problem, "method": spec.method, "preset": spec.preset,
+                "objective": spec.objective,
                 "trials": spec.trials, "cpus_per_trial": spec.cpus_per_trial,
                 "gpus_per_trial": spec.gpus_per_trial, "max_concurrent": spec.max_concurrent,
                 "seed": spec.seed, "time_budget": spec.time_budget,
@@ -459,6 +460,20 @@ def _say_start(spec: SweepSpec, fits: int) -> None:
          f"{tracking.runs_url(spec.tracking_uri, spec.experiment_id)})")
     _say(f"  Optuna: study {spec.name!r} in {spec.optuna_storage or 'Tune searcher state'}   "
          f"Tune: {spec.exp_dir}")
+    if not spec.resume:
+        _say(f"  First trial: {_first_trial(spec)}")
+
+
+def _first_trial(spec: SweepSpec) -> str:
+    """What the search tries first: the preset, or why Optuna's own sample (and the fix)."""
+    preset = "the DEQGAN paper's config" if spec.preset == "paper" else "gansweep's preset"
+    outside = spec.space().outside()
+    if outside is None:
+        return f"{preset} (then Optuna's TPE)"
+    key, value, wider = outside
+    shown = f"{value:.4g}" if isinstance(value, float) else value
+    return (f"Optuna's own sample, not {preset}: its {key} = {shown} lies outside the space "
+            f"(--search {key}={wider} takes it in)")
 
 
 def _where(out: dict[str, Any]) -> str:

@@ -276,6 +276,11 @@ def to_config(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _exact(v: float) -> str:
+    """`v` short (%g) where that is exact, else in full."""
+    return f"{v:g}" if float(f"{v:g}") == v else repr(v)
+
+
 class Space:
     """The define-by-run callable for OptunaSearch: a study plus the fixed (non-searched) keys.
 
@@ -301,7 +306,28 @@ class Space:
     def start_point(self) -> dict[str, Any]:
         """The fixed config (the preset) as this space's parameters, to try first; {} when the
         preset lies outside the space (then Optuna starts from its own samples)."""
-        point = {}
+        points = self._preset_points()
+        if any(not inside for _, _, _, inside in points):
+            return {}
+        return {name: value for name, value, _, _ in points}
+
+    def outside(self) -> tuple[str, Any, str] | None:
+        """The first searched key whose preset value lies outside the space: (key, value, the
+        --search range that takes it in), else None."""
+        for name, value, dist, inside in self._preset_points():
+            if inside:
+                continue
+            if isinstance(dist, optuna.distributions.CategoricalDistribution):
+                wider = ",".join(map(str, (*dist.choices, value)))
+            else:
+                wider = f"{_exact(min(dist.low, value))}:{_exact(max(dist.high, value))}"
+            return name, value, wider
+        return None
+
+    def _preset_points(self) -> list[tuple[str, Any, Any, bool]]:
+        """(key, the preset's value, its distribution, whether the value lies inside) for every
+        searched key (``X.beta1``/``X.beta2`` read from the preset's ``X.betas``)."""
+        out = []
         for name, dist in self.distributions().items():
             if name[-6:] in (".beta1", ".beta2"):
                 value = list(self.fixed[name[:-6] + ".betas"])[int(name[-1]) - 1]
@@ -311,7 +337,5 @@ class Space:
                 inside = dist._contains(dist.to_internal_repr(value))  # noqa: SLF001
             except (ValueError, TypeError):
                 inside = False
-            if not inside:
-                return {}
-            point[name] = value
-        return point
+            out.append((name, value, dist, inside))
+        return out

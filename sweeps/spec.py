@@ -47,6 +47,7 @@ class SweepSpec:
     trials: int = 16  # Tune num_samples: at most this many trials
     time_budget: float | None = None  # seconds of Tune fit time; None = no limit
     fixed: dict[str, Any] = field(default_factory=dict)  # every Config key not searched, flat
+    preset: str = "gansweep"  # where `fixed` starts: gansweep's tuned preset or "paper" (DEQGAN's)
     pinned: list[str] = field(default_factory=list)  # searched keys fixed by --set
     ranges: dict[str, list[Any]] = field(default_factory=dict)  # searched keys --search re-ranged
     seed: int = 0  # seeds the TPE sampler (the trials' replicas: fixed["seed"])

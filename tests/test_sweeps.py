@@ -44,6 +44,7 @@ def test_smoke_sweep_end_to_end(tmp_path):
     uri = f"sqlite:///{tmp_path / 'stores' / 'm.db'}"
     assert f"mlflow ui --backend-store-uri {uri}" in proc.stdout
     assert "[3/3]" in proc.stdout  # progress lines, not Ray's tables
+    assert "First trial: gansweep's preset" in proc.stdout
     assert "Trial name" not in proc.stdout and "╭" not in proc.stdout
 
     s = json.loads((tmp_path / "summary.json").read_text())
@@ -106,6 +107,7 @@ def test_smoke_sweep_end_to_end(tmp_path):
     assert {"summary/summary.csv", "summary/summary.txt", "summary/summary.json"} <= summary_files
     parent = client.get_run(m["parent_run_id"]).data
     assert "best/mse" in parent.metrics and parent.tags["baseline_method"] == "l2"
+    assert parent.params["preset"] == "gansweep"
     # the baseline's every seed is logged (the report reads them instead of training it again)
     for k, v in enumerate(s["baseline"]["seeds"]):
         assert parent.metrics[f"baseline/mse_seed_{k}"] == pytest.approx(v if math.isfinite(v)
@@ -136,6 +138,8 @@ BAD = [
     (["sho", "--summary-json", "/nonexistent/dir/s.json"], "--summary-json"),
     (["sho", "--seed", "-3"], "--seed"),
     (["shoo"], "problem"),
+    (["moons", "--preset", "paper"], "--preset"),
+    (["sho", "--preset", "papr"], "--preset"),
     (["sho", "--bogus"], "unrecognized"),
 ]
 
@@ -234,6 +238,38 @@ def test_spaces_start_from_the_preset_and_fold_betas():
     assert first == Config.from_dict({**p.fixed, "device": "cpu"})
     cfg = to_config({"G.beta1": 0.5, "G.betas": [0.9, 0.99], "D.beta1": 0.9})
     assert cfg["G.betas"] == [0.5, 0.99] and cfg["D.betas"] == [0.9, 0.999]
+
+
+def test_preset_paper_starts_the_sweep_at_the_papers_config():
+    """--preset paper: every trial's fixed config and the first trial are the DEQGAN paper's (its
+    nets, points, problem constants and run length); another length keeps its total decay; a
+    preset value outside the space is named with the --search that takes it in."""
+    import optuna
+
+    from gan_core import Config
+    from gan_core.presets import preset
+
+    paper = preset("sho", "gan", source="paper")
+    p = plan(["sho", "--preset", "paper"])
+    assert p.preset == "paper" and plan(["sho"]).preset == "gansweep"
+    assert p.fixed["iterations"] == paper.iterations == 12000
+    space = p.space()
+    start = space.start_point()
+    assert start and space.outside() is None
+    trial = optuna.trial.FixedTrial(start)
+    first = Config.from_dict(to_config({**space(trial), **trial.params}))
+    assert first == paper.replace(seeds=p.fixed["seeds"], eval_every=p.fixed["eval_every"])
+    assert first.problem_args["v0"] == 1.0  # the paper's constants, not ours
+    # 4000 iterations: the StepLR schedule rescaled, the same total decay as the paper's 12000
+    short = Config.from_dict(plan(["sho", "--preset", "paper", "--iterations", "4000"]).fixed)
+    assert short.iterations == 4000 and short.G == paper.G
+    assert short.lr_gamma ** (4000 / short.lr_step) == \
+        pytest.approx(paper.lr_gamma ** (12000 / paper.lr_step), rel=1e-9)
+    # burgers: the paper's D.beta2 lies below the study's range; the named --search takes it in
+    assert plan(["burgers", "--preset", "paper"]).space().outside() == \
+        ("D.beta2", 0.185, "0.185:0.999")
+    wide = plan(["burgers", "--preset", "paper", "--search", "D.beta2=0.185:0.999"]).space()
+    assert wide.outside() is None and wide.start_point()["D.beta2"] == 0.185
 
 
 def test_objective_is_finite_and_ordered():
