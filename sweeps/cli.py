@@ -90,6 +90,10 @@ def parser() -> ArgumentParser:
     p.add_argument("--summary-json", metavar="PATH", help="also write the summary as JSON")
     p.add_argument("--no-baseline", dest="baseline", action="store_false",
                    help="skip the baseline (l2, Lagaris, for equations; vae for distributions)")
+    p.add_argument("--confirm-seeds", type=int, metavar="K",
+                   help="at the end, train the best config again on K fresh seeds (none of the "
+                        "trials'), for its median and worst free of the selection (default: a "
+                        "trial's seeds; 0: skip)")
     p.add_argument("--max-failures", type=int, default=2, help="retries of a crashed trial")
     p.add_argument("--max-failed-trials", type=int, default=5,
                    help="stop the sweep once more than this many trials ended in error (after "
@@ -123,7 +127,8 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
           tracking_uri: str | None = None, experiment_name: str | None = None,
           storage_path: str | None = None, optuna_storage: str | None = None,
           resume: str | bool | None = None, seed: int = 0, smoke_test: bool = False,
-          summary_json: str | None = None, baseline: bool = True, max_failures: int = 2,
+          summary_json: str | None = None, baseline: bool = True,
+          confirm_seeds: int | None = None, max_failures: int = 2,
           max_failed_trials: int = 5, set: Mapping[str, Any] | Sequence[str] = (),  # noqa: A002
           search: Mapping[str, Any] | Sequence[str] = (), verbose: bool = False,
           study: Study | str | None = None, argv: Sequence[str] = ()) -> SweepSpec:
@@ -131,10 +136,10 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
     paths, concrete numbers, the fixed config through gan_core. ``set`` and ``search`` take the
     CLI's ``KEY=VALUE`` strings or a dict (``{"G.activation": "tanh"}``; ``{"G.lr": (1e-4, 1e-2),
     "G.width": [20, 40]}``); ``resume=True`` is the CLI's bare ``--resume`` (the latest sweep).
-    A resumed sweep comes back as it was saved, with this call's address, summary file, baseline
-    and verbosity. `problem` is a name or reference (see gan_core.problems) or a problem class;
-    `study` a search-space function (or its name or reference) instead of the problem's. Raises
-    UsageError with one line; starts nothing."""
+    A resumed sweep comes back as it was saved, with this call's address, summary file, baseline,
+    confirmation and verbosity. `problem` is a name or reference (see gan_core.problems) or a
+    problem class; `study` a search-space function (or its name or reference) instead of the
+    problem's. Raises UsageError with one line; starts nothing."""
     problem = _problem(problem)
     if study is not None:
         try:
@@ -156,6 +161,9 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
             raise UsageError(f"--{name.replace('_', '-')} = {value}: expected an integer >= 1")
     if time_budget is not None and not (math.isfinite(time_budget) and time_budget >= 0):
         raise UsageError(f"--time-budget = {time_budget}: expected seconds >= 0 (0 = no limit)")
+    if confirm_seeds is not None and confirm_seeds < 0:
+        raise UsageError(f"--confirm-seeds = {confirm_seeds}: expected an integer >= 0 "
+                         "(0: no confirmation)")
     if max_failures < 0:
         raise UsageError(f"--max-failures = {max_failures}: expected an integer >= 0")
     if max_failed_trials < 0:
@@ -233,7 +241,8 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
         storage_path=stores, optuna_storage=study_storage,
         address=address, summary_json=(str(Path(summary_json).expanduser().resolve())
                                        if summary_json else None),
-        baseline=baseline, verbose=verbose, smoke=smoke_test, argv=tuple(argv))
+        baseline=baseline, confirm_seeds=confirm_seeds, verbose=verbose, smoke=smoke_test,
+        argv=tuple(argv))
     if resume:
         found = _find_resume("latest" if resume is True else str(resume), problem, stores)
         spec = dataclasses.replace(spec, resume=found).resumed()

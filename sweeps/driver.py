@@ -284,6 +284,7 @@ def _summary(spec: SweepSpec, df: Any, store_error: BaseException | None, *, fit
     run, the Optuna study, Tune's folder, the time spent. Returns it and the store's error, if
     MLflow stopped answering."""
     out = S.summarize(df, spec.searched())
+    _confirm(spec, out)
     store_error = _baseline(spec, out, store_error)
     slots_used = max(1, min(spec.max_concurrent or fits, fits, spec.trials))
     slot_seconds = max(fit_seconds * slots_used, 1e-9)  # the trial slots' time
@@ -303,6 +304,18 @@ def _summary(spec: SweepSpec, df: Any, store_error: BaseException | None, *, fit
     return out, store_error
 
 
+def _confirm(spec: SweepSpec, out: dict[str, Any]) -> None:
+    """The best config trained again on fresh seeds (``--confirm-seeds``; default the trials'
+    count) into ``out["confirm"]``: its median and worst free of the selection (the parent run
+    gets them with the summary's metrics)."""
+    seeds = spec.fixed["seeds"] if spec.confirm_seeds is None else spec.confirm_seeds
+    if not seeds:
+        return
+    _say(f"training the best config again on {seeds} fresh seeds ...")
+    result = S.confirm(out["best"]["config"], seeds, iterations=S.budget(out["best"]))
+    out["confirm"] = {"seed": result.config.seed, **S.result_part(result)}
+
+
 def _baseline(spec: SweepSpec, out: dict[str, Any], store_error: BaseException | None
               ) -> BaseException | None:
     """The baseline (l2 for equations, vae for distributions) on the best config's networks, into
@@ -312,12 +325,7 @@ def _baseline(spec: SweepSpec, out: dict[str, Any], store_error: BaseException |
         return store_error
     # equal budgets: the best trial's (its config's, unless it stopped early)
     result = S.baseline(out["best"]["config"], method, iterations=S.budget(out["best"]))
-    failed = int(result.failed.sum())
-    out["baseline"] = {"method": method, "median_mse": result.median_mse,
-                       "worst_mse": result.worst_mse, "failure_rate": result.failure_rate,
-                       "failure_rate_ci": list(failure_ci(failed, len(result.final_mse))),
-                       "seeds": [float(v) for v in result.final_mse],
-                       "iterations": result.iterations, "seconds": result.wall_time}
+    out["baseline"] = {"method": method, **S.result_part(result)}
     if store_error is None:
         try:
             _log_baseline(MlflowClient(spec.tracking_uri), spec.parent_run_id, result)

@@ -32,7 +32,8 @@ SPEC_FILE = "gansweep.json"  # the spec, in the sweep's Tune folder
 SUMMARY_DIR = "summary"  # the summary files (csv, txt, json), in the sweep's Tune folder
 TRACKING_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own variable: honoured when no option is given
 # the options of one invocation, not of the sweep: a --resume keeps its own, not the saved ones
-_INVOCATION = ("address", "resume", "summary_json", "baseline", "verbose", "argv")
+_INVOCATION = ("address", "resume", "summary_json", "baseline", "confirm_seeds", "verbose",
+               "argv")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class SweepSpec:
     resume: str | None = None  # the Tune folder of the sweep to finish
     summary_json: str | None = None  # also write the summary here
     baseline: bool = True  # train the non-GAN baseline on the best config at the end
+    confirm_seeds: int | None = None  # retrain the best config on this many fresh seeds at the
+    # end (None: as many as a trial's; 0: not)
     verbose: bool = False  # Ray's own tables and worker logs
     smoke: bool = False  # --smoke-test: tiny budget, temporary stores
     argv: tuple[str, ...] = ()  # the command line, for the parent run's params

@@ -117,6 +117,31 @@ def baseline(best_config: dict[str, Any], method: str | None = None,
     return train(cfg)
 
 
+CONFIRM_SEED_OFFSET = 1000  # the confirmation's replicas: (seed + 1000, k), none of the trials'
+
+
+def confirm(best_config: dict[str, Any], seeds: int, iterations: int | None = None) -> Result:
+    """The best config trained again on `seeds` fresh replicas (base seed + CONFIRM_SEED_OFFSET:
+    new initial weights, points and, for data problems, samples) for the best trial's budget: an
+    estimate of its median and worst seed free of the selection that made it the best."""
+    budget = {"iterations": int(iterations)} if iterations else {}
+    cfg = Config.from_dict({**to_config(best_config), "device": "cpu", "seeds": int(seeds),
+                            "seed": int(best_config.get("seed", 0)) + CONFIRM_SEED_OFFSET,
+                            **budget})
+    return train(cfg)
+
+
+def result_part(result: Result) -> dict[str, Any]:
+    """A training run (the baseline, the confirmation) as the summary keeps it: median, worst,
+    failure rate with its interval, every seed's value, iterations and seconds."""
+    failed = int(result.failed.sum())
+    return {"median_mse": result.median_mse, "worst_mse": result.worst_mse,
+            "failure_rate": result.failure_rate,
+            "failure_rate_ci": list(failure_ci(failed, len(result.final_mse))),
+            "seeds": [float(v) for v in result.final_mse],
+            "iterations": result.iterations, "seconds": result.wall_time}
+
+
 def budget(row: dict[str, Any]) -> int:
     """The iterations a summary row's numbers stand for: its config's for a trial that ran its
     full budget (a diverged one too), else the iteration it reached."""
@@ -167,7 +192,7 @@ def parent_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
     no baseline)."""
     b, m = summary.get("best") or {}, summary.get("metric", "mse")
     full, early = summary.get("full_budget") or {}, summary.get("stopped_early") or {}
-    base = summary.get("baseline") or {}
+    base, conf = summary.get("baseline") or {}, summary.get("confirm") or {}
     return {f"best/{m}": b.get("median_mse"), f"best/{m}_worst": b.get("worst_mse"),
             "best/failure_rate": b.get("failure_rate"), **_ci("best", b),
             "sweep/trials": summary.get("num_trials"),
@@ -180,7 +205,11 @@ def parent_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
             f"baseline/{m}": base.get("median_mse"), f"baseline/{m}_worst": base.get("worst_mse"),
             "baseline/failure_rate": base.get("failure_rate"), **_ci("baseline", base),
             "baseline/iterations": base.get("iterations"),
-            **{f"baseline/{m}_seed_{k}": v for k, v in enumerate(base.get("seeds") or [])}}
+            **{f"baseline/{m}_seed_{k}": v for k, v in enumerate(base.get("seeds") or [])},
+            # the best config again on fresh seeds: the figure free of the selection
+            f"confirm/{m}": conf.get("median_mse"), f"confirm/{m}_worst": conf.get("worst_mse"),
+            "confirm/failure_rate": conf.get("failure_rate"), **_ci("confirm", conf),
+            **{f"confirm/{m}_seed_{k}": v for k, v in enumerate(conf.get("seeds") or [])}}
 
 
 def _ci(prefix: str, part: dict[str, Any]) -> dict[str, float | None]:
@@ -265,6 +294,13 @@ def table(summary: dict[str, Any]) -> str:
                     if b["failure_rate"] is not None else
                     f"no failure rate: stopped early at iteration {b['iteration']} of "
                     f"{b['config'].get('iterations')} (no trial ran its full budget)"))
+    conf = summary.get("confirm")
+    if conf:
+        n = len(conf["seeds"])
+        lines.append(f"Best config on {n} fresh seeds (replicas no trial used: free of the "
+                     f"selection): median {name} {fmt(metric, conf['median_mse'])}, worst "
+                     f"{fmt(metric, conf['worst_mse'])}, failure rate "
+                     f"{rate_text(round(conf['failure_rate'] * n), n)}")
     base = summary.get("baseline")
     if base:
         what = ("Lagaris baseline" if base["method"] in ("l2", "l1", "huber")

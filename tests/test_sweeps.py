@@ -45,6 +45,7 @@ def test_smoke_sweep_end_to_end(tmp_path):
     assert f"mlflow ui --backend-store-uri {uri}" in proc.stdout
     assert "[3/3]" in proc.stdout  # progress lines, not Ray's tables
     assert "First trial: gansweep's preset" in proc.stdout
+    assert "Best config on 2 fresh seeds" in proc.stdout
     assert "Trial name" not in proc.stdout and "╭" not in proc.stdout
 
     s = json.loads((tmp_path / "summary.json").read_text())
@@ -113,6 +114,13 @@ def test_smoke_sweep_end_to_end(tmp_path):
         assert parent.metrics[f"baseline/mse_seed_{k}"] == pytest.approx(v if math.isfinite(v)
                                                                          else 1e300)
     assert parent.metrics["baseline/mse"] == pytest.approx(s["baseline"]["median_mse"])
+    # the best config again on 2 fresh seeds (replicas none of the trials had), on the parent
+    conf = s["confirm"]
+    assert conf["seed"] == 1000 and len(conf["seeds"]) == 2 and conf["iterations"] == 30
+    for k, v in enumerate(conf["seeds"]):
+        assert parent.metrics[f"confirm/mse_seed_{k}"] == pytest.approx(v if math.isfinite(v)
+                                                                        else 1e300)
+    assert parent.metrics["confirm/mse"] == pytest.approx(conf["median_mse"])
     # every failure rate on the parent run comes with its 95% Wilson interval
     rated = ["baseline"] + [p for p, part in (("best", s["best"]), ("sweep", s["full_budget"]))
                             if part["failure_rate"] is not None]
@@ -139,6 +147,7 @@ BAD = [
     (["sho", "--seed", "-3"], "--seed"),
     (["shoo"], "problem"),
     (["moons", "--preset", "paper"], "--preset"),
+    (["sho", "--confirm-seeds", "-1"], "--confirm-seeds"),
     (["sho", "--preset", "papr"], "--preset"),
     (["sho", "--bogus"], "unrecognized"),
 ]
@@ -270,6 +279,26 @@ def test_preset_paper_starts_the_sweep_at_the_papers_config():
         ("D.beta2", 0.185, "0.185:0.999")
     wide = plan(["burgers", "--preset", "paper", "--search", "D.beta2=0.185:0.999"]).space()
     assert wide.outside() is None and wide.start_point()["D.beta2"] == 0.185
+
+
+def test_confirmation_trains_the_best_config_on_fresh_seeds():
+    """The confirmation is the best config as it was (nets, schedule) on other replicas: new base
+    seed, the count asked for, the best trial's budget; its values are not the trial's."""
+    import numpy as np
+
+    from gan_core import Config, train
+    from sweeps import summary as S
+
+    best = {**plan(["exp", "--seeds", "2", "--iterations", "60"]).fixed, "device": "cpu"}
+    trial = train(Config.from_dict(best))
+    conf = S.confirm(best, 3, iterations=40)
+    assert (conf.config.seed, conf.config.seeds, conf.config.iterations) == (1000, 3, 40)
+    assert conf.config.replace(seed=0, seeds=2, iterations=60) == trial.config
+    again = S.confirm(best, 2, iterations=60)
+    assert not np.array_equal(again.final_mse, trial.final_mse)  # other replicas, same budget
+    part = S.result_part(conf)
+    assert part["seeds"] == [float(v) for v in conf.final_mse] and part["iterations"] == 40
+    assert part["median_mse"] == conf.median_mse and part["worst_mse"] >= part["median_mse"]
 
 
 def test_objective_is_finite_and_ordered():
