@@ -228,29 +228,63 @@ def logged_baseline(df: pd.DataFrame) -> LoggedBaseline | None:
     run (``baseline/<metric>_seed_<k>``, ``baseline/iterations``, tags ``baseline_method`` and
     ``best_trial_id``) or the Tune folder's ``summary/summary.json``. None when it logged none
     (``--no-baseline``, an InfoGAN problem, a sweep from before these were logged)."""
+    logged = _logged(df, "baseline")
+    if logged is None:
+        return None
+    values, part, tags = logged
+    method, trial = tags.get("baseline_method") or part.get("method"), tags.get("best_trial_id")
+    iterations = part.get("iterations")
+    if not values or not method or not trial or not iterations:
+        return None
+    return LoggedBaseline(method=method, trial_id=str(trial), iterations=int(iterations),
+                          values=values)
+
+
+@dataclass
+class LoggedConfirmation:
+    """The best config trained again on fresh seeds at the sweep's end (``--confirm-seeds``):
+    every seed's final value of the primary metric and its failure rate."""
+
+    values: list[float]
+    failure_rate: float
+
+
+def logged_confirmation(df: pd.DataFrame) -> LoggedConfirmation | None:
+    """The confirmation the frame's sweep logged (parent run ``confirm/*`` or summary.json's
+    ``confirm``); None when it logged none (``--confirm-seeds 0``, an older sweep)."""
+    logged = _logged(df, "confirm")
+    if logged is None or not logged[0] or logged[1].get("failure_rate") is None:
+        return None
+    return LoggedConfirmation(values=logged[0], failure_rate=float(logged[1]["failure_rate"]))
+
+
+_Logged = tuple[list[float], dict[str, Any], dict[str, Any]]
+
+
+def _logged(df: pd.DataFrame, part: str) -> _Logged | None:
+    """A run the sweep trained at its end (`part`: baseline or confirm), from where the frame was
+    loaded: every seed's value (+inf for a diverged one), its other values (failure_rate,
+    iterations; method from Tune's folder) and the parent run's tags (from Tune's folder, only
+    best_trial_id)."""
     src = df.attrs.get("source")
     if src == "mlflow" and df.attrs.get("parent_run_id"):
         from mlflow.tracking import MlflowClient
 
-        run = MlflowClient(df.attrs["tracking_uri"]).get_run(df.attrs["parent_run_id"]).data
         metric = str(df["metric"].iloc[0]) if len(df) else "mse"
-        values = [run.metrics.get(f"baseline/{metric}_seed_{k}") for k in range(len(run.metrics))]
+        run = MlflowClient(df.attrs["tracking_uri"]).get_run(df.attrs["parent_run_id"]).data
+        values = [run.metrics.get(f"{part}/{metric}_seed_{k}") for k in range(len(run.metrics))]
         values = values[:values.index(None)] if None in values else values
-        method, trial = run.tags.get("baseline_method"), run.tags.get("best_trial_id")
-        iterations = run.metrics.get("baseline/iterations")
+        found = {k: run.metrics.get(f"{part}/{k}") for k in ("failure_rate", "iterations")}
+        tags = dict(run.tags)
     elif src == "tune" and df.attrs.get("path"):
         path = Path(df.attrs["path"], "summary", "summary.json")
         out = json.loads(path.read_text()) if path.is_file() else {}
-        base = out.get("baseline") or {}
-        values, method, iterations = base.get("seeds") or [], base.get("method"), \
-            base.get("iterations")
-        trial = (out.get("best") or {}).get("trial_id")
+        found = out.get(part) or {}
+        values = found.get("seeds") or []
+        tags = {"best_trial_id": (out.get("best") or {}).get("trial_id")}
     else:
         return None
-    if not values or not method or not trial or not iterations:
-        return None
-    return LoggedBaseline(method=method, trial_id=str(trial), iterations=int(iterations),
-                          values=[math.inf if v >= 1e300 else float(v) for v in values])
+    return [math.inf if v >= 1e300 else float(v) for v in values], found, tags
 
 
 # -- sources --------------------------------------------------------------------------------------

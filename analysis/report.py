@@ -45,7 +45,7 @@ from sweeps.status import DIVERGED, EARLY_STOPPED, ERROR, OK
 from sweeps.summary import baseline_method
 
 from . import plots as P
-from .loading import logged_baseline
+from .loading import logged_baseline, logged_confirmation
 from .solutions import baseline_frame, results_frame, trial_config, trial_result
 from .tables import (CLASSICAL, best_and_worst, best_configs, budget_ran, compare_methods,
                      early_stops, failure_rates, full_budget, param_importance, searched_params,
@@ -179,6 +179,13 @@ def _overview(s: _Sweep) -> list[str]:
             f"trial {s.best_id} ({_ran(df[df['trial_id'] == s.best_id].iloc[0])}): median {name} "
             f"{fmt(metric, b['median_mse'])}, p90 {fmt(metric, b['p90_mse'])}, worst "
             f"{fmt(metric, b['worst_mse'])}{rate}")
+    conf = logged_confirmation(df)
+    if conf is not None:
+        n, values = len(conf.values), pd.Series(conf.values)
+        rows["best config on fresh seeds"] = (
+            f"{n} seeds no trial used (free of the selection): median {name} "
+            f"{fmt(metric, values.median())}, worst {fmt(metric, values.max())}, failure rate "
+            f"{rate_text(round(conf.failure_rate * n), n)}")
     return [_table(pd.DataFrame({"": list(rows), "value": list(rows.values())}),
                    index=False, header=False)]
 

@@ -88,8 +88,8 @@ def _run(spec: SweepSpec, callbacks: Sequence[tune.Callback], trainable: Trainab
     store_error, deleted = _reconcile_mlflow(spec, df)
     _close_study(spec)
     _check_outcome(grid, df, spec)
-    out, store_error = _summary(spec, df, store_error, fits=fits, deleted=deleted,
-                                wall_seconds=time.perf_counter() - t0, fit_seconds=fit_seconds)
+    out, store_error = _summary(spec, df, store_error, fits=fits, deleted=deleted, started=t0,
+                                fit_seconds=fit_seconds)
     _publish(spec, df, out, store_error)
     return SweepResult(out, grid)
 
@@ -278,7 +278,7 @@ def _error_line(error: BaseException) -> str:
 
 # -- the summary -----------------------------------------------------------------------------------------
 def _summary(spec: SweepSpec, df: Any, store_error: BaseException | None, *, fits: int,
-             deleted: int, wall_seconds: float, fit_seconds: float
+             deleted: int, started: float, fit_seconds: float
              ) -> tuple[dict[str, Any], BaseException | None]:
     """The summary (``summary.summarize``) with the baseline and where everything is: the MLflow
     run, the Optuna study, Tune's folder, the time spent. Returns it and the store's error, if
@@ -295,7 +295,8 @@ def _summary(spec: SweepSpec, df: Any, store_error: BaseException | None, *, fit
                    "runs_url": tracking.runs_url(spec.tracking_uri, spec.experiment_id)},
         "optuna": {"storage": spec.optuna_storage, "study_name": spec.name},
         "sweep": spec.name, "ray_results": spec.exp_dir,
-        "wall_seconds": wall_seconds, "fit_seconds": fit_seconds,
+        # in all: the confirmation and the baseline too (time.perf_counter() at `started`)
+        "wall_seconds": time.perf_counter() - started, "fit_seconds": fit_seconds,
         "training_share": out["training_seconds"] / slot_seconds,
         # throughput: trial-epochs per second of a trial slot (per core-second at 1 CPU a trial)
         "trial_epochs_per_slot_second": out["trial_epochs"] / slot_seconds,
@@ -394,6 +395,9 @@ def _log_summary(client: MlflowClient, parent: str, out: dict[str, Any], folder:
 # -- Ray ---------------------------------------------------------------------------------------------
 def _start_ray(spec: SweepSpec) -> bool:
     """Join `--address`, reuse a Ray this process already started, or start a local one."""
+    if not spec.verbose:  # Tune's TensorBoard logger warns at every report with an inf in it:
+        # a diverged seed's MSE is data, not a warning ("NaN or Inf found in input tensor.")
+        logging.getLogger("tensorboardX.x2num").setLevel(logging.ERROR)
     if ray.is_initialized():
         return False
     level = logging.INFO if spec.verbose else logging.WARNING

@@ -337,9 +337,23 @@ def test_report_command_writes_html_with_every_figure_and_logs_it(sweep, tmp_pat
     assert (f"The baseline the sweep trained and logged (read back, not trained again): l2 on "
             f"the networks of trial {sweep['summary']['best']['trial_id']}") in page
     assert f"{len(base['seeds'])} seeds x {base['iterations']} iterations" in page
+    assert _confirmation_row(sweep) in page  # read back from the parent run
     parent = sweep["summary"]["mlflow"]["parent_run_id"]
     logged = [a.path for a in MlflowClient(sweep["tracking_uri"]).list_artifacts(parent, "report")]
     assert logged == ["report/report.html"]
+
+
+def _confirmation_row(sweep: dict) -> str:
+    """The report's overview row of the sweep's best config on fresh seeds, from its summary."""
+    import html
+
+    from sweeps.metrics import fmt, rate_text
+
+    c = sweep["summary"]["confirm"]
+    n = len(c["seeds"])
+    return html.escape(f"{n} seeds no trial used (free of the selection): median MSE "
+                       f"{fmt('mse', c['median_mse'])}, worst {fmt('mse', c['worst_mse'])}, "
+                       f"failure rate {rate_text(round(c['failure_rate'] * n), n)}")
 
 
 @pytest.mark.parametrize("name", ["failure_rates", "gan_vs_classical"])
@@ -389,6 +403,7 @@ def test_tune_storage_folder_and_report_sections_from_tune(sweep, frames, tmp_pa
             f"the networks of trial {sweep['summary']['best']['trial_id']}") in page
     assert any("nothing to train" in line for line in said)
     assert f"{len(base['seeds'])} seeds x {base['iterations']} iterations" in page
+    assert _confirmation_row(sweep) in page  # read back from summary.json
     # each figure is a file beside the page too, the ECDF among them
     assert {f"{fig}.png" for fig in FIGURES} <= {p.name for p in tmp_path.iterdir()}
 

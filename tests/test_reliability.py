@@ -154,7 +154,8 @@ def test_a_killed_trial_worker_resumes_from_its_checkpoint_exactly(faulty_ray, t
 
 
 # -- trials that raise; seeds that go NaN ---------------------------------------------------------------
-def test_raising_trials_are_retried_then_errored_and_nan_seeds_are_failures(faulty_ray, tmp_path):
+def test_raising_trials_are_retried_then_errored_and_nan_seeds_are_failures(faulty_ray, tmp_path,
+                                                                         caplog):
     import numpy as np
 
     from analysis import failure_rates, load_sweep, with_failures
@@ -198,6 +199,8 @@ def test_raising_trials_are_retried_then_errored_and_nan_seeds_are_failures(faul
     assert one["eval/diverged"] == 1 and one["eval/failure_rate"] == 0.5
     assert math.isinf(one["eval/mse_seed_1"]) and math.isfinite(one["eval/mse_seed_0"])
     assert both["eval/diverged"] == 2 and both["eval/failure_rate"] == 1.0
+    # and not a warning per report from Tune's TensorBoard logger
+    assert not [r for r in caplog.records if r.name.startswith("tensorboardX")]
     assert both["run_status"] == "diverged" and both["objective"] == 3.0  # finite for TPE/ASHA
     healthy = [by_index[i].last_result["eval/failure_rate"] for i in (0, 1, 5)]
     assert healthy == [0.0, 0.0, 0.0]
