@@ -34,7 +34,7 @@ from . import tracking
 from .api import SweepResult
 from .budget import FailureBudget
 from .errors import SweepError
-from .metrics import failure_ci, label, metric_of, problem_name
+from .metrics import label, metric_of, problem_name
 from .progress import ProgressLines
 from .searcher import StudySearch
 from .spaces import METRIC, MODE

@@ -167,7 +167,8 @@ def test_a_trial_optuna_closed_after_tunes_last_save_runs_on_after_resume(tmp_pa
     def crashed(cls, name):
         """A searcher as `--resume` restores it after the crash."""
         s = searcher(cls, name)
-        s.suggest("a"), s.suggest("b")
+        s.suggest("a")
+        s.suggest("b")
         s.on_trial_result("a", {"objective": 1.0, "training_iteration": 1})
         (tmp_path / name).mkdir()
         s.save_to_dir(str(tmp_path / name))  # Tune's last save before the kill
