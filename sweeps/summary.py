@@ -111,10 +111,7 @@ def baseline(best_config: dict[str, Any], method: str | None = None,
     iteration (g_iters / d_iters are G:D ratios, and a baseline has no D: repeating steps would
     only multiply the cost)."""
     method = method or baseline_method(best_config.get("problem", ""))
-    budget = {"iterations": int(iterations)} if iterations else {}
-    cfg = Config.from_dict({**to_config(best_config), "method": method, "device": "cpu",
-                            "g_iters": 1, "d_iters": 1, **budget})
-    return train(cfg)
+    return _again(best_config, iterations, method=method, g_iters=1, d_iters=1)
 
 
 CONFIRM_SEED_OFFSET = 1000  # the confirmation's replicas: (seed + 1000, k), none of the trials'
@@ -124,11 +121,16 @@ def confirm(best_config: dict[str, Any], seeds: int, iterations: int | None = No
     """The best config trained again on `seeds` fresh replicas (base seed + CONFIRM_SEED_OFFSET:
     new initial weights, points and, for data problems, samples) for the best trial's budget: an
     estimate of its median and worst seed free of the selection that made it the best."""
+    return _again(best_config, iterations, seeds=int(seeds),
+                  seed=int(best_config.get("seed", 0)) + CONFIRM_SEED_OFFSET)
+
+
+def _again(best_config: dict[str, Any], iterations: int | None, **changes: Any) -> Result:
+    """The best config (a summary row's, flat) trained again in this process on the CPU, with
+    `changes` and `iterations` (if given) in place of its own."""
     budget = {"iterations": int(iterations)} if iterations else {}
-    cfg = Config.from_dict({**to_config(best_config), "device": "cpu", "seeds": int(seeds),
-                            "seed": int(best_config.get("seed", 0)) + CONFIRM_SEED_OFFSET,
-                            **budget})
-    return train(cfg)
+    return train(Config.from_dict({**to_config(best_config), "device": "cpu", **changes,
+                                   **budget}))
 
 
 def result_part(result: Result) -> dict[str, Any]:
@@ -299,8 +301,7 @@ def table(summary: dict[str, Any]) -> str:
         n = len(conf["seeds"])
         lines.append(f"Best config on {n} fresh seeds (replicas no trial used: free of the "
                      f"selection): median {name} {fmt(metric, conf['median_mse'])}, worst "
-                     f"{fmt(metric, conf['worst_mse'])}, failure rate "
-                     f"{rate_text(round(conf['failure_rate'] * n), n)}")
+                     f"{fmt(metric, conf['worst_mse'])}, failure rate {_part_rate(conf)}")
     base = summary.get("baseline")
     if base:
         what = ("Lagaris baseline" if base["method"] in ("l2", "l1", "huber")
@@ -309,7 +310,7 @@ def table(summary: dict[str, Any]) -> str:
                 "as the best" if base.get("iterations") else "")
         lines.append(f"{what} ({base['method']} on the best config's networks): median {name} "
                      f"{fmt(metric, base['median_mse'])}, worst {fmt(metric, base['worst_mse'])}, "
-                     f"failure rate {_base_rate(base)}{same}")
+                     f"failure rate {_part_rate(base)}{same}")
     o = summary.get("worst_outlier")
     if o:
         ran = f" (ran all {o['iteration']} iterations)" if "iteration" in o else ""
@@ -330,11 +331,12 @@ def _interval(ci: Sequence[float] | None) -> str:
     return "-" if not ci else f"{ci[0] * 100:.0f}-{ci[1]:.0%}"
 
 
-def _base_rate(base: dict[str, Any]) -> str:
-    """The baseline's failure rate, with its interval when its seeds are known."""
-    n = len(base.get("seeds") or [])
-    return (rate_text(round(base["failure_rate"] * n), n) if n
-            else f"{base['failure_rate']:.0%}")
+def _part_rate(part: dict[str, Any]) -> str:
+    """The failure rate of a run trained at the end (the baseline, the confirmation), with its
+    interval when its seeds are known."""
+    n = len(part.get("seeds") or [])
+    return (rate_text(round(part["failure_rate"] * n), n) if n
+            else f"{part['failure_rate']:.0%}")
 
 
 def _fmt(v: Any) -> str:
