@@ -37,7 +37,7 @@ from .errors import SweepError
 from .metrics import label, metric_of, problem_name
 from .progress import ProgressLines
 from .searcher import StudySearch
-from .spaces import METRIC, MODE
+from .spaces import METRIC, MODE, objective_name
 from .spec import SUMMARY_DIR, SweepSpec
 from .trainable import train_trial
 
@@ -125,6 +125,7 @@ def _start(spec: SweepSpec) -> SweepSpec:
               "optuna_storage": spec.optuna_storage, "optuna_study": name})
     spec = spec.started(name, exp_id, parent)
     spec.save()
+    _save_view(spec)
     return spec
 
 
@@ -134,8 +135,21 @@ def _reopen(spec: SweepSpec) -> SweepSpec:
     exp_id = tracking.experiment_id(spec.tracking_uri, spec.experiment_name)
     MlflowClient(spec.tracking_uri).update_run(spec.parent_run_id, status="RUNNING")
     _say(f"resuming sweep {spec.name} from {spec.exp_dir}")
-    return spec if spec.experiment_id == exp_id else spec.started(spec.name, exp_id,
-                                                                  spec.parent_run_id)
+    if spec.experiment_id != exp_id:
+        spec = spec.started(spec.name, exp_id, spec.parent_run_id)
+    _save_view(spec)  # a sweep from before the views gets its own
+    return spec
+
+
+def _save_view(spec: SweepSpec) -> None:
+    """The sweep's view of the MLflow runs table (``tracking.save_view``), which its runs URL
+    opens."""
+    tracking.save_view(spec.tracking_uri, spec.experiment_id, spec.parent_run_id, spec.name,
+                       metric_of(spec.problem), spec.searched())
+
+
+def _runs_url(spec: SweepSpec) -> str:
+    return tracking.runs_url(spec.tracking_uri, spec.experiment_id, view=spec.parent_run_id)
 
 
 def _close_study(spec: SweepSpec) -> None:
@@ -180,7 +194,8 @@ def _tuner(spec: SweepSpec, trainable: Trainable, callbacks: Sequence[tune.Callb
         StudySearch(space=space, metric=METRIC, mode=MODE, sampler=sampler,
                     storage=(optuna.storages.RDBStorage(spec.optuna_storage)
                              if spec.optuna_storage else None),
-                    study_name=spec.name, points_to_evaluate=[start] if start else None),
+                    study_name=spec.name, points_to_evaluate=[start] if start else None,
+                    metric_names=[objective_name(spec.objective, metric_of(spec.problem))]),
         max_concurrent=spec.max_concurrent)
     # ASHA rungs at grace, 3 grace, 9 grace ...: a trial continues past a rung if it is in the
     # top third of the trials seen there
@@ -292,7 +307,7 @@ def _summary(spec: SweepSpec, df: Any, store_error: BaseException | None, *, fit
         "problem": spec.problem, "method": spec.method, "objective": spec.objective,
         "mlflow": {"tracking_uri": spec.tracking_uri, "experiment_name": spec.experiment_name,
                    "experiment_id": spec.experiment_id, "parent_run_id": spec.parent_run_id,
-                   "runs_url": tracking.runs_url(spec.tracking_uri, spec.experiment_id)},
+                   "runs_url": _runs_url(spec)},
         "optuna": {"storage": spec.optuna_storage, "study_name": spec.name},
         "sweep": spec.name, "ray_results": spec.exp_dir,
         # in all: the confirmation and the baseline too (time.perf_counter() at `started`)
@@ -469,7 +484,7 @@ def _say_start(spec: SweepSpec, fits: int) -> None:
          + (f"; time budget {spec.time_budget:.0f}s" if spec.time_budget and not spec.resume
             else ""))
     _say(f"  MLflow: {spec.tracking_uri} (experiment {spec.experiment_name!r}, runs: "
-         f"{tracking.runs_url(spec.tracking_uri, spec.experiment_id)})")
+         f"{_runs_url(spec)})")
     _say(f"  Optuna: study {spec.name!r} in {spec.optuna_storage or 'Tune searcher state'}   "
          f"Tune: {spec.exp_dir}")
     if not spec.resume:

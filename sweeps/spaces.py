@@ -21,6 +21,7 @@ import numpy as np
 import optuna
 
 from gan_core import PROBLEMS
+from gan_core.problems import METRIC_LABELS
 from gan_core.config import ADVERSARIAL_METHODS
 
 from .metrics import is_count
@@ -58,6 +59,17 @@ def objective(mse: np.ndarray, failure_rate: float, kind: str, metric: str = "ms
     if not math.isfinite(value) or value <= 0:
         return _LOG10_MSE_CAP if not math.isfinite(value) else -300.0
     return min(math.log10(value), _LOG10_MSE_CAP)
+
+
+def objective_name(kind: str, metric: str = "mse") -> str:
+    """The objective in words, as ``objective`` computes it ("log10 median MSE over seeds",
+    "median classes missed over seeds", "failure rate over seeds"): what Optuna's dashboard and
+    plots name the study's value (``study.set_metric_names``)."""
+    if kind == "failure_rate":
+        return "failure rate over seeds"
+    what = {"median": "median", "p90": "90th-percentile", "worst": "worst"}[kind]
+    name = METRIC_LABELS.get(metric, metric.replace("_", " ")).split(" (")[0]
+    return f"{'' if is_count(metric) else 'log10 '}{what} {name} over seeds"
 
 
 # -- building blocks -------------------------------------------------------------------------------

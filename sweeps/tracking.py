@@ -19,6 +19,7 @@ Everything runs on the driver, so the trainables never talk to MLflow (they only
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import sys
@@ -73,14 +74,56 @@ def artifact_root(tracking_uri: str) -> str | None:
 
 
 UI = "http://127.0.0.1:5000"  # where `mlflow ui` listens by default
+# MLflow 3's saved views of an experiment's runs table: experiment tags VIEW_TAG + <key>, listed
+# under the table's "Views" button and opened by the URL parameter viewStateShareKey=<key>
+VIEW_TAG = "mlflow.sharedViewState."
 
 
-def runs_url(tracking_uri: str, exp_id: str) -> str:
+def runs_url(tracking_uri: str, exp_id: str, view: str | None = None) -> str:
     """The experiment's runs table in the MLflow UI (a server's own address, else `mlflow ui`'s
     default). MLflow 3's UI opens an experiment on its GenAI view (traces) unless told otherwise:
-    ``workflowType=machine_learning`` is its "Model training" switch, kept for the session."""
+    ``workflowType=machine_learning`` is its "Model training" switch, kept for the session.
+    view: the key of a saved view (``save_view``) the table opens with."""
     base = tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else UI
-    return f"{base}/#/experiments/{exp_id}/runs?workflowType=machine_learning"
+    shown = f"&viewStateShareKey={view}" if view else ""
+    return f"{base}/#/experiments/{exp_id}/runs?workflowType=machine_learning{shown}"
+
+
+def view_columns(metric: str, searched: list[str]) -> list[str]:
+    """The runs table's columns a sweep's view shows, as the UI names them: the objective, the
+    median, worst and failure rate over seeds, every searched param, the trial's status (the UI
+    keeps metrics before params)."""
+    metrics = [METRIC, f"eval/{metric}", f"eval/{metric}_worst", "eval/failure_rate"]
+    return ([f"metrics.`{m}`" for m in metrics] + [f"params.`{p}`" for p in searched]
+            + ["tags.`status`"])
+
+
+def save_view(tracking_uri: str, exp_id: str, parent_run_id: str, sweep: str, metric: str,
+              searched: list[str]) -> str:
+    """Save the sweep's view of the runs table on its experiment; returns its key (for
+    ``runs_url``).
+
+    The UI's own default shows no param or metric (only Created, Dataset, Duration, Source and
+    Models) and nests the trials under the collapsed parent run. The view shows this sweep's runs
+    only, grouped by sweep (which lists the trials without a click), best objective first, with
+    the columns of ``view_columns``. The UI says it is a shared view; "Override saved view" keeps
+    it as the user's own default for the experiment."""
+    key = parent_run_id  # one view per sweep, under "Views" by name
+    columns = view_columns(metric, searched)
+    # narrow enough for the metrics and a few params beside the UI's assistant panel, which
+    # MLflow 3.17 opens on a browser's first visit
+    widths = {c: 100 if c.startswith("metrics.") else 90 for c in columns}
+    state = {"selectedColumns": columns, "columnOrder": columns,
+             "columnWidths": widths,
+             "searchFilter": f"tags.`{SWEEP_TAG}` = '{sweep}'",
+             "orderByKey": f"metrics.`{METRIC}`", "orderByAsc": True,
+             "groupBy": {"aggregateFunction": "min",
+                         "groupByKeys": [{"mode": "tag", "groupByData": SWEEP_TAG}]}}
+    ms = int(time.time() * 1000)
+    envelope = {"name": f"{sweep}: trials", "createdAt": ms, "updatedAt": ms,
+                "state": json.dumps(state)}
+    MlflowClient(tracking_uri).set_experiment_tag(exp_id, VIEW_TAG + key, json.dumps(envelope))
+    return key
 
 
 def start_parent(tracking_uri: str, exp_id: str, sweep: str, params: dict[str, Any],
@@ -314,8 +357,25 @@ def _log_artifacts(client: MlflowClient, run_id: str, trial: Any) -> None:
         plot_curves(result, Path(d, "curves.png"))
         _close_figures()
         client.log_artifacts(run_id, d, "plots")
+    client.log_table(run_id, seed_table(result), SEED_TABLE)
     with trial.checkpoint.as_directory() as d:
         client.log_artifact(run_id, str(Path(d, STATE_FILE)), "weights")
+
+
+SEED_TABLE = "seeds.json"  # a trial's seeds as one table artifact (MLflow's log_table)
+
+
+def seed_table(result: Any) -> dict[str, list]:
+    """A trial's final state per seed, one row each: its final and best value of the primary
+    metric (None where non-finite: a diverged seed), its status and restarts. The run's page shows
+    it as a table; the metrics eval/<metric>_seed_<k> keep every report's value."""
+    def finite(values: Any) -> list[float | None]:
+        return [float(v) if math.isfinite(v) else None for v in values]
+
+    m = result.metric
+    return {"seed": list(range(len(result.final_mse))), f"final {m}": finite(result.final_mse),
+            f"best {m}": finite(result.best_mse), "status": result.seed_status(),
+            "restarts": [int(r) for r in result.restarts]}
 
 
 def plot_name(problem: str) -> str:

@@ -62,17 +62,23 @@ def test_smoke_sweep_end_to_end(tmp_path):
     assert s["mlflow"]["tracking_uri"] == uri
     # the MLflow UI: the experiment is a model-training one, and the printed URL opens its runs
     # in the UI's model-training view (MLflow 3 opens an experiment on its GenAI view otherwise)
+    # with the sweep's saved view of the table (the UI's own default shows no param or metric)
+    parent_id = s["mlflow"]["parent_run_id"]
     runs_url = (f"http://127.0.0.1:5000/#/experiments/{s['mlflow']['experiment_id']}/runs"
-                "?workflowType=machine_learning")
+                f"?workflowType=machine_learning&viewStateShareKey={parent_id}")
     assert s["mlflow"]["runs_url"] == runs_url and runs_url in proc.stdout
     exp = MlflowClient(uri).get_experiment(s["mlflow"]["experiment_id"])
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    view = json.loads(exp.tags[f"mlflow.sharedViewState.{parent_id}"])
+    assert view["name"] == f"{s['sweep']}: trials" and view["createdAt"] > 0
+    state = json.loads(view["state"])
     # Optuna's study, in its own sqlite file beside mlflow.db, named after the sweep
     assert s["optuna"] == {"storage": f"sqlite:///{tmp_path / 'stores' / 'optuna.db'}",
                            "study_name": s["sweep"]}
     assert f"optuna-dashboard {s['optuna']['storage']}" in proc.stdout
     study = optuna.load_study(study_name=s["sweep"], storage=s["optuna"]["storage"])
     assert len(study.trials) == 3 and study.best_value == min(t["objective"] for t in s["top"])
+    assert study.metric_names == ["log10 median MSE over seeds"]  # not "Objective 0"
 
     # Tune: exactly 3 trials in the experiment folder
     tune_trials = ExperimentAnalysis(s["ray_results"]).trials
@@ -88,6 +94,22 @@ def test_smoke_sweep_end_to_end(tmp_path):
     assert [r.info.run_id for r in parents] == [m["parent_run_id"]]
     assert len(runs) == 4 and len(children) == 3
     assert {r.data.tags["trial_id"] for r in children} == ids
+    # the view: this sweep's 4 runs (its filter, as MLflow's search reads it), grouped by sweep
+    # (the trials listed, not nested under a collapsed parent), best objective first, with the
+    # searched params and the eval metrics every trial has as its columns
+    assert {r.info.run_id for r in client.search_runs(
+        [m["experiment_id"]], filter_string=state["searchFilter"])} == \
+        {r.info.run_id for r in runs}
+    assert state["groupBy"]["groupByKeys"] == [{"mode": "tag", "groupByData": "gansweep.sweep"}]
+    assert (state["orderByKey"], state["orderByAsc"]) == ("metrics.`objective`", True)
+    from sweeps.spec import SweepSpec
+
+    searched = SweepSpec.load(s["ray_results"]).searched()
+    assert len(searched) == 17 and state["selectedColumns"] == (
+        [f"metrics.`{k}`" for k in ("objective", "eval/mse", "eval/mse_worst",
+                                    "eval/failure_rate")]
+        + [f"params.`{k}`" for k in searched] + ["tags.`status`"])
+    by_trial = {t.trial_id: t for t in tune_trials}
     steps = []
     for r in children:
         tags, params = r.data.tags, r.data.params
@@ -97,12 +119,36 @@ def test_smoke_sweep_end_to_end(tmp_path):
         assert {"G.lr", "G.width", "seeds", "iterations"} <= set(params)
         assert {"eval/mse", "eval/mse_worst", "eval/failure_rate", "train/g_loss",
                 "train/d_loss", "eval/mse_seed_0", "eval/mse_seed_1"} <= set(r.data.metrics)
+        # every config key a param (the loaders rebuild configs from them), every eval/train
+        # value of the trial's reports a metric; and each column of the view is one of them
+        trial = by_trial[tags["trial_id"]]
+        assert len(params) == len(trial.config) and set(params) == set(trial.config)
+        reported = {k for k, v in trial.last_result.items()
+                    if (k.startswith(("eval/", "train/")) or k == "objective")
+                    and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        assert len(r.data.metrics) == len(reported) and set(r.data.metrics) == reported
+        for col in state["selectedColumns"]:
+            kind, key = col.split(".", 1)
+            assert key.strip("`") in {"metrics": r.data.metrics, "params": params,
+                                      "tags": tags}[kind], col
         history = client.get_metric_history(r.info.run_id, "eval/mse")
         steps.append([h.step for h in history])
         arts = {a.path for a in client.list_artifacts(r.info.run_id, "plots")}
         assert arts == {"plots/solution.png", "plots/curves.png"}
         assert [a.path for a in client.list_artifacts(r.info.run_id, "weights")] == \
             ["weights/state.pt"]
+        # the seeds as one table: its final and best MSE per row, as the metrics hold them
+        # (read as a file: MlflowClient.load_table searches the fluent API's store, not its own)
+        table = json.loads(Path(client.download_artifacts(r.info.run_id, "seeds.json",
+                                                          str(tmp_path))).read_text())
+        assert table["columns"] == ["seed", "final mse", "best mse", "status", "restarts"]
+        assert [row[0] for row in table["data"]] == [0, 1]
+        for k, final, _, status, _ in table["data"]:
+            logged = r.data.metrics[f"eval/mse_seed_{k}"]
+            assert (final == pytest.approx(logged) and status in ("ok", "failed")
+                    if final is not None else logged >= 1e300 and status == "diverged")
+        assert json.loads(tags["mlflow.loggedArtifacts"]) == [{"path": "seeds.json",
+                                                               "type": "table"}]
     assert max(len(x) for x in steps) == 3 and [10, 20, 30] in steps  # one row per report
     summary_files = {a.path for a in client.list_artifacts(m["parent_run_id"], "summary")}
     assert {"summary/summary.csv", "summary/summary.txt", "summary/summary.json"} <= summary_files
