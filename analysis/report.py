@@ -181,13 +181,28 @@ def _overview(s: _Sweep) -> list[str]:
             f"{fmt(metric, b['worst_mse'])}{rate}")
     conf = logged_confirmation(df)
     if conf is not None:
-        n, values = len(conf.values), pd.Series(conf.values)
-        rows["best config on fresh seeds"] = (
-            f"{n} seeds no trial used (free of the selection): median {name} "
-            f"{fmt(metric, values.median())}, worst {fmt(metric, values.max())}, failure rate "
-            f"{rate_text(round(conf.failure_rate * n), n)}")
+        rows["best config on fresh seeds"] = _fresh_text(conf.values, conf.failure_rate, name,
+                                                         metric)
     return [_table(pd.DataFrame({"": list(rows), "value": list(rows.values())}),
-                   index=False, header=False)]
+                   index=False, header=False, kind="kv")]
+
+
+def _fresh_text(values: list[float], failure_rate: float, name: str, metric: str) -> str:
+    """The overview's line on the best config trained again on seeds no trial used, as a
+    sentence; a median or worst that is inf (diverged seeds) said in words."""
+    n = len(values)
+    seeds = pd.Series(values, dtype=float)
+    diverged = int((~seeds.map(math.isfinite)).sum())
+    rate = rate_text(round(failure_rate * n), n)
+    head = (f"Trained again on {plural(n, 'fresh seed')}, which no trial used, so the figure is "
+            "free of the selection: ")
+    if diverged == n:
+        return head + f"every seed diverged (failure rate {rate})."
+    worst = (f"worst {fmt(metric, seeds.max())}" if diverged == 0 else
+             f"{diverged} of {n} diverged")
+    median = (f"median {name} {fmt(metric, seeds.median())}" if math.isfinite(seeds.median())
+              else f"no finite median {name} (half or more diverged)")
+    return head + f"{median}, {worst}, failure rate {rate}."
 
 
 def _best_tables(s: _Sweep) -> list[str]:
@@ -394,14 +409,28 @@ def _failure_by_param(s: _Sweep) -> list[str]:
             _img("fig-failure-by-param", P.plot_failure_by_param(s.df))]
 
 
+MIN_IMPORTANCE_TRIALS = 5  # full-budget trials below which fANOVA's importances mean nothing
+
+
 def _importance(s: _Sweep) -> list[str]:
     imp = param_importance(s.df, objective="median")
     on = f"each config's median final {s.name}" if is_count(s.metric) else \
         f"log10 of each config's median final {s.name}"
-    return [f"<p>fANOVA (Optuna's evaluator) on {on} over seeds (the sweeps' objective); "
-            "trials that ran their full budget, or all trials when fewer than two did.</p>",
-            _table(_round(imp), index=False),
-            _img("fig-importance", P.plot_importance(imp))]
+    full = s.full["trial_id"].nunique()
+    text = (f"<p>fANOVA (Optuna's evaluator) on {on} over seeds (the sweeps' objective); "
+            "trials that ran their full budget, or all trials when fewer than two did.</p>")
+    if full >= MIN_IMPORTANCE_TRIALS:
+        return [text, _table(_round(imp), index=False),
+                _img("fig-importance", P.plot_importance(imp))]
+    used = full if full >= 2 else s.df["trial_id"].nunique()
+    return [text + f"<p class='warn'>Not meaningful here: {plural(full, 'trial')} ran the full "
+            f"budget (importances need {MIN_IMPORTANCE_TRIALS} or more), so these bars fit "
+            f"{plural(used, 'config')}"
+            + (", some of them stopped early at different budgets" if full < 2 else "")
+            + ". On that few points fANOVA's forest fits almost any split of the importance; "
+            "run more trials before reading it.</p>",
+            _img("fig-importance", P.plot_importance(
+                imp, note=f"not meaningful: {plural(used, 'config')}"))]
 
 
 # the report, in order: (title, or a function of the sweep giving it; key; the section)
@@ -445,9 +474,13 @@ def _img(fig_id: str, fig: Any) -> str:
     return f"<img id='{fig_id}' alt='{fig_id}' src='data:image/png;base64,{data}'>"
 
 
-def _table(t: pd.DataFrame, index: bool = False, header: bool = True) -> str:
-    return t.to_html(index=index, header=header, border=0, classes="t", na_rep="-",
-                     escape=True)
+def _table(t: pd.DataFrame, index: bool = False, header: bool = True, kind: str = "t") -> str:
+    """A table in its own box, which scrolls sideways when the table is wider than the page (the
+    page itself never does). kind: "t" (one value per cell, never wrapped) or "kv" (the
+    overview's names and sentences, left-aligned, wrapped)."""
+    table = t.to_html(index=index, header=header, border=0, classes=kind, na_rep="-",
+                      escape=True)
+    return f"<div class='box'>{table}</div>"
 
 
 def _round(t: pd.DataFrame) -> pd.DataFrame:
@@ -557,13 +590,22 @@ def _cols(t: pd.DataFrame, params: list[str]) -> list[str]:
 
 
 def _page(title: str, parts: list[str]) -> str:
+    # the page is at most the window's width: wide tables scroll inside their box (.box), cells
+    # never wrap a value (a sweep name would break at its hyphens), long paths wrap anywhere
     style = """
-    body { font-family: sans-serif; margin: 2em; max-width: 1400px; }
-    table.t { border-collapse: collapse; font-size: 12px; margin: 0.5em 0 1em; }
-    table.t td, table.t th { padding: 2px 8px; border-bottom: 1px solid #ddd; text-align: right; }
+    body { font-family: sans-serif; margin: 2em; max-width: 1400px; overflow-wrap: anywhere; }
+    .box { max-width: 100%; overflow-x: auto; margin: 0.5em 0 1em; }
+    table.t, table.kv { border-collapse: collapse; font-size: 12px; }
+    table.t td, table.t th { padding: 2px 8px; border-bottom: 1px solid #ddd; text-align: right;
+                             white-space: nowrap; overflow-wrap: normal; }
+    table.kv td { padding: 3px 8px; border-bottom: 1px solid #ddd; text-align: left;
+                  vertical-align: top; }
+    table.kv td:first-child { font-weight: bold; white-space: nowrap; }
     img { max-width: 100%; display: block; margin: 0.5em 0 1.5em; }
     .error { color: #b00; font-weight: bold; }
-    pre { font-size: 11px; background: #f6f6f6; padding: 0.5em; }
+    .warn { color: #8a4b00; font-weight: bold; }
+    pre { font-size: 11px; background: #f6f6f6; padding: 0.5em; overflow-x: auto;
+          white-space: pre-wrap; }
     """
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
