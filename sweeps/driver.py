@@ -30,7 +30,7 @@ from ray.tune.search import ConcurrencyLimiter
 
 from . import storage
 from . import summary as S
-from . import tracking
+from . import tracking, views
 from .api import SweepResult
 from .budget import FailureBudget
 from .errors import SweepError
@@ -142,14 +142,14 @@ def _reopen(spec: SweepSpec) -> SweepSpec:
 
 
 def _save_view(spec: SweepSpec) -> None:
-    """The sweep's view of the MLflow runs table (``tracking.save_view``), which its runs URL
+    """The sweep's view of the MLflow runs table (``views.save_view``), which its runs URL
     opens."""
-    tracking.save_view(spec.tracking_uri, spec.experiment_id, spec.parent_run_id, spec.name,
+    views.save_view(spec.tracking_uri, spec.experiment_id, spec.parent_run_id, spec.name,
                        metric_of(spec.problem), spec.searched())
 
 
 def _runs_url(spec: SweepSpec) -> str:
-    return tracking.runs_url(spec.tracking_uri, spec.experiment_id, view=spec.parent_run_id)
+    return views.runs_url(spec.tracking_uri, spec.experiment_id, view=spec.parent_run_id)
 
 
 def _close_study(spec: SweepSpec) -> None:

@@ -65,9 +65,9 @@ def relog(exp_dir: str, uri: str | None = None, only: set[str] | None = None,
         spec.save()
         n["parent_created"] = 1
         from .metrics import metric_of
+        from .views import save_view
 
-        tracking.save_view(uri, exp_id, parent, spec.name, metric_of(spec.problem),
-                           spec.searched())
+        save_view(uri, exp_id, parent, spec.name, metric_of(spec.problem), spec.searched())
 
     trials = [t for t in ExperimentAnalysis(exp_dir).trials
               if only is None or t.trial_id in only]
