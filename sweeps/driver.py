@@ -145,10 +145,11 @@ def _save_view(spec: SweepSpec) -> None:
     """The sweep's view of the MLflow runs table (``views.save_view``), which its runs URL
     opens."""
     views.save_view(spec.tracking_uri, spec.experiment_id, spec.parent_run_id, spec.name,
-                       metric_of(spec.problem), spec.searched())
+                    metric_of(spec.problem), spec.searched())
 
 
 def _runs_url(spec: SweepSpec) -> str:
+    """The sweep's runs table in the MLflow UI, opened on its saved view."""
     return views.runs_url(spec.tracking_uri, spec.experiment_id, view=spec.parent_run_id)
 
 

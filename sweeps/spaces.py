@@ -21,8 +21,8 @@ import numpy as np
 import optuna
 
 from gan_core import PROBLEMS
-from gan_core.problems import METRIC_LABELS
 from gan_core.config import ADVERSARIAL_METHODS
+from gan_core.problems import METRIC_LABELS
 
 from .metrics import is_count
 
