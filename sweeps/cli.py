@@ -40,7 +40,7 @@ from .spec import tracking_uri as _tracking_uri
 # The default (no-option) run's size: the problem's own (``sweep_budget`` on its class, e.g. sho's
 # 48 trials in ~10 minutes on a 2-core laptop) over this: at most `trials`, and Tune stops
 # starting/continuing trials after `time_budget` seconds
-DEFAULT_BUDGET = {"trials": 16, "seeds": 4, "time_budget": 1800}
+DEFAULT_BUDGET = {"trials": 48, "seeds": 4, "time_budget": 480}
 SMOKE = {"trials": 3, "seeds": 2, "iterations": 30, "eval_every": 10, "time_budget": 0}
 
 
@@ -55,8 +55,8 @@ def parser() -> ArgumentParser:
     p.add_argument("--trials", type=int, help="Tune num_samples (default: per problem)")
     p.add_argument("--seeds", type=int, help="seeds trained at once in each trial")
     p.add_argument("--iterations", type=int,
-                   help="iterations per trial (default: the preset's; with --preset paper, the "
-                        "paper's StepLR is rescaled to keep its total decay)")
+                   help="iterations per trial (default: the preset's); the preset's learning-rate "
+                        "schedule follows: the same total decay over the longer or shorter run")
     p.add_argument("--eval-every", type=int, help="iterations between reports (default 100)")
     p.add_argument("--time-budget", type=float, metavar="SECONDS",
                    help="stop the sweep after this long (Tune's time_budget_s; 0 = none; "
@@ -189,14 +189,13 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
                          f"{problem_name(problem)}; its problems are {', '.join(presets.PAPER)} "
                          "(leave --preset out for gansweep's)")
     start = presets.preset(problem, method, source=preset)
-    if preset == "paper":
-        # the paper's own run length unless --iterations or --smoke-test; another length keeps
-        # the paper's total StepLR decay (a cut schedule would barely decay)
-        if not smoke_test:
-            budget.pop("iterations", None)
-        its = counts["iterations"] if counts["iterations"] is not None else budget.get("iterations")
-        if its is not None:
-            start = presets.rescaled(start, its / start.iterations)
+    if preset == "paper" and not smoke_test:
+        budget.pop("iterations", None)  # the paper's own run length unless --iterations
+    its = counts["iterations"] if counts["iterations"] is not None else budget.get("iterations")
+    if its is not None:
+        # another length keeps the schedule's shape: the same total decay over the run (a cut
+        # schedule would barely decay, a longer one would idle at a decayed rate)
+        start = presets.lengthened(start, its)
     fixed = start.to_dict()
     for key in ("seeds", "iterations", "eval_every"):
         value = counts[key] if counts[key] is not None else budget.get(key)

@@ -148,11 +148,46 @@ def burgers(trial: optuna.Trial, method: str = "gan") -> None:
 
 
 def generic(trial: optuna.Trial, method: str = "gan") -> None:
-    """Any other equation: a broad space around the published configs (G 40-50 x 2-5 residual,
-    D 20-50 x 2-4, learning rates 5e-4 .. 0.1, StepLR)."""
+    """The paper's other equations (sho_system, nlo, coo, sir, pos, hea, wav): a broad space
+    around the published configs (G 40-50 x 2-5 residual, D 20-50 x 2-4, learning rates 5e-4 ..
+    0.1, StepLR)."""
     _equation_net(trial, "G", (20, 40, 64), (2, 3, 4, 5), ("tanh", "swish", "sin"), (1e-4, 0.1))
     _step_decay(trial, (0.9, 1.0))
     _deqgan(trial, method, (20, 40, 50), (2, 3, 4), (1e-4, 0.1))
+
+
+# -- a user's equation: the families' studies ---------------------------------------------------------
+# Centred on the family's start (gan_core.presets.ODE_FAMILY / PDE_FAMILY), which lies inside, and
+# holding the remedies of long and nonlinear problems: the curriculum's length (0: off), causal
+# weighting, the collocation points, the decay's end. Kept to what moved results on the zoo
+# (examples/zoo, bench/zoo.py): learning rates, the decay's end and the points most, G's shape
+# next; D's shape, betas and the step ratio stay at the start's.
+def _family(trial: optuna.Trial, widths: tuple[int, ...]) -> None:
+    """What both families search first: G's learning rate and shape, the decay's end."""
+    trial.suggest_float("G.lr", 1e-3, 3e-2, log=True)
+    trial.suggest_float("lr_end", 1e-4, 0.3, log=True)
+    trial.suggest_categorical("G.width", widths)
+    trial.suggest_categorical("G.depth", (2, 3, 4))
+    trial.suggest_categorical("G.activation", ("sin", "tanh"))
+
+
+def ode(trial: optuna.Trial, method: str = "gan") -> None:
+    """An equation in one variable (a user's ODE or 1-D boundary-value problem)."""
+    _family(trial, (32, 40, 64))
+    trial.suggest_categorical("n_points", (100, 200, 400))
+    trial.suggest_float("curriculum", 0.0, 0.8)
+    trial.suggest_categorical("causal", (0.0, 1.0, 10.0))
+    if method in ADVERSARIAL_METHODS:
+        trial.suggest_float("D.lr", 1e-4, 5e-3, log=True)
+        trial.suggest_categorical("instance_noise", (True, False))
+
+
+def pde(trial: optuna.Trial, method: str = "gan") -> None:
+    """An equation in two or more variables (a user's PDE), around the PDE family's start."""
+    _family(trial, (32, 50, 64))
+    if method in ADVERSARIAL_METHODS:
+        trial.suggest_float("D.lr", 1e-4, 5e-3, log=True)
+        trial.suggest_categorical("spectral_norm", (True, False))
 
 
 # -- distribution problems (classic GANs) ------------------------------------------------------------
@@ -223,7 +258,7 @@ def generic_dist(trial: optuna.Trial, method: str = "gan") -> None:
 # cGAN and InfoGAN variants share "moons")
 STUDIES: dict[str, Study] = {"sho": sho, "exp": exp, "burgers": burgers, "moons": moons,
                              "digits": digits, "gauss2d": gauss2d, "generic": generic,
-                             "generic_dist": generic_dist}
+                             "ode": ode, "pde": pde, "generic_dist": generic_dist}
 
 
 def study_for(problem: str, study: Study | str | None = None) -> Study:
@@ -232,8 +267,10 @@ def study_for(problem: str, study: Study | str | None = None) -> Study:
     else the generic one of its family."""
     cls = PROBLEMS.get(problem)
     chosen = study if study is not None else getattr(cls, "study", None)
-    if chosen is None:
-        return generic_dist if cls is not None and cls.family == "dist" else generic
+    if chosen is None:  # the family's: data, an equation in one variable, or in more
+        if cls is not None and cls.family == "dist":
+            return generic_dist
+        return ode if cls is None or len(cls.bounds) == 1 else pde
     if callable(chosen):
         return chosen
     if chosen in STUDIES:
