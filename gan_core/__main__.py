@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import METHODS, Config, ConfigError, parse_setting
-from .presets import SOURCES, lengthened, preset
+from .presets import SOURCES, lengthened, preset, settled
 from .problems import PROBLEMS
 from .train import Progress, train
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("seeds", "seed", "device", "dtype"):
             if getattr(args, key) is not None:
                 d[key] = getattr(args, key)
-        d.update(parse_setting(item) for item in args.set)
+        d = settled(d, dict(parse_setting(item) for item in args.set))
         cfg = Config.from_dict(d)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

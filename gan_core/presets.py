@@ -184,9 +184,9 @@ def preset(problem: Any, method: str = "gan", source: str = "gansweep", **overri
         entry = PRESETS[problem] if problem in PRESETS else family_preset(problem)
         d.update(entry.get("*", {}))
         d.update(entry.get(method, {}))
+        d = _as_end(d)
     iterations = overrides.pop("iterations", None)
-    d.update(overrides)
-    config = Config.from_dict(d)
+    config = Config.from_dict(settled(d, overrides))
     if iterations is None:
         return config
     if any(k in overrides for k in _SCHEDULE):  # the caller's own schedule: taken as given
@@ -197,6 +197,32 @@ def preset(problem: Any, method: str = "gan", source: str = "gansweep", **overri
 _SCHEDULE = ("lr_decay", "lr_gamma", "lr_step", "lr_end")  # what says how the LR decays
 
 
+def settled(d: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """Flat config `d` with `settings` applied, where a decay given per step (lr_gamma) or
+    turned off (lr_decay none) replaces the preset's total (lr_end) instead of clashing with it."""
+    out = {**d, **settings}
+    if "lr_end" not in settings and ("lr_gamma" in settings
+                                      or settings.get("lr_decay") == "none"):
+        out["lr_end"] = None
+    return out
+
+
+def _as_end(d: dict[str, Any]) -> dict[str, Any]:
+    """A preset's per-step decay (lr_gamma every lr_step) as the total it reaches over the run
+    (lr_end), so that its schedule follows --iterations and the studies search a total decay;
+    only where the run at its own length is bit for bit the same (``Config.gamma`` gives back
+    lr_gamma exactly: true of every preset here)."""
+    gamma, decay = d.get("lr_gamma", 1.0), d.get("lr_decay", "none")
+    if decay not in ("exp", "step") or gamma == 1.0 or d.get("lr_end") is not None:
+        return d
+    per = d.get("lr_step", Config.lr_step) if decay == "step" else 1
+    iterations = d.get("iterations", Config.iterations)
+    end = gamma ** (iterations / per)
+    if end ** (per / iterations) != gamma:  # the round trip would move the run: keep it as is
+        return d
+    return {**d, "lr_gamma": 1.0, "lr_end": end}
+
+
 def rescaled(config: Config, scale: float) -> Config:
     """The config with `scale` times its iterations and the same schedule (``lengthened``): a
     short run of a long published schedule."""
@@ -205,14 +231,17 @@ def rescaled(config: Config, scale: float) -> Config:
 
 def lengthened(config: Config, iterations: int) -> Config:
     """The config run for `iterations` with the schedule's shape kept: the same total
-    learning-rate decay over the run (a decay given as lr_end already follows the run; a per-step
-    one has its step decay's interval scaled, an exponential decay's gamma raised to 1 / scale),
-    so a longer run does what the shorter one did, more slowly."""
+    learning-rate decay over the run, a step decay's interval scaled with it (a decay given as
+    lr_end follows the run by itself; a per-step one has its gamma adjusted too, an exponential
+    one's raised to 1 / scale), so a longer run does what the shorter one did, more slowly."""
     if iterations == config.iterations:
         return config
-    if config.lr_decay == "none" or config.lr_end is not None:
-        return config.replace(iterations=iterations)
     s = iterations / config.iterations
+    if config.lr_decay == "none":
+        return config.replace(iterations=iterations)
+    if config.lr_end is not None:  # the total follows the run; a step decay keeps its stairs
+        step = max(1, round(config.lr_step * s)) if config.lr_decay == "step" else config.lr_step
+        return config.replace(iterations=iterations, lr_step=step)
     if config.lr_decay == "exp":
         return config.replace(iterations=iterations, lr_gamma=config.lr_gamma ** (1 / s))
     step, gamma = _step_rescaled(config.lr_step, config.lr_gamma, s)

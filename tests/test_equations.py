@@ -91,9 +91,22 @@ def test_iterations_on_the_command_lines_keep_the_schedule_shape():
 
     spec = cli.plan(["sho", "--iterations", "8000"])
     assert spec.fixed["iterations"] == 8000 and spec.fixed["lr_step"] == 12
-    assert spec.fixed["lr_gamma"] == pytest.approx(0.98)
+    assert spec.fixed["lr_end"] == preset("sho").lr_end
+    assert Config.from_dict({**spec.fixed, "problem": "sho"}).gamma == pytest.approx(0.98)
+    # a per-step decay set by hand replaces the preset's total, without a clash
+    mine = cli.plan(["sho", "--set", "lr_gamma=0.99"]).fixed
+    assert (mine["lr_gamma"], mine["lr_end"]) == (0.99, None)
     assert cli.plan([LV, "--iterations", "8000"]).fixed["lr_end"] == ODE_FAMILY["*"]["lr_end"]
     assert _parse(["sho", "--iterations", "10"]).iterations == 10
+
+
+def test_the_presets_give_their_decay_as_its_total_bit_for_bit():
+    # the sho preset's StepLR 6 / 0.98 over 4000 iterations as lr_end: the same gamma exactly,
+    # so its runs (and the figures measured on them) are unchanged
+    sho = preset("sho")
+    assert (sho.lr_gamma, sho.lr_step) == (1.0, 6) and sho.gamma == 0.98
+    assert sho.lr_end == 0.98 ** (4000 / 6)
+    assert preset("exp").gamma == 0.95 and preset("nlo").gamma == 0.998
 
 
 def test_lr_end_is_checked_against_the_decay():
