@@ -24,7 +24,7 @@ from .problems import PROBLEMS
 from .train import Progress, train
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m gan_core", description=__doc__.split("\n")[0])
     p.add_argument("problem", help=f"one of {', '.join(sorted(PROBLEMS))}, or your own: "
                                    "path/to/file.py:Class, my_package.module:Class, a .npy/.csv "
@@ -48,16 +48,22 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def configure(args: argparse.Namespace) -> Config:
+    """The command line's config, checked by gan_core, without training anything; raises
+    ConfigError with one line."""
+    d = (Config(problem=args.problem, method=args.method).to_dict() if args.no_preset
+         else preset(args.problem, args.method, source=args.preset).to_dict())
+    for key in ("seeds", "iterations", "seed", "device", "dtype"):
+        if getattr(args, key) is not None:
+            d[key] = getattr(args, key)
+    d.update(parse_setting(item) for item in args.set)
+    return Config.from_dict(d)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parse(argv)
+    args = parse(argv)
     try:
-        d = (Config(problem=args.problem, method=args.method).to_dict() if args.no_preset
-             else preset(args.problem, args.method, source=args.preset).to_dict())
-        for key in ("seeds", "iterations", "seed", "device", "dtype"):
-            if getattr(args, key) is not None:
-                d[key] = getattr(args, key)
-        d.update(parse_setting(item) for item in args.set)
-        cfg = Config.from_dict(d)
+        cfg = configure(args)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
