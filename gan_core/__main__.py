@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{k:>4}  {result.final_mse[k]:>10.3e}  {result.best_mse[k]:>10.3e}  "
               f"{status}{restarts}")
     print(f"\nmedian {label} {result.median_mse:.3e}   worst {result.worst_mse:.3e}   "
-          f"failure rate {result.failure_rate:.0%} (threshold {result.failure_threshold:.0e})   "
+          f"failure rate {result.failure_rate:.0%} (failed: above "
+          f"{result.failure_threshold:.0e} or non-finite)   "
           f"{result.iterations} iterations in {result.wall_time:.1f}s ({result.fast_path})")
 
     from .plots import plot_curves, plot_solutions
