@@ -192,7 +192,7 @@ def plot_loss_grid(curves: pd.DataFrame, by: Sequence[str] = ("trial_id", "seed"
         ax.plot(c["iteration"], c["g_loss"], lw=1, marker=mark, label="G")
         if c["d_loss"].notna().any():
             ax.plot(c["iteration"], c["d_loss"], lw=1, ls="--", marker=mark, label="D")
-        value = f"{final[key]:.1e}" if metric == "mse" else f"{final[key]:.3g}"
+        value = f"{final[key]:.1e}" if metric in ("mse", "rel_mse") else f"{final[key]:.3g}"
         ax.set_title(f"{' '.join(str(v) for v in key_t)}  {metric_label(metric)}={value}",
                      fontsize=8)
         ax.tick_params(labelsize=7)
@@ -243,7 +243,9 @@ def plot_parallel(df: pd.DataFrame, top: int = 10, objective: str = "median",
     keys = config_keys(df)
     obj = config_objective(df, objective).merge(best[keys], on=keys)
     table = best[keys + params].merge(obj, on=keys)
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * (len(params) + 1)), 4.5))
+    # at most 15 inches (1350 px in the report, which shows it about 1:1): a wider figure is
+    # scaled down to the page, and its labels with it
+    fig, ax = plt.subplots(figsize=(min(15, max(6, 1.3 * (len(params) + 1))), 5))
     cols = params + ["objective"]
     scaled, ticks = {}, {}
     for p in cols:
@@ -258,9 +260,9 @@ def plot_parallel(df: pd.DataFrame, top: int = 10, objective: str = "median",
     for j, p in enumerate(cols):
         ax.axvline(j, color="0.6", lw=0.8)
         for pos, text in ticks[p]:
-            ax.text(j + 0.03, pos, text, fontsize=7, va="center")
+            ax.text(j + 0.03, pos, text, fontsize=9, va="center")
     ax.set_xticks(range(len(cols)))
-    ax.set_xticklabels(cols, rotation=30, ha="right", fontsize=8)
+    ax.set_xticklabels(cols, rotation=30, ha="right", fontsize=10)
     ax.set_yticks([])
     ax.set_ylim(-0.05, 1.05)
     metric = _metric(df)
@@ -323,14 +325,16 @@ def plot_failure_by_param(df: pd.DataFrame, params: Sequence[str] | None = None,
     return fig
 
 
-def plot_importance(importance: pd.DataFrame, ax: Any = None) -> Any:
-    """Horizontal bars of (param, importance), the most important on top."""
+def plot_importance(importance: pd.DataFrame, ax: Any = None, note: str | None = None) -> Any:
+    """Horizontal bars of (param, importance), the most important on top. note: why the bars
+    mean little (too few trials), shown in the title, the bars grey."""
     plt = pyplot()
-    fig, ax = _axes(plt, ax, (6, 0.4 * len(importance) + 1.5))
+    fig, ax = _axes(plt, ax, (8, 0.4 * len(importance) + 1.5))
     imp = importance.sort_values("importance")
-    ax.barh(imp["param"], imp["importance"], color="C0")
-    ax.set_xlabel("importance (Optuna, sums to 1)")
-    ax.set_title("Hyperparameter importance for the seed-aggregated objective")
+    ax.barh(imp["param"], imp["importance"], color="0.7" if note else "C0")
+    ax.set_xlabel("importance (Optuna's fANOVA, sums to 1)")
+    ax.set_title("Hyperparameter importance for the objective over seeds"
+                 + (f"\n({note})" if note else ""), fontsize=11)
     fig.tight_layout()
     return fig
 

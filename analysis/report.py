@@ -27,12 +27,8 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
-import re
 import sys
-import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -45,6 +41,7 @@ from sweeps.summary import baseline_method
 
 from . import plots as P
 from .loading import logged_baseline, logged_confirmation, store_exists
+from .page import IMG, Page, document, img, rounded, table
 from .solutions import baseline_frame, results_frame, trial_config, trial_result
 from .tables import (CLASSICAL, best_and_worst, best_configs, budget_ran, compare_methods,
                      early_stops, failure_rates, failure_rules, full_budget, param_importance,
@@ -77,16 +74,16 @@ def build(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, baseline: boo
     A section that fails is reported in the page and in ``Report.errors``; the rest still renders.
     """
     sweep = _Sweep.of(df, curves, baseline, say)
-    page = _Page(say)
+    page = Page(say)
     for title, key, draw in SECTIONS:
         page.section(title(sweep) if callable(title) else title, key, lambda: draw(sweep))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / REPORT_FILE
-    path.write_text(_page(f"gansweep report: {', '.join(map(str, df['sweep'].unique()))}",
+    path.write_text(document(f"gansweep report: {', '.join(map(str, df['sweep'].unique()))}",
                           page.parts))
     # every figure also as a file beside the page (fig-ecdf.png, ...), to reuse without the HTML
-    for fig_id, data in _IMG.findall("".join(page.parts)):
+    for fig_id, data in IMG.findall("".join(page.parts)):
         (out / f"{fig_id}.png").write_bytes(base64.b64decode(data))
     return Report(path=path, errors=page.errors)
 
@@ -125,31 +122,13 @@ class _Sweep:
 
     @property
     def dist(self) -> bool:
-        return self.metric != "mse"
+        """A data distribution (its baseline is the VAE), not an equation."""
+        return self.metric not in ("mse", "rel_mse", "residual")
 
     @property
     def collapse(self) -> bool:
         """Modes or classes missed: the failure is a mode collapse."""
         return is_count(self.metric) and self.metric != "code_error"
-
-
-class _Page:
-    """The report's HTML parts, one section at a time; a section that raises is shown as an error
-    and the others still render."""
-
-    def __init__(self, say: Callable[[str], Any]) -> None:
-        self.say, self.parts, self.errors = say, [], {}
-
-    def section(self, title: str, key: str, draw: Callable[[], list[str]]) -> None:
-        self.say(f"report: {title}")
-        self.parts.append(f"<h2>{html.escape(title)}</h2>")
-        try:
-            self.parts.extend(draw())
-        except Exception as e:  # noqa: BLE001 -- one broken section must not lose the others
-            self.errors[key] = f"{type(e).__name__}: {e}"
-            self.parts.append(f"<p class='error'>Could not draw this section: "
-                              f"{html.escape(self.errors[key])}</p>"
-                              f"<pre>{html.escape(traceback.format_exc(limit=3))}</pre>")
 
 
 # -- the answer first ---------------------------------------------------------------------------------
@@ -180,13 +159,28 @@ def _overview(s: _Sweep) -> list[str]:
             f"{fmt(metric, b['worst_mse'])}{rate}")
     conf = logged_confirmation(df)
     if conf is not None:
-        n, values = len(conf.values), pd.Series(conf.values)
-        rows["best config on fresh seeds"] = (
-            f"{n} seeds no trial used (free of the selection): median {name} "
-            f"{fmt(metric, values.median())}, worst {fmt(metric, values.max())}, failure rate "
-            f"{rate_text(round(conf.failure_rate * n), n)}")
-    return [_table(pd.DataFrame({"": list(rows), "value": list(rows.values())}),
-                   index=False, header=False)]
+        rows["best config on fresh seeds"] = _fresh_text(conf.values, conf.failure_rate, name,
+                                                         metric)
+    return [table(pd.DataFrame({"": list(rows), "value": list(rows.values())}),
+                   index=False, header=False, kind="kv")]
+
+
+def _fresh_text(values: list[float], failure_rate: float, name: str, metric: str) -> str:
+    """The overview's line on the best config trained again on seeds no trial used, as a
+    sentence; a median or worst that is inf (diverged seeds) said in words."""
+    n = len(values)
+    seeds = pd.Series(values, dtype=float)
+    diverged = int((~seeds.map(math.isfinite)).sum())
+    rate = rate_text(round(failure_rate * n), n)
+    head = (f"Trained again on {plural(n, 'fresh seed')}, which no trial used, so the figure is "
+            "free of the selection: ")
+    if diverged == n:
+        return head + f"every seed diverged (failure rate {rate})."
+    worst = (f"worst {fmt(metric, seeds.max())}" if diverged == 0 else
+             f"{diverged} of {n} diverged")
+    median = (f"median {name} {fmt(metric, seeds.median())}" if math.isfinite(seeds.median())
+              else f"no finite median {name} (half or more diverged)")
+    return head + f"{median}, {worst}, failure rate {rate}."
 
 
 def _best_tables(s: _Sweep) -> list[str]:
@@ -194,7 +188,7 @@ def _best_tables(s: _Sweep) -> list[str]:
     for by, what in (("median", "median seed"), ("p90", "90th-percentile seed"),
                      ("worst", "worst seed"), ("failure_rate", "failure rate")):
         t = best_configs(s.df, by=by, n=5)
-        out += [f"<h3>by {what}</h3>", _table(_named(_round(t[_cols(t, s.params)]), s.metric))]
+        out += [f"<h3>by {what}</h3>", table(_named(rounded(t[_cols(t, s.params)]), s.metric))]
     return out
 
 
@@ -229,9 +223,9 @@ def _failures(s: _Sweep) -> list[str]:
     if per_config.empty:
         text.append("<p>No trial ran its full budget: there is no failure rate to give.</p>")
     return text + ["<h3>per config</h3>",
-                   _table(_named(_round(per_config.head(30)), s.metric).rename(columns=shown)),
+                   table(_named(rounded(per_config.head(30)), s.metric).rename(columns=shown)),
                    "<h3>per method</h3>",
-                   _table(_named(_round(per_method), s.metric).rename(columns=shown))]
+                   table(_named(rounded(per_method), s.metric).rename(columns=shown))]
 
 
 def _stopped(s: _Sweep) -> list[str]:
@@ -241,21 +235,21 @@ def _stopped(s: _Sweep) -> list[str]:
             f"that errored), latest stop first. Their median and worst {s.name} are from the "
             "iteration they reached, so they are not failure rates and are not counted in "
             "any; diverged counts the seeds already diverged there.</p>",
-            _table(_named(_round(s.stops), s.metric))]
+            table(_named(rounded(s.stops), s.metric))]
 
 
 def _outliers(s: _Sweep) -> list[str]:
     w = worst_outliers(s.df, n=10)
     out = [f"<p>Seeds furthest above their own config's median final {s.name}, among trials "
            "that ran their full budget: the 'worst GAN' whose siblings, with the same config, "
-           "did fine.</p>", _table(_named(_round(w), s.metric))]
+           "did fine.</p>", table(_named(rounded(w), s.metric))]
     if not s.stops.empty:
         # per-seed "failed" is left out here: these seeds are not judged
         apart = worst_outliers(s.df, n=5, budget="stopped").drop(
             columns=["failed", "seed_status"], errors="ignore")
         out += ["<h3>among trials stopped early (listed apart, not counted)</h3>",
                 "<p>Their numbers are from the iteration they reached.</p>",
-                _table(_named(_round(apart), s.metric))]
+                table(_named(rounded(apart), s.metric))]
     return out
 
 
@@ -274,15 +268,15 @@ def _versus(s: _Sweep) -> list[str]:
         return ["<p>No trial ran its full budget and no baseline was trained: nothing to "
                 "compare on equal budgets.</p>"]
     # `both` holds only seeds of equal budgets now: count them all
-    table = compare_methods(both, baseline=s.base_method, budget="all")
+    compared = compare_methods(both, baseline=s.base_method, budget="all")
     thr = s.f["failure_threshold"].iloc[0]
-    return [note, _table(_named(_round(table), s.metric)),
-            _img("fig-hist", P.hist_log_mse(both)),
+    return [note, table(_named(rounded(compared), s.metric)),
+            img("fig-hist", P.hist_log_mse(both)),
             f"<p>The ECDF of each method's seeds: the fraction that ended at or below every value "
             f"of the {s.name}. At the failure threshold ({thr:g}, dotted) it is one minus the "
             "failure rate; anywhere else, the failure rate that threshold would give. A curve "
             "that stays below 1 has seeds that diverged.</p>",
-            _img("fig-ecdf", P.plot_ecdf(both))]
+            img("fig-ecdf", P.plot_ecdf(both))]
 
 
 def _with_baseline(s: _Sweep) -> tuple[pd.DataFrame, str]:
@@ -364,7 +358,7 @@ def _best_worst(s: _Sweep) -> list[str]:
         text += (f"<p>Not counted: the worst seed of a trial that did not run its full "
                  f"budget is trial {w['trial_id']} seed {w['seed']} ({name} "
                  f"{fmt(metric, w['final_mse'])}, {_ran(w)}).</p>")
-    return [text, _img("fig-best-worst", fig)]
+    return [text, img("fig-best-worst", fig)]
 
 
 def _convergence(s: _Sweep) -> list[str]:
@@ -373,34 +367,48 @@ def _convergence(s: _Sweep) -> list[str]:
     fig = P.plot_convergence(c, threshold=thr, metric=s.metric)
     return [f"<p>{s.name[0].upper() + s.name[1:]} over iterations of the best config (trial "
             f"{s.best_id}): median and 10-90% band over its seeds.</p>",
-            _img("fig-convergence", fig)]
+            img("fig-convergence", fig)]
 
 
 def _loss_grid(s: _Sweep) -> list[str]:
     fig = P.plot_loss_grid(s.curves, by=["trial_id"], metric=s.metric)
     return ["<p>Per trial, the median over seeds of the G loss (solid) and D loss (dashed); "
             f"panels sorted by the trial's median final {s.name}.</p>",
-            _img("fig-loss-grid", fig)]
+            img("fig-loss-grid", fig)]
 
 
 # -- hyperparameters ------------------------------------------------------------------------------------
 def _parallel(s: _Sweep) -> list[str]:
-    return [_img("fig-parallel", P.plot_parallel(s.df, top=10))]
+    return [img("fig-parallel", P.plot_parallel(s.df, top=10))]
 
 
 def _failure_by_param(s: _Sweep) -> list[str]:
     return ["<p>Over the seeds of trials that ran their full budget.</p>",
-            _img("fig-failure-by-param", P.plot_failure_by_param(s.df))]
+            img("fig-failure-by-param", P.plot_failure_by_param(s.df))]
+
+
+MIN_IMPORTANCE_TRIALS = 5  # full-budget trials below which fANOVA's importances mean nothing
 
 
 def _importance(s: _Sweep) -> list[str]:
     imp = param_importance(s.df, objective="median")
     on = f"each config's median final {s.name}" if is_count(s.metric) else \
         f"log10 of each config's median final {s.name}"
-    return [f"<p>fANOVA (Optuna's evaluator) on {on} over seeds (the sweeps' objective); "
-            "trials that ran their full budget, or all trials when fewer than two did.</p>",
-            _table(_round(imp), index=False),
-            _img("fig-importance", P.plot_importance(imp))]
+    full = s.full["trial_id"].nunique()
+    text = (f"<p>fANOVA (Optuna's evaluator) on {on} over seeds (the sweeps' objective); "
+            "trials that ran their full budget, or all trials when fewer than two did.</p>")
+    if full >= MIN_IMPORTANCE_TRIALS:
+        return [text, table(rounded(imp), index=False),
+                img("fig-importance", P.plot_importance(imp))]
+    used = full if full >= 2 else s.df["trial_id"].nunique()
+    return [text + f"<p class='warn'>Not meaningful here: {plural(full, 'trial')} ran the full "
+            f"budget (importances need {MIN_IMPORTANCE_TRIALS} or more), so these bars fit "
+            f"{plural(used, 'config')}"
+            + (", some of them stopped early at different budgets" if full < 2 else "")
+            + ". On that few points fANOVA's forest fits almost any split of the importance; "
+            "run more trials before reading it.</p>",
+            img("fig-importance", P.plot_importance(
+                imp, note=f"not meaningful: {plural(used, 'config')}"))]
 
 
 # the report, in order: (title, or a function of the sweep giving it; key; the section)
@@ -430,43 +438,6 @@ def log_to_mlflow(report: Report, df: pd.DataFrame) -> str | None:
     MlflowClient(uri).log_artifact(parent, str(report.path), ARTIFACT_DIR)
     report.logged_to = parent
     return parent
-
-
-# -- HTML --------------------------------------------------------------------------------------------
-_IMG = re.compile(r"<img id='([\w-]+)' alt='[\w-]+' src='data:image/png;base64,([^']+)'>")
-
-
-def _img(fig_id: str, fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    P.pyplot().close(fig)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f"<img id='{fig_id}' alt='{fig_id}' src='data:image/png;base64,{data}'>"
-
-
-def _table(t: pd.DataFrame, index: bool = False, header: bool = True) -> str:
-    return t.to_html(index=index, header=header, border=0, classes="t", na_rep="-",
-                     escape=True)
-
-
-def _round(t: pd.DataFrame) -> pd.DataFrame:
-    """Floats as short strings: MSEs in scientific notation, rates as percentages."""
-    out = t.copy()
-    for c in out.columns:
-        if pd.api.types.is_float_dtype(out[c]):
-            if "rate" in c:
-                out[c] = out[c].map(lambda v: "-" if pd.isna(v) else f"{v:.0%}")
-            else:
-                out[c] = out[c].map(_num)
-    return out
-
-
-def _num(v: float) -> str:
-    if pd.isna(v):
-        return "-"
-    if not math.isfinite(v):
-        return "inf" if v > 0 else "-inf"
-    return f"{v:.3g}" if 1e-2 <= abs(v) < 1e4 or v == 0 else f"{v:.2e}"
 
 
 def _ran(row: pd.Series) -> str:
@@ -548,22 +519,6 @@ def _cols(t: pd.DataFrame, params: list[str]) -> list[str]:
     head = ["trial_id", "status", "iteration", "seeds", "median_mse", "p90_mse", "worst_mse",
             "failure_rate", "outliers"]
     return [c for c in head if c in t.columns] + [p for p in params if p in t.columns]
-
-
-def _page(title: str, parts: list[str]) -> str:
-    style = """
-    body { font-family: sans-serif; margin: 2em; max-width: 1400px; }
-    table.t { border-collapse: collapse; font-size: 12px; margin: 0.5em 0 1em; }
-    table.t td, table.t th { padding: 2px 8px; border-bottom: 1px solid #ddd; text-align: right; }
-    img { max-width: 100%; display: block; margin: 0.5em 0 1.5em; }
-    .error { color: #b00; font-weight: bold; }
-    pre { font-size: 11px; background: #f6f6f6; padding: 0.5em; }
-    """
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f"</title><style>{style}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<p>Generated {stamp} by <code>python -m analysis report</code>.</p>"
-            + "\n".join(parts) + "</body></html>\n")
 
 
 def _stderr(text: str) -> None:

@@ -34,17 +34,27 @@ def plot_solutions(result: Result, path: str | Path | None = None):  # noqa: ANN
         fig = _plot_samples(plt, result, order, problem)
     elif problem.dim == 1:
         # top: every seed over the reference (they overlap when training worked);
-        # bottom: |error| on a log scale, where the seeds can be told apart
+        # bottom: |error| on a log scale, where the seeds can be told apart. Seed k is colour
+        # C<k> here and in plot_curves; the legend lists the seeds best first
         comps = ref.shape[1]
         fig, axes = plt.subplots(2, comps, figsize=(5.5 * comps, 6.5), squeeze=False,
                                  sharex=True, gridspec_kw={"height_ratios": [3, 2]})
         for c in range(comps):
             top, bottom = axes[0][c], axes[1][c]
+            errors = []
             for k in order:
                 y = pred[k, :, c] if np.isfinite(pred[k, :, c]).all() else np.full(len(X), np.nan)
-                top.plot(X[:, 0], y, lw=1, alpha=0.8,
+                top.plot(X[:, 0], y, lw=1, alpha=0.8, color=seed_color(k),
                          label=f"seed {k}: {name} {result.final_mse[k]:.1e}")
-                bottom.semilogy(X[:, 0], np.abs(y - ref[:, c]) + 1e-300, lw=1, alpha=0.8)
+                err = np.abs(y - ref[:, c])
+                errors.append(err)
+                # the error is exactly 0 where the trial solution meets the initial value (t0):
+                # no point there on a log axis, rather than a floor that stretches it to 1e-300
+                bottom.semilogy(X[:, 0], np.where(err > 0, err, np.nan), lw=1, alpha=0.8,
+                                color=seed_color(k))
+            limits = error_limits(np.concatenate(errors))
+            if limits is not None:
+                bottom.set_ylim(*limits)
             if known:
                 top.plot(X[:, 0], ref[:, c], "k--", lw=2, label="reference")
             top.set_ylabel(problem.outputs[c])
@@ -84,10 +94,10 @@ def plot_curves(result: Result, path: str | Path | None = None):  # noqa: ANN201
     if np.all(metric[np.isfinite(metric)] > 0):  # counts (classes or modes missed) reach 0: linear
         axes[0].set_yscale("log")
     for k in range(result.final_mse.shape[0]):
-        axes[0].plot(it, metric[:, k], lw=1, label=f"seed {k}")
-        axes[1].plot(it, c["train/g_loss"][:, k], lw=1, color=f"C{k % 10}")
+        axes[0].plot(it, metric[:, k], lw=1, color=seed_color(k), label=f"seed {k}")
+        axes[1].plot(it, c["train/g_loss"][:, k], lw=1, color=seed_color(k))
         if result.config.adversarial:
-            axes[1].plot(it, c["train/d_loss"][:, k], lw=1, ls="--", color=f"C{k % 10}")
+            axes[1].plot(it, c["train/d_loss"][:, k], lw=1, ls="--", color=seed_color(k))
     axes[0].axhline(result.failure_threshold, color="r", ls=":", label="failure threshold")
     axes[0].set_title(f"eval/{result.metric} per seed")
     axes[1].set_title("train/g_loss (solid), train/d_loss (dashed)")
@@ -98,6 +108,24 @@ def plot_curves(result: Result, path: str | Path | None = None):  # noqa: ANN201
     if path is not None:
         fig.savefig(path, dpi=110)
     return fig
+
+
+def seed_color(k: int) -> str:
+    """Seed k's colour in every per-seed figure (matplotlib's C0-C9, cycled past 10 seeds)."""
+    return f"C{k % 10}"
+
+
+def error_limits(errors: np.ndarray, span: float = 1e8) -> tuple[float, float] | None:
+    """y limits of a log-scale |error| panel: from the positive finite errors' decade range,
+    at most `span` below the largest (the error falls to 0 at the initial value, and a few
+    points next to it would stretch the axis to round-off); None when there is no positive
+    finite error (every seed exact, or diverged)."""
+    e = errors[np.isfinite(errors) & (errors > 0)]
+    if e.size == 0:
+        return None
+    top = 10.0 ** (np.floor(np.log10(e.max())) + 1)
+    low = 10.0 ** np.floor(np.log10(max(np.percentile(e, 1), e.max() / span)))
+    return float(min(low, top / 10)), float(top)  # at least one decade
 
 
 def draw_seed(ax, result: Result, k: int, title: str | None = None,  # noqa: ANN001

@@ -28,16 +28,16 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 
-from . import storage
+from . import decide, storage
 from . import summary as S
-from . import tracking
+from . import tracking, views
 from .api import SweepResult
 from .budget import FailureBudget
 from .errors import SweepError
 from .metrics import label, metric_of, problem_name
 from .progress import ProgressLines
 from .searcher import StudySearch
-from .spaces import METRIC, MODE
+from .spaces import METRIC, MODE, objective_name
 from .spec import SUMMARY_DIR, SweepSpec
 from .trainable import train_trial
 
@@ -125,6 +125,7 @@ def _start(spec: SweepSpec) -> SweepSpec:
               "optuna_storage": spec.optuna_storage, "optuna_study": name})
     spec = spec.started(name, exp_id, parent)
     spec.save()
+    _save_view(spec)
     return spec
 
 
@@ -134,8 +135,22 @@ def _reopen(spec: SweepSpec) -> SweepSpec:
     exp_id = tracking.experiment_id(spec.tracking_uri, spec.experiment_name)
     MlflowClient(spec.tracking_uri).update_run(spec.parent_run_id, status="RUNNING")
     _say(f"resuming sweep {spec.name} from {spec.exp_dir}")
-    return spec if spec.experiment_id == exp_id else spec.started(spec.name, exp_id,
-                                                                  spec.parent_run_id)
+    if spec.experiment_id != exp_id:
+        spec = spec.started(spec.name, exp_id, spec.parent_run_id)
+    _save_view(spec)  # a sweep from before the views gets its own
+    return spec
+
+
+def _save_view(spec: SweepSpec) -> None:
+    """The sweep's view of the MLflow runs table (``views.save_view``), which its runs URL
+    opens."""
+    views.save_view(spec.tracking_uri, spec.experiment_id, spec.parent_run_id, spec.name,
+                    metric_of(spec.problem), spec.searched())
+
+
+def _runs_url(spec: SweepSpec) -> str:
+    """The sweep's runs table in the MLflow UI, opened on its saved view."""
+    return views.runs_url(spec.tracking_uri, spec.experiment_id, view=spec.parent_run_id)
 
 
 def _close_study(spec: SweepSpec) -> None:
@@ -180,7 +195,8 @@ def _tuner(spec: SweepSpec, trainable: Trainable, callbacks: Sequence[tune.Callb
         StudySearch(space=space, metric=METRIC, mode=MODE, sampler=sampler,
                     storage=(optuna.storages.RDBStorage(spec.optuna_storage)
                              if spec.optuna_storage else None),
-                    study_name=spec.name, points_to_evaluate=[start] if start else None),
+                    study_name=spec.name, points_to_evaluate=[start] if start else None,
+                    metric_names=[objective_name(spec.objective, metric_of(spec.problem))]),
         max_concurrent=spec.max_concurrent)
     # ASHA rungs at grace, 3 grace, 9 grace ...: a trial continues past a rung if it is in the
     # top third of the trials seen there
@@ -285,22 +301,25 @@ def _error_line(error: BaseException) -> str:
 def _summary(spec: SweepSpec, df: Any, store_error: BaseException | None, *, fits: int,
              deleted: int, started: float, fit_seconds: float
              ) -> tuple[dict[str, Any], BaseException | None]:
-    """The summary (``summary.summarize``) with the baseline and where everything is: the MLflow
-    run, the Optuna study, Tune's folder, the time spent. Returns it and the store's error, if
-    MLflow stopped answering."""
-    out = S.summarize(df, spec.searched())
-    _confirm(spec, out)
-    store_error = _baseline(spec, out, store_error)
+    """The summary (``summary.summarize``) with the pick (``_pick``), its confirmation, the
+    search gain and the baseline (``_confirm``), and where everything is: the MLflow run, the
+    Optuna study, Tune's folder, the time spent. Returns it and the store's error, if MLflow
+    stopped answering."""
+    searched = spec.searched()
+    out = S.summarize(df, searched)
+    start_id = decide.start_trial(df, spec.space().start_point())
+    _pick(spec, df, out, start_id, searched)
+    store_error = _confirm(spec, out, start_id, store_error)
     slots_used = max(1, min(spec.max_concurrent or fits, fits, spec.trials))
     slot_seconds = max(fit_seconds * slots_used, 1e-9)  # the trial slots' time
     out.update({
         "problem": spec.problem, "method": spec.method, "objective": spec.objective,
         "mlflow": {"tracking_uri": spec.tracking_uri, "experiment_name": spec.experiment_name,
                    "experiment_id": spec.experiment_id, "parent_run_id": spec.parent_run_id,
-                   "runs_url": tracking.runs_url(spec.tracking_uri, spec.experiment_id)},
+                   "runs_url": _runs_url(spec)},
         "optuna": {"storage": spec.optuna_storage, "study_name": spec.name},
         "sweep": spec.name, "ray_results": spec.exp_dir,
-        # in all: the confirmation and the baseline too (time.perf_counter() at `started`)
+        # in all: the finalists, the confirmations and the baseline too
         "wall_seconds": time.perf_counter() - started, "fit_seconds": fit_seconds,
         "training_share": out["training_seconds"] / slot_seconds,
         # throughput: trial-epochs per second of a trial slot (per core-second at 1 CPU a trial)
@@ -310,34 +329,78 @@ def _summary(spec: SweepSpec, df: Any, store_error: BaseException | None, *, fit
     return out, store_error
 
 
-def _confirm(spec: SweepSpec, out: dict[str, Any]) -> None:
-    """The best config trained again on fresh seeds (``--confirm-seeds``; default the trials'
-    count) into ``out["confirm"]``: its median and worst free of the selection (the parent run
-    gets them with the summary's metrics)."""
-    seeds = spec.fixed["seeds"] if spec.confirm_seeds is None else spec.confirm_seeds
-    if not seeds:
+def _pick(spec: SweepSpec, df: Any, out: dict[str, Any], start_id: str | None,
+          searched: list[str]) -> None:
+    """The finalists (the start and the best trials, ``--finalists`` in all) raced on fresh
+    seeds side by side; the pick, by the objective over each one's trial and race seeds, becomes
+    ``out["best"]`` (``sweeps.decide``)."""
+    ids = decide.finalists(df, start_id, spec.finalists)
+    if len(ids) < 2:
         return
-    _say(f"training the best config again on {seeds} fresh seeds ...")
-    result = S.confirm(out["best"]["config"], seeds, iterations=S.budget(out["best"]))
-    out["confirm"] = {"seed": result.config.seed, **S.result_part(result)}
+    rows = {t: df[df["trial_id"] == t].iloc[0] for t in ids}
+    seeds = spec.fixed["seeds"]
+    _say(f"racing {len(ids)} finalists on {seeds} fresh seeds each ...")
+    races = decide.run_all([S.confirm_config(rows[t]["config"], seeds, S.budget(rows[t]),
+                                             offset=S.RACE_SEED_OFFSET) for t in ids],
+                           spec.cpus_per_trial)
+    scores = {t: decide.pooled(S.seed_values(rows[t]), r, spec.objective)
+              for t, r in zip(ids, races)}
+    pick = min(ids, key=lambda t: (scores[t], ids.index(t)))
+    out["finalists"] = [{"trial_id": t, "start": t == start_id, "race_seeds": seeds,
+                         "race_median_mse": r.median_mse, "race_worst_mse": r.worst_mse,
+                         "pooled_objective": scores[t], "race": S.result_part(r)}
+                        for t, r in zip(ids, races)]
+    out["picked_by"] = "finalists"
+    if pick != out["best"]["trial_id"]:
+        out["best"] = S.best_part(rows[pick], searched)
 
 
-def _baseline(spec: SweepSpec, out: dict[str, Any], store_error: BaseException | None
-              ) -> BaseException | None:
-    """The baseline (l2 for equations, vae for distributions) on the best config's networks, into
-    ``out["baseline"]`` (with its per-seed values) and onto the parent run."""
+def _confirm(spec: SweepSpec, out: dict[str, Any], start_id: str | None,
+             store_error: BaseException | None) -> BaseException | None:
+    """Side by side on fresh seeds: the pick and the start (the first trial: the preset), on the
+    same replicas (``--confirm-seeds``; default the trials' count, at least 8), for the search
+    gain; and the baseline (l2 for equations, vae for distributions) on the pick's networks. Into
+    ``out["confirm"]``, ``out["search_gain"]``, ``out["baseline"]``, and the baseline's figure
+    onto the parent run."""
+    seeds = max(8, spec.fixed["seeds"]) if spec.confirm_seeds is None else spec.confirm_seeds
+    best, budget = out["best"], S.budget(out["best"])
+    jobs: dict[str, Any] = {}
+    if seeds:
+        jobs["confirm"] = S.confirm_config(best["config"], seeds, budget)
+        if best["trial_id"] != start_id:  # the preset, as every trial's fixed part has it
+            start = {**spec.fixed, **spec.space().start_point()}
+            jobs["start"] = S.confirm_config(start, seeds, spec.fixed["iterations"])
     method = S.baseline_method(spec.problem)
-    if not spec.baseline or method is None or spec.method == method:
+    if spec.baseline and method is not None and spec.method != method:
+        # equal budgets: the pick's (its config's, unless it stopped early)
+        jobs["baseline"] = S.baseline_config(best["config"], method, budget)
+    if not jobs:
         return store_error
-    # equal budgets: the best trial's (its config's, unless it stopped early)
-    result = S.baseline(out["best"]["config"], method, iterations=S.budget(out["best"]))
-    out["baseline"] = {"method": method, **S.result_part(result)}
-    if store_error is None:
-        try:
-            _log_baseline(MlflowClient(spec.tracking_uri), spec.parent_run_id, result)
-        except tracking.STORE_ERRORS as e:
-            return e
+    _say(f"training {', '.join(_JOB_NAMES[k] for k in jobs)} "
+         + (f"on {seeds} fresh seeds " if seeds else "") + "...")
+    results = dict(zip(jobs, decide.run_all(list(jobs.values()), spec.cpus_per_trial)))
+    if "confirm" in results:
+        out["confirm"] = {"seed": results["confirm"].config.seed,
+                          **S.result_part(results["confirm"])}
+        pick_part = out["confirm"]
+        start_part = S.result_part(results["start"]) if "start" in results else pick_part
+        out["search_gain"] = {
+            "start_trial_id": start_id, "start_is_pick": "start" not in results,
+            "start_label": ("the DEQGAN paper's config" if spec.preset == "paper"
+                            else "gansweep's preset"),
+            "start": start_part, "pick": pick_part, **decide.gain(start_part, pick_part)}
+    if "baseline" in results:
+        result = results["baseline"]
+        out["baseline"] = {"method": method, **S.result_part(result)}
+        if store_error is None:
+            try:
+                _log_baseline(MlflowClient(spec.tracking_uri), spec.parent_run_id, result)
+            except tracking.STORE_ERRORS as e:
+                return e
     return store_error
+
+
+_JOB_NAMES = {"confirm": "the pick", "start": "the start", "baseline": "the baseline"}
 
 
 def _log_baseline(client: MlflowClient, parent: str, result: Any) -> None:
@@ -474,7 +537,7 @@ def _say_start(spec: SweepSpec, fits: int) -> None:
          + (f"; time budget {spec.time_budget:.0f}s" if spec.time_budget and not spec.resume
             else ""))
     _say(f"  MLflow: {spec.tracking_uri} (experiment {spec.experiment_name!r}, runs: "
-         f"{tracking.runs_url(spec.tracking_uri, spec.experiment_id)})")
+         f"{_runs_url(spec)})")
     _say(f"  Optuna: study {spec.name!r} in {spec.optuna_storage or 'Tune searcher state'}   "
          f"Tune: {spec.exp_dir}")
     if not spec.resume:

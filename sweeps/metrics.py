@@ -27,8 +27,8 @@ COUNT_METRICS = ("modes_missed", "classes_missed", "code_error")
 
 
 def metric_of(problem: str) -> str:
-    """The primary metric of `problem` (its class's ``metric``): "mse" for equations with a
-    reference, "residual" for those without, else the distribution's own; "mse" for a name
+    """The primary metric of `problem` (its class's ``metric``): "mse" for the built-in
+    equations, "rel_mse" for a user's with a reference, "residual" for those without, else the distribution's own; "mse" for a name
     that resolves to nothing (a sweep read back after its problem's file is gone)."""
     cls = PROBLEMS.get(problem)
     return cls.metric if cls is not None else "mse"
@@ -65,7 +65,7 @@ def fmt(metric: str, value: float) -> str:
         return "nan"
     if not math.isfinite(value):
         return "inf"
-    if metric == "mse":
+    if metric in ("mse", "rel_mse"):
         return f"{value:.2e}"
     if is_count(metric):
         return f"{value:.3g}"
@@ -140,6 +140,9 @@ def failure_rule(problem: str, threshold: float | None = None) -> str:
     if metric == "mse":
         return (f"failed: final MSE above {t} against the reference (the equation is not solved, "
                 f"however large the value), {DIVERGED}")
+    if metric == "rel_mse":
+        return (f"failed: final relative MSE (MSE / the reference's mean square) above {t}, a "
+                f"relative RMS error above {math.sqrt(threshold):.0%}, {DIVERGED}")
     if metric == "residual":
         return (f"failed: mean squared residual above {t} on the fine grid (no reference "
                 f"solution; the equation is not solved), {DIVERGED}")

@@ -64,6 +64,10 @@ def relog(exp_dir: str, uri: str | None = None, only: set[str] | None = None,
                 dataclasses.replace(spec, relog_parents={**spec.relog_parents, uri: parent}))
         spec.save()
         n["parent_created"] = 1
+        from .metrics import metric_of
+        from .views import save_view
+
+        save_view(uri, exp_id, parent, spec.name, metric_of(spec.problem), spec.searched())
 
     trials = [t for t in ExperimentAnalysis(exp_dir).trials
               if only is None or t.trial_id in only]

@@ -1,4 +1,5 @@
-"""The sweep's Optuna searcher: Tune's ``OptunaSearch``, made safe to ``--resume`` after a crash.
+"""The sweep's Optuna searcher: Tune's ``OptunaSearch``, made safe to ``--resume`` after a crash,
+with the study's value named (``set_metric_names``).
 
 The study lives in its own storage and is written at once; Tune saves its own state (trials and
 searcher) only every so often. A driver that dies in between leaves a trial that Optuna has
@@ -12,15 +13,30 @@ trials' results out of the study (it already holds their result); Tune still rec
 from __future__ import annotations
 
 import logging
-from typing import Any
+import warnings
+from typing import Any, Sequence
 
+import optuna
 from ray.tune.search.optuna import OptunaSearch
 
 log = logging.getLogger(__name__)
 
 
 class StudySearch(OptunaSearch):
-    """``OptunaSearch`` that, once restored, does not report to trials the study already closed."""
+    """``OptunaSearch`` that, once restored, does not report to trials the study already closed,
+    and names the study's value (`metric_names`, Optuna's ``set_metric_names``: optuna-dashboard
+    and Optuna's plots say it instead of "Objective 0")."""
+
+    def __init__(self, *args: Any, metric_names: Sequence[str] = (), **kwargs: Any) -> None:
+        self._metric_names = list(metric_names)  # before OptunaSearch's __init__ sets the study up
+        super().__init__(*args, **kwargs)
+
+    def _setup_study(self, mode: Any) -> None:
+        super()._setup_study(mode)
+        if self._metric_names:
+            with warnings.catch_warnings():  # experimental since Optuna 3.2, unchanged since
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                self._ot_study.set_metric_names(self._metric_names)
 
     def restore(self, checkpoint_path: str) -> None:
         super().restore(checkpoint_path)

@@ -72,17 +72,6 @@ def artifact_root(tracking_uri: str) -> str | None:
     return None
 
 
-UI = "http://127.0.0.1:5000"  # where `mlflow ui` listens by default
-
-
-def runs_url(tracking_uri: str, exp_id: str) -> str:
-    """The experiment's runs table in the MLflow UI (a server's own address, else `mlflow ui`'s
-    default). MLflow 3's UI opens an experiment on its GenAI view (traces) unless told otherwise:
-    ``workflowType=machine_learning`` is its "Model training" switch, kept for the session."""
-    base = tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else UI
-    return f"{base}/#/experiments/{exp_id}/runs?workflowType=machine_learning"
-
-
 def start_parent(tracking_uri: str, exp_id: str, sweep: str, params: dict[str, Any],
                  tags: dict[str, str]) -> str:
     """Create the sweep's parent run; returns its id."""
@@ -314,8 +303,25 @@ def _log_artifacts(client: MlflowClient, run_id: str, trial: Any) -> None:
         plot_curves(result, Path(d, "curves.png"))
         _close_figures()
         client.log_artifacts(run_id, d, "plots")
+    client.log_table(run_id, seed_table(result), SEED_TABLE)
     with trial.checkpoint.as_directory() as d:
         client.log_artifact(run_id, str(Path(d, STATE_FILE)), "weights")
+
+
+SEED_TABLE = "seeds.json"  # a trial's seeds as one table artifact (MLflow's log_table)
+
+
+def seed_table(result: Any) -> dict[str, list]:
+    """A trial's final state per seed, one row each: its final and best value of the primary
+    metric (None where non-finite: a diverged seed), its status and restarts. The run's page shows
+    it as a table; the metrics eval/<metric>_seed_<k> keep every report's value."""
+    def finite(values: Any) -> list[float | None]:
+        return [float(v) if math.isfinite(v) else None for v in values]
+
+    m = result.metric
+    return {"seed": list(range(len(result.final_mse))), f"final {m}": finite(result.final_mse),
+            f"best {m}": finite(result.best_mse), "status": result.seed_status(),
+            "restarts": [int(r) for r in result.restarts]}
 
 
 def plot_name(problem: str) -> str:

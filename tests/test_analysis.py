@@ -370,6 +370,42 @@ def test_report_counts_early_stops_apart(tmp_path):
     assert "11 of 20" not in page  # the old count: every seed above 1e-4, whatever its budget
 
 
+def test_the_report_page_fits_its_window_and_says_when_importances_mean_nothing(tmp_path):
+    """What a browser needs to keep the page at the window's width: every table in a box that
+    scrolls sideways, cells that never wrap a value, no fixed width; the overview left-aligned.
+    And with 2 full-budget trials the importances come with a warning, not as a 3-digit table."""
+    import re
+
+    from analysis.report import MIN_IMPORTANCE_TRIALS, build
+
+    trials = {f"full{i}": ("ok", 2000, [10.0 ** -(i + 8)] * 2) for i in range(2)}
+    trials.update({f"asha{i}": ("early-stopped", 300, [1e-3 * (i + 1)] * 2) for i in range(3)})
+    df = _budgeted(trials).assign(sweep="sho-gan-20261203-093404", **{"D.lr": 0.002})
+    df["G.width"] = [20, 20, 40, 40, 20, 20, 64, 64, 40, 40]
+    curves = pd.DataFrame({"sweep": df["sweep"].iloc[0], "trial_id": "full1", "seed": [0, 1],
+                           "iteration": 2000, "mse": 1e-9, "g_loss": 0.7, "d_loss": 0.7})
+    page = build(df, curves, tmp_path, baseline=False, say=lambda _: None).path.read_text()
+    style = page.split("<style>", 1)[1].split("</style>", 1)[0]
+    body = page.split("</style>", 1)[1]
+    tables = re.findall(r"(.{0,30})<table[^>]*class=\"([^\"]+)\"", body, flags=re.S)
+    assert len(tables) >= 10 and all(before.endswith("<div class='box'>") for before, _ in tables)
+    assert re.search(r"\.box \{[^}]*max-width: 100%;[^}]*overflow-x: auto;", style)
+    assert re.search(r"table\.t td, table\.t th \{[^}]*white-space: nowrap;", style)
+    # no width fixed anywhere (a table or a box wider than the window widens the page); the
+    # body's max-width is a cap, not a width
+    assert not re.search(r"(?<![-\w])width[:=]", page) and "min-width" not in page
+    # the overview: names and sentences, left-aligned, the only "kv" table
+    kinds = [cls.split()[-1] for _, cls in tables]  # pandas adds its own "dataframe" class
+    assert kinds.count("kv") == 1 and kinds[0] == "kv" and set(kinds) == {"kv", "t"}
+    assert re.search(r"table\.kv td \{[^}]*text-align: left;", style)
+    # importances: 2 full-budget trials, fewer than the threshold: the warning, grey bars, no table
+    assert MIN_IMPORTANCE_TRIALS > 2
+    section = body.split("<h2>Hyperparameter importance</h2>", 1)[1]
+    assert ("Not meaningful here: 2 trials ran the full budget (importances need "
+            f"{MIN_IMPORTANCE_TRIALS} or more), so these bars fit 2 configs") in section
+    assert "<table" not in section and "id='fig-importance'" in section
+
+
 def test_convergence_band_keeps_diverged_seeds():
     curves = pd.DataFrame({"trial_id": "t", "seed": [0, 1, 2, 0, 1, 2],
                            "iteration": [10, 10, 10, 20, 20, 20],
@@ -446,9 +482,27 @@ def _confirmation_row(sweep: dict) -> str:
 
     c = sweep["summary"]["confirm"]
     n = len(c["seeds"])
-    return html.escape(f"{n} seeds no trial used (free of the selection): median MSE "
-                       f"{fmt('mse', c['median_mse'])}, worst {fmt('mse', c['worst_mse'])}, "
-                       f"failure rate {rate_text(round(c['failure_rate'] * n), n)}")
+    if not all(math.isfinite(v) for v in c["seeds"]):
+        return html.escape(f"Trained again on {n} fresh seeds, which no trial used")
+    return html.escape(f"Trained again on {n} fresh seeds, which no trial used, so the figure is "
+                       f"free of the selection: median MSE {fmt('mse', c['median_mse'])}, worst "
+                       f"{fmt('mse', c['worst_mse'])}, failure rate "
+                       f"{rate_text(round(c['failure_rate'] * n), n)}.")
+
+
+def test_the_fresh_seeds_line_is_a_sentence_even_when_seeds_diverged():
+    from analysis.report import _fresh_text  # the overview's line, on values that need words
+
+    assert _fresh_text([1e-9, 3e-9], 0.0, "MSE", "mse") == (
+        "Trained again on 2 fresh seeds, which no trial used, so the figure is free of the "
+        "selection: median MSE 2.00e-09, worst 3.00e-09, failure rate 0% (95% CI 0-66%).")
+    one = _fresh_text([1e-9, 2e-9, INF], 1 / 3, "MSE", "mse")
+    assert one.endswith("median MSE 2.00e-09, 1 of 3 diverged, failure rate 33% (95% CI 6-79%).")
+    half = _fresh_text([1e-9, INF], 0.5, "MSE", "mse")
+    assert "no finite median MSE (half or more diverged), 1 of 2 diverged" in half
+    every = _fresh_text([INF, INF], 1.0, "MSE", "mse")
+    assert every.endswith("selection: every seed diverged (failure rate 100% (95% CI 34-100%)).")
+    assert not any("inf" in t for t in (one, half, every))
 
 
 @pytest.mark.parametrize("name", ["failure_rates", "gan_vs_classical"])

@@ -77,3 +77,16 @@ def test_paths_bench_refuses_an_unknown_path_before_training():
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "paths.py"), "--paths",
                            "fused,fast"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--paths: unknown fast" in proc.stderr
+
+
+def test_screens_without_a_browser_stops_in_one_line_naming_the_fix(tmp_path):
+    # bench/screens.py drives headless Chromium; the tests never start a browser, only check
+    # that a missing one is said (and fixed) before any sweep or server starts
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "screens.py"), "--chromium",
+                           str(tmp_path / "no-chromium"), "--out", str(tmp_path / "shots")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"screens: no Chromium at {tmp_path / 'no-chromium'}: apt-get install -y chromium, or "
+        "pass --chromium PATH"]
+    assert not (tmp_path / "shots").exists()

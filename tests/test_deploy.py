@@ -50,8 +50,9 @@ def test_the_lock_pins_every_dependency_within_pyprojects_ranges():
         if line:
             name, version = line.split("==")
             pins[canonicalize_name(name)] = Version(version)
+    extras = project["optional-dependencies"]
     needed = [Requirement(r) for r in
-              project["dependencies"] + project["optional-dependencies"]["cluster"]]
+              project["dependencies"] + extras["cluster"] + extras["screens"]]
     for req in needed:
         name = canonicalize_name(req.name)
         assert name in pins, f"{req.name} is not pinned in constraints.txt"
@@ -61,3 +62,5 @@ def test_the_lock_pins_every_dependency_within_pyprojects_ranges():
     assert any(r.name == "ray" and "default" in r.extras for r in cluster)
     # what ray[default] needs beyond ray[tune] is in the lock too
     assert {"aiohttp-cors", "py-spy", "opencensus", "grpcio"} <= set(pins)
+    # and what the screens extra's playwright and optuna-dashboard pull in
+    assert {"greenlet", "bottle"} <= set(pins)

@@ -106,9 +106,13 @@ def test_resume_after_the_driver_is_sigkilled_keeps_every_finished_trial(tmp_pat
     # the summary is in the sweep's folder under the URI storage, as it is on the parent run
     assert json.loads((exp_dir / "summary" / "summary.json").read_text())["num_trials"] == TRIALS
 
-    # MLflow: one parent, one run per trial, nothing left RUNNING, no report logged twice
+    # MLflow: one parent, one run per trial, nothing left RUNNING, no report logged twice; the
+    # runs URL opens the sweep's view of the table, which the resumed driver saved
     m = s["mlflow"]
     client = MlflowClient(m["tracking_uri"])
+    assert m["runs_url"].endswith(f"&viewStateShareKey={m['parent_run_id']}")
+    assert f"mlflow.sharedViewState.{m['parent_run_id']}" in \
+        client.get_experiment(m["experiment_id"]).tags
     runs = client.search_runs([m["experiment_id"]])
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == m["parent_run_id"]]
     assert len(runs) == TRIALS + 1 and len(children) == TRIALS
@@ -131,6 +135,10 @@ def test_resume_after_the_driver_is_sigkilled_keeps_every_finished_trial(tmp_pat
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert len(parents) == 1 and len(runs) == TRIALS + 1
     assert client.list_artifacts(parents[0].info.run_id, "summary")
+    # the copy has its own view of the runs table, naming its own parent's sweep
+    tags = client.get_experiment_by_name(m["experiment_name"]).tags
+    view = json.loads(tags[f"mlflow.sharedViewState.{parents[0].info.run_id}"])
+    assert exp_dir.name in json.loads(view["state"])["searchFilter"]
     assert SweepSpec.load(f"{storage}/{exp_dir.name}").relog_parents == \
         {other: parents[0].info.run_id}  # remembered: a second relog adds no parent
 

@@ -20,7 +20,10 @@ given. y may have several components (``y0 = (1.0, 0.0)``). From these, with g =
 f gets torch tensors, t (..., 1) and y (..., c) with the components on the last axis, and returns
 y's shape; write it with torch functions (torch.exp, not np.exp): the same f gives the exact
 derivatives the training needs and the right-hand side solve_ivp integrates. A constant named in
-``constants`` (``{"r": "growth rate"}``) becomes settable as ``problem.r``.
+``constants`` (``{"r": "growth rate"}``) becomes settable as ``problem.r``; keep ``t_max`` in it
+when you set your own (the default lists only it): it makes the interval's end settable as
+``problem.t_max``. ``outputs`` names the components in plots and tables (default "x" for one
+component, "y[0]", "y[1]", ... for several).
 """
 
 from __future__ import annotations
@@ -55,7 +58,8 @@ class ODE(Problem):
             cls.n_out = cls.n_eq = len(np.atleast_1d(cls.y0))
             cls.order = 1 if cls.v0 is None else 2
             if "outputs" not in cls.__dict__:
-                cls.outputs = ("x",) if cls.n_out == 1 else tuple(f"y{i}" for i in
+                # y[i]: the component as f indexes it; never "y0", the initial values' name
+                cls.outputs = ("x",) if cls.n_out == 1 else tuple(f"y[{i}]" for i in
                                                                   range(cls.n_out))
         super().__init_subclass__(**kwargs)
 
