@@ -30,7 +30,7 @@ Everything it starts, it stops, by process id: at the end, on an error, on Ctrl-
 SIGHUP (the ``finally`` in ``main``); its children get SIGTERM if it is SIGKILLed itself
 (``faults.orphan_ends``); and every process of a run carries ``GANSWEEP_CHAOS=<its folder>`` in
 its environment, so the clean-up finds any that left its session. A whole run takes about as
-long as the sweep: no test runs it (``tests/test_bench.py`` checks its schedule and its
+long as the sweep: no test runs it (``tests/test_chaos.py`` checks its schedule and its
 clean-up on SIGTERM); the fault tests in ``tests/test_reliability*.py`` cover each mechanism.
 """
 
@@ -75,10 +75,14 @@ class Plan:
     max_concurrent: int = 3  # two trials run (one CPU per node), one waits
 
     def grace(self) -> int:
-        """ASHA's first rung, and the trials' checkpoint interval (the driver's rule)."""
+        """ASHA's first rung, and the trials' checkpoint interval: the driver's rule on the fixed
+        values of the sweep the CLI plans from these options (a curriculum moves it)."""
+        from sweeps.cli import plan
         from sweeps.driver import _grace
 
-        return _grace(self.iterations, self.eval_every)
+        return _grace(plan([PROBLEM, "--trials", str(self.trials), "--seeds", str(self.seeds),
+                            "--iterations", str(self.iterations), "--eval-every",
+                            str(self.eval_every), "--seed", str(self.seed)]).fixed)
 
     def rungs(self) -> set[int]:
         """The iterations ASHA stops trials at (grace, 3 grace, ... below the budget)."""
@@ -170,7 +174,8 @@ class Chaos:
                 "--trials", str(p.trials), "--seeds", str(p.seeds), "--iterations",
                 str(p.iterations), "--eval-every", str(p.eval_every), "--seed", str(p.seed),
                 "--max-concurrent", str(p.max_concurrent), "--max-failures", "5",
-                "--time-budget", "0", "--no-baseline", "--confirm-seeds", "0",
+                # the sweep alone: no baseline, confirmation or finalists' race after it
+                "--time-budget", "0", "--no-baseline", "--confirm-seeds", "0", "--finalists", "0",
                 "--tracking-uri", self.server.uri, "--storage-path", str(self.out / "ray"),
                 "--optuna-storage", f"sqlite:///{self.out / 'optuna.db'}",
                 "--summary-json", str(self.out / "summary.json")]
