@@ -155,12 +155,19 @@ def test_a_driver_killed_while_mlflow_was_down_loses_no_run(tmp_path):
     server = faults.MlflowServer(tmp_path)
     server.start()
     stores = ["--storage-path", str(tmp_path / "ray"), "--tracking-uri", server.uri,
-              "--summary-json", str(tmp_path / "s.json"), "--no-baseline", "--confirm-seeds", "0"]
+              "--summary-json", str(tmp_path / "s.json"), "--no-baseline", "--confirm-seeds", "0",
+              "--finalists", "0"]  # the sweep alone: no race of finalists after it
     sweep = [sys.executable, str(ROOT / "sweeps" / "sho_sweep.py")]
     env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}  # fail fast while it is down
+    # Tune saves its state at least 10 s apart ("auto"), sooner only after a trial's checkpoint;
+    # the trials after the start stop at ASHA's first rung within a second or two, so a state
+    # with one trial ended and the next running may never be saved: here it is saved at each
+    # step of Tune's loop, so the moments the kill waits for are on disk while they last
+    killed_env = {**env, "TUNE_GLOBAL_CHECKPOINT_S": "0"}
     driver = subprocess.Popen(
         [*sweep, "--trials", str(TRIALS), "--seeds", "1", "--iterations", "300", "--eval-every",
-         "30", "--time-budget", "0", "--max-concurrent", "1", *stores], cwd=tmp_path, env=env,
+         "30", "--time-budget", "0", "--max-concurrent", "1", *stores], cwd=tmp_path,
+        env=killed_env,
         stdout=(tmp_path / "killed.log").open("w"), stderr=subprocess.STDOUT,
         start_new_session=True)
     try:

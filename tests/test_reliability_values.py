@@ -188,7 +188,9 @@ def test_a_value_of_the_wrong_type_is_never_accepted(rows):
 
 
 def test_rejected_command_lines_exit_2_with_one_line(rows, capsys, tmp_path, monkeypatch):
-    """The walk's rejected command lines through the real entry points, in-process."""
+    """The walk's rejected command lines through the real entry points, in-process: for every
+    key and route (the walk ran each of its inputs through the same planning as main), main
+    exits 2 and prints nothing but the walk's own line, and creates nothing."""
     from gan_core.__main__ import main as gan_core_main
     from sweeps.cli import main as sweep_main
 
@@ -196,13 +198,16 @@ def test_rejected_command_lines_exit_2_with_one_line(rows, capsys, tmp_path, mon
     rejected = [r for r in rows if r["route"] in ("set", "search", "gan_core")
                 and r["outcome"][0] == "rejected"]
     assert len(rejected) > 1000
+    first = {}  # (route, key) -> its first rejected input: every field through main
     for r in rejected:
+        first.setdefault((r["route"], r["key"]), r)
+    assert {k for _, k in first} == {r["key"] for r in rows if r["route"] == "set"}
+    for r in first.values():
         main, prefix = (gan_core_main, "error: ") if r["route"] == "gan_core" else \
             (sweep_main, "gansweep: error: ")
         assert main(list(r["argv"])) == 2, r["argv"]
         out = capsys.readouterr()
-        assert out.err.startswith(prefix) and out.err.count("\n") == 1 and not out.out, \
-            (r["argv"], out)
+        assert out.err == f"{prefix}{r['outcome'][1]}\n" and not out.out, (r["argv"], out)
     assert list(tmp_path.iterdir()) == []  # and nothing was created
 
 
