@@ -192,7 +192,7 @@ def test_metric_words_and_summary_text():
         ["mse", "energy", "modes_missed", "classes_missed"]
     assert label("energy") == "energy distance" and label("mse") == "MSE"
     assert failure_rule("ring8") == ("mode collapse: fewer than 7 of 8 modes covered (more than "
-                                     "1 missed), or diverged")
+                                     "1 missed), or non-finite (diverged: NaN/inf)")
     assert S.baseline_method("moons") == "vae" and S.baseline_method("sho") == "l2"
     assert S.baseline_method("moons_infogan") is None  # no VAE counterpart of a recovered code
     row = {"trial_id": "a", "status": "ok", "iteration": 20, "median_mse": 0.0, "worst_mse": 3.0,
