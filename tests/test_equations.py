@@ -86,7 +86,7 @@ def test_a_longer_run_keeps_the_presets_schedule_shape():
 
 
 def test_iterations_on_the_command_lines_keep_the_schedule_shape():
-    from gan_core.__main__ import _parse
+    from gan_core.__main__ import configure, parse
     from sweeps import cli
 
     spec = cli.plan(["sho", "--iterations", "8000"])
@@ -97,7 +97,7 @@ def test_iterations_on_the_command_lines_keep_the_schedule_shape():
     mine = cli.plan(["sho", "--set", "lr_gamma=0.99"]).fixed
     assert (mine["lr_gamma"], mine["lr_end"]) == (0.99, None)
     assert cli.plan([LV, "--iterations", "8000"]).fixed["lr_end"] == ODE_FAMILY["*"]["lr_end"]
-    assert _parse(["sho", "--iterations", "10"]).iterations == 10
+    assert configure(parse(["sho", "--iterations", "10"])).iterations == 10
 
 
 def test_the_presets_give_their_decay_as_its_total_bit_for_bit():
