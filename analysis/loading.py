@@ -179,7 +179,7 @@ def curves(records: Iterable[TrialRecord]) -> pd.DataFrame:
 def _metric(r: TrialRecord, params: dict[str, Any]) -> str:
     """The trial's primary metric: its problem's, else the one its per-seed keys name."""
     if params.get("problem") in PROBLEMS:
-        return metric_of(params["problem"])
+        return metric_of(params["problem"], params.get("metric"))
     for rep in r.reports:
         for k in rep:
             if (m := SEED_KEY.match(k)) is not None:

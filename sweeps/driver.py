@@ -145,7 +145,7 @@ def _save_view(spec: SweepSpec) -> None:
     """The sweep's view of the MLflow runs table (``views.save_view``), which its runs URL
     opens."""
     views.save_view(spec.tracking_uri, spec.experiment_id, spec.parent_run_id, spec.name,
-                    metric_of(spec.problem), spec.searched())
+                    metric_of(spec.problem, spec.fixed.get("metric")), spec.searched())
 
 
 def _runs_url(spec: SweepSpec) -> str:
@@ -196,7 +196,8 @@ def _tuner(spec: SweepSpec, trainable: Trainable, callbacks: Sequence[tune.Callb
                     storage=(optuna.storages.RDBStorage(spec.optuna_storage)
                              if spec.optuna_storage else None),
                     study_name=spec.name, points_to_evaluate=[start] if start else None,
-                    metric_names=[objective_name(spec.objective, metric_of(spec.problem))]),
+                    metric_names=[objective_name(spec.objective, metric_of(
+                        spec.problem, spec.fixed.get("metric")))]),
         max_concurrent=spec.max_concurrent)
     # ASHA rungs at grace, 3 grace, 9 grace ...: a trial continues past a rung if it is in the
     # top third of the trials seen there
@@ -477,7 +478,7 @@ def _say_start(spec: SweepSpec, fits: int) -> None:
     at_once = f"{n} at a time" if n <= fits else (
         f"up to {n} at a time ({fits} fit on the cluster now; the pending ones ask its "
         "autoscaler for more nodes)")
-    objective = (f"{label(metric_of(spec.problem))} " if spec.objective != "failure_rate"
+    objective = (f"{label(metric_of(spec.problem, spec.fixed.get('metric')))} " if spec.objective != "failure_rate"
                  else "")
     _say(f"sweep {spec.name}: {spec.trials} trials of {spec.method} on {spec.problem}, "
          f"{spec.fixed['seeds']} seeds x {spec.fixed['iterations']} iterations each, {at_once}; "

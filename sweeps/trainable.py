@@ -45,7 +45,7 @@ def train_trial(config: dict[str, Any], objective_kind: str = "median",
         state = resume_state()
     send = send or tune.report
     train_seconds = state.get("train_seconds", 0.0) if state else 0.0
-    metric = metric_of(cfg.problem)  # what p.mse holds: mse, or the distribution's own metric
+    metric = metric_of(cfg.problem, cfg.metric)  # what p.mse holds: mse, or the distribution's own metric
     t_last = time.perf_counter()
 
     def report(p: Progress) -> None:

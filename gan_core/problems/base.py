@@ -30,6 +30,7 @@ METRIC_LABELS = {
     "code_error": "code error",
     "modes_missed": "modes missed",
     "classes_missed": "classes missed",
+    "reverse_kl": "reverse KL of the mode histogram",
 }
 
 
@@ -47,6 +48,9 @@ class ProblemBase:
     metric: ClassVar[str]  # the primary per-seed metric, lower is better (eval/<metric>)
     metric_label: ClassVar[str]  # that metric in words (default: METRIC_LABELS)
     failure_threshold: ClassVar[float]  # primary metric above this = a failed seed
+    # other reported metrics (lower is better) a config may make primary instead (Config.metric),
+    # each with the failure threshold it brings
+    metric_thresholds: ClassVar[dict[str, float]] = {}
     baseline_method: ClassVar[str | None]  # the non-GAN method a sweep compares with (None: none)
     plot: ClassVar[str]  # the per-seed figure: "solution" | "samples" | "digits"
     # the sweep's search space: a study's name in sweeps/spaces.py or a function
@@ -65,6 +69,12 @@ class ProblemBase:
             cls.key = cls.__name__.lower()
         if "metric_label" not in cls.__dict__ and hasattr(cls, "metric"):
             cls.metric_label = METRIC_LABELS.get(cls.metric, cls.metric.replace("_", " "))
+
+    @classmethod
+    def primary_metrics(cls) -> dict[str, float]:
+        """The metrics that may be primary (Config.metric), each with its failure threshold: the
+        problem's own first, then ``metric_thresholds``."""
+        return {cls.metric: cls.failure_threshold, **cls.metric_thresholds}
 
 
 class Problem(ProblemBase):
