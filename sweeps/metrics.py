@@ -25,6 +25,9 @@ from gan_core.problems import METRIC_LABELS
 # are often exactly 0, so they are compared and optimised as they are, never on a log scale
 # (reverse_kl too: log M at worst, and a seed that captures every mode in balance is near 0)
 COUNT_METRICS = ("modes_missed", "classes_missed", "code_error", "reverse_kl")
+# shares of good samples (higher is better): where one breaks ties (spaces.tie_value), its
+# complement (the share of bad samples) does
+GOOD_SHARES = ("high_quality", "confident")
 
 
 def metric_of(problem: str, chosen: str | None = None) -> str:
@@ -36,6 +39,13 @@ def metric_of(problem: str, chosen: str | None = None) -> str:
         return chosen
     cls = PROBLEMS.get(problem)
     return cls.metric if cls is not None else "mse"
+
+
+def tiebreak_of(problem: str) -> str | None:
+    """The reported metric whose median breaks ties in the "failures" objective (the problem
+    class's ``tiebreak``, e.g. high_quality for the mixtures); None: the primary metric's."""
+    cls = PROBLEMS.get(problem)
+    return getattr(cls, "tiebreak", None) if cls is not None else None
 
 
 def label(metric: str) -> str:

@@ -80,9 +80,11 @@ def test_moons_sweep_logs_the_energy_distance_scatter_plots_and_the_vae_baseline
         assert {"eval/energy", "eval/energy_worst", "eval/energy_seed_0", "eval/energy_seed_1",
                 "eval/failure_rate", "objective"} <= metrics
         assert not any(k.startswith("eval/mse") for k in metrics)  # no MSE for a distribution
-        # the objective: log10 of the median energy distance (a distance spans decades)
+        # the objective (distributions' default, "failures"): the failure rate, ties broken by
+        # the median energy distance, e / (1 + e) over the 2 seeds
+        e = r.data.metrics["eval/energy"]
         assert r.data.metrics["objective"] == pytest.approx(
-            math.log10(r.data.metrics["eval/energy"]), abs=1e-6)
+            r.data.metrics["eval/failure_rate"] + e / (1 + e) / 2, abs=1e-6)
         assert _artifacts(s, r.info.run_id, "plots") == {"plots/samples.png", "plots/curves.png"}
         assert _artifacts(s, r.info.run_id, "weights") == {"weights/state.pt"}
     parent = s["mlflow"]["parent_run_id"]
@@ -152,6 +154,34 @@ def test_objective_takes_counts_as_they_are_and_distances_as_log10():
     assert objective(np.array([1e-3, 1e-2, 1e-1]), 0.0, "median", "energy") == pytest.approx(-2.0)
     assert objective(np.array([1e-3, 1e-2, 1e-1]), 0.0, "median") == pytest.approx(-2.0)  # mse
     assert objective(zeros, 0.25, "failure_rate", "classes_missed") == 0.25
+
+
+def test_failures_objective_counts_a_collapsed_seed_whatever_the_median():
+    from sweeps.cli import plan
+    from sweeps.spaces import objective_name, tie_value
+
+    # ring8, 4 seeds: one collapsed (5 modes missed) leaves the median at 0 modes missed,
+    # but costs a quarter here; the tie-break (1 - median high-quality share) stays below that
+    one_down = objective(np.array([0.0, 0.0, 0.0, 5.0]), 0.25, "failures", "modes_missed",
+                         tie_value({"eval/high_quality": 0.99}, "high_quality"))
+    all_up = objective(np.zeros(4), 0.0, "failures", "modes_missed",
+                       tie_value({"eval/high_quality": 0.0}, "high_quality"))  # all blurred
+    assert objective(np.array([0.0, 0.0, 0.0, 5.0]), 0.25, "median", "modes_missed") == 0.0
+    assert 0.25 < one_down < 0.26 and all_up == pytest.approx(0.5 / 4) and all_up < one_down
+    sharp = objective(np.zeros(4), 0.0, "failures", "modes_missed",
+                      tie_value({"eval/high_quality": 0.97}, "high_quality"))
+    assert sharp < all_up  # among equal failure rates, sharper samples rank first
+    # no tie-break metric: the primary's median; a diverged median stays below the next failure
+    assert objective(np.array([0.01, 0.03]), 0.0, "failures", "energy") == \
+        pytest.approx(0.02 / 1.02 / 2)
+    assert objective(np.array([np.inf, np.inf]), 0.5, "failures", "energy") < 1.0
+    assert tie_value({}, "high_quality") is None and tie_value({"eval/x": 1.0}, None) is None
+    assert objective_name("failures", "modes_missed", "high_quality") == \
+        "failure rate over seeds, ties by the median 1 - high-quality share"
+    # the default objective: failures for distributions, the median for equations
+    assert plan(["ring8"]).objective == plan(["moons"]).objective == "failures"
+    assert plan(["sho"]).objective == "median" and plan(["ring8", "--objective",
+                                                         "median"]).objective == "median"
     # a seed that covers every class ranks before one that misses one: order kept
     assert objective(np.array([0.0]), 0, "median", "classes_missed") < \
         objective(np.array([1.0]), 0, "median", "classes_missed")
@@ -193,6 +223,12 @@ def test_metric_words_and_summary_text():
     assert label("energy") == "energy distance" and label("mse") == "MSE"
     assert failure_rule("ring8") == ("mode collapse: fewer than 7 of 8 modes covered (more than "
                                      "1 missed), or diverged")
+    assert failure_rule("ring8", metric="reverse_kl").startswith(
+        "failed: reverse KL of the mode histogram above 0.1")
+    assert failure_rule("grid25", metric="energy") == (
+        "failed: energy distance to held-out real samples above 0.03, or diverged")
+    assert metric_of("ring8", "reverse_kl") == "reverse_kl" and metric_of("ring8", None) == \
+        "modes_missed"
     assert S.baseline_method("moons") == "vae" and S.baseline_method("sho") == "l2"
     assert S.baseline_method("moons_infogan") is None  # no VAE counterpart of a recovered code
     row = {"trial_id": "a", "status": "ok", "iteration": 20, "median_mse": 0.0, "worst_mse": 3.0,

@@ -31,6 +31,7 @@ METRIC_LABELS = {
     "modes_missed": "modes missed",
     "classes_missed": "classes missed",
     "reverse_kl": "reverse KL of the mode histogram",
+    "high_quality": "high-quality share (within 3 std of a mode)",
 }
 
 
@@ -58,6 +59,10 @@ class ProblemBase:
     study: ClassVar[str | Callable[..., None] | None] = None
     # the default (no-option) sweep's size: trials, seeds, iterations, time_budget (seconds)
     sweep_budget: ClassVar[dict[str, int]] = {}
+    # the default sweep's objective over seeds (sweeps.spaces.OBJECTIVES), and for "failures" the
+    # reported metric whose median breaks ties between equal failure rates (None: the primary)
+    sweep_objective: ClassVar[str] = "median"
+    tiebreak: ClassVar[str | None] = None
     # the starting config of a problem that gan_core/presets.py does not know: flat Config keys,
     # "*" for every method and one entry per method (None: the family's, presets.family_preset)
     preset: ClassVar[dict[str, dict[str, Any]] | None] = None

@@ -34,6 +34,9 @@ class Distribution(ProblemBase):
     # samples (InfoGAN); quality then also gets the labels (see quality)
     labels: ClassVar[int] = 0
     label_use: ClassVar[str] = "none"  # none | conditional | code
+    # a sweep's default objective: the failure rate (a seed that collapses fails, however well its
+    # siblings do; the median would not see it), ties broken by the median (sweeps.spaces)
+    sweep_objective: ClassVar[str] = "failures"
 
     def __init__(self, n_points: int | None = None):
         self.n = n_points or self.n_default
@@ -276,11 +279,13 @@ class _Mixture(Distribution):
     as VEEGAN and PacGAN do (``mode_metrics``) on 2500 samples, and by the energy distance."""
 
     metric = "modes_missed"
+    study = "mixtures"  # the remedies for mode collapse among the choices (sweeps/spaces.py)
     # PacGAN's reverse KL or the energy distance may be primary instead (Config.metric), failing
     # above these: missing one of 8 modes alone is a KL of log(8/7) = 0.13 (one of 25: 0.04);
     # 1000 real samples are 0.006 (ring8) / 0.015 (grid25) in energy from 1000 others, and 0.06 /
     # 0.04 from 1000 real samples with one mode left out
     metric_thresholds = {"reverse_kl": 0.1, "energy": 0.03}
+    tiebreak = "high_quality"  # a sweep's objective: collapsed seeds first, then blurred samples
     eval_samples = 2500  # the PacGAN table's
     energy_samples = 1000  # energy distance on a subset: its cost grows with the product of sizes
     sigma: ClassVar[float]
