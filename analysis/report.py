@@ -504,8 +504,10 @@ def _stopped_text(stops: pd.DataFrame) -> str:
 
 def _rules(f: pd.DataFrame) -> list[str]:
     """The failure rule of each (problem, threshold in force) of the frame, in words."""
-    pairs = f[["problem", "failure_threshold"]].drop_duplicates().itertuples(index=False)
-    return [f"{p}: {failure_rule(p, t)}" for p, t in pairs]
+    cols = ["problem", "failure_threshold", "metric"] if "metric" in f else \
+        ["problem", "failure_threshold"]
+    rows = f[cols].drop_duplicates().itertuples(index=False)
+    return [f"{r[0]}: {failure_rule(r[0], r[1], *r[2:])}" for r in rows]
 
 
 def _named(t: pd.DataFrame, metric: str) -> pd.DataFrame:

@@ -249,7 +249,9 @@ def mixtures(trial: optuna.Trial, method: str = "gan") -> None:
         trial.suggest_categorical("pack", (1, 2, 3, 4))
         trial.suggest_categorical("spectral_norm", (False, True))
         trial.suggest_categorical("instance_noise", (False, True))
-    trial.suggest_float("lr_gamma", 0.998, 1.0)  # lr_decay exp (the preset's): per iteration
+    # lr_decay exp (the preset's), per iteration: over ring8's 24000 iterations 0.9998 ends at
+    # 1% of the lr, the preset's 0.999875 at 5%
+    trial.suggest_float("lr_gamma", 0.9998, 1.0)
 
 
 def generic_dist(trial: optuna.Trial, method: str = "gan") -> None:

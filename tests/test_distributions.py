@@ -286,15 +286,18 @@ def test_cgan_preset_matches_each_moon():
     assert np.median(per_label) < 0.02, per_label
 
 
-def test_ring8_preset_covers_at_least_seven_modes_on_some_seed():
-    # G hops between modes to the end: which seed covers 7 at the very last evaluation changes
-    # with round-off (measured on seeds 0-2, PyTorch path and fast path: 8 modes at the last
-    # evaluation on one seed, 5 on another); the last three evaluations (2000, 2500, 3000; an
-    # evaluation draws no random numbers, so the run is the same) show what the preset reaches
-    r = train(preset("ring8", seeds=4, seed=0, eval_every=500))
-    covered = r.curves["eval/modes_covered"][-3:]
-    assert covered.max() >= 7, covered  # at most one mode missed: no mode collapse
-    assert not r.diverged.any()
+def test_ring8_preset_regime_captures_every_mode_and_sharpens():
+    # the preset's regime (batch 64, the lr decayed to 5%) in a quarter of its 24000 iterations;
+    # measured on seeds 0-1: 8 modes each, 82% / 85% high-quality, KL 0.003 / 0.004, 22 s. The
+    # preset itself (10 seeds, seed 0): 8.0 modes, 95.5% high-quality, KL 0.012 (bench/toy.py:
+    # fresh seeds)
+    r = train(preset("ring8", seeds=2, seed=0, iterations=6000, lr_gamma=0.9995))
+    modes, hq, kl = (r.curves[f"eval/{k}"][-1] for k in ("modes_captured", "high_quality",
+                                                         "reverse_kl"))
+    assert (modes == 8).all() and (r.final_mse == 0).all(), (modes, r.final_mse)
+    assert hq.min() > 0.7 and kl.max() < 0.05, (hq, kl)
+    start = train(preset("ring8", seeds=2, seed=0, iterations=1))
+    assert start.curves["eval/high_quality"][-1].max() < 0.05  # an untrained G is nowhere
 
 
 def test_moons_preset_beats_the_energy_threshold():

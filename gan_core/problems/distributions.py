@@ -323,6 +323,9 @@ class Grid25(_Mixture):
 
     key = "grid25"
     sigma = 0.05
+    # its preset's trial (4 seeds, 18000 iterations of G and D 256x3) is 5-10 min on a shared
+    # core: fewer trials than the default 16, most stopped by ASHA at 1/8 or 3/8
+    sweep_budget = {"trials": 12, "seeds": 4, "time_budget": 2700}
     failure_threshold = 3.0  # more than 3 of the 25 modes missed = mode collapse
 
     @classmethod
