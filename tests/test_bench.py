@@ -106,7 +106,7 @@ def test_toy_bench_sets_the_preset_and_a_pick_beside_the_published_rows(tmp_path
     assert "PacGAN2 (PacGAN Table 1)" in proc.stdout and "7.9 +- 0.1" in proc.stdout
     assert "target (issue 24)" in proc.stdout and "reproduce: python bench/toy.py" in proc.stdout
     rows = json.loads(out.read_text())["problems"]["ring8"]
-    assert [r["row"] for r in rows] == ["gansweep preset", "default sweep's pick"]
+    assert [r["row"] for r in rows] == ["preset", "sweep's pick"]
     assert rows[1]["per_seed"]["config"]["pack"] == 2 and rows[0]["per_seed"]["config"]["pack"] == 1
     for r in rows:  # fresh seeds: the bench's own base seed, 2 replicas, 20 iterations
         assert r["seeds"] == 2 and r["per_seed"]["config"]["seed"] == 2024
