@@ -16,7 +16,7 @@ Columns of the sweep frame (``FRAME_COLUMNS``, then one column per config key, e
 | seed | replica index k within the trial (own initial weights and point noise) |
 | metric | what final_mse / best_mse hold: the problem's primary metric, lower is better (``mse`` for equations; ``energy``, ``w1``, ``label_energy``, ``code_error``, ``modes_missed``, ``classes_missed`` for distributions) |
 | status | how the trial ended (``sweeps.status``): ok / diverged (every seed) / early-stopped (fewer iterations than its config's: ASHA, the sweep's time budget, or still running) / error; ok and diverged are the full budget the failure rates count |
-| seed_status | this seed: ok / failed (finite metric above the threshold) / diverged (non-finite) / abandoned (given up by residual monitoring, ``monitor="abandon"``; counted as failed) |
+| seed_status | this seed: ok / failed (finite metric above the threshold) / collapsed (failed on a constant solution where the reference varies) / diverged (non-finite) / abandoned (given up by residual monitoring, ``monitor="abandon"``; counted as failed) |
 | restarts | times residual monitoring restarted this seed from fresh weights (``monitor="restart"``; 0 without monitoring) |
 | final_mse | this seed's primary metric (MSE for equations; see ``metric``) at the trial's last report (+inf when it diverged, NaN if never reported); the name is historical |
 | best_mse | this seed's lowest value of that metric over the trial's reports |
@@ -141,7 +141,8 @@ def frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
                 "status": r.status or classify(last, params.get("iterations"), error=r.error,
                                                seeds=params.get("seeds")),
                 "seed_status": seed_status(final, threshold,
-                                           abandoned=bool(last.get(f"eval/abandoned_seed_{k}"))),
+                                           abandoned=bool(last.get(f"eval/abandoned_seed_{k}")),
+                                           collapsed=bool(last.get(f"eval/collapsed_seed_{k}"))),
                 "restarts": int(_num(last.get(f"eval/restarts_seed_{k}", 0))),
                 "final_mse": final, "best_mse": best, "failure_threshold": threshold,
                 "iteration": int(last.get("iteration", 0)),
@@ -193,15 +194,19 @@ def _seed_keys(report: dict[str, Any], metric: str) -> dict[str, int]:
             if (m := SEED_KEY.match(k)) is not None and m["metric"] == metric}
 
 
-def seed_status(mse: float, threshold: float, abandoned: bool = False) -> str:
-    """ok / failed (finite, above the threshold) / diverged (non-finite: inf, or NaN) / abandoned
-    (given up by residual monitoring; its metric reads +inf); failed, diverged or abandoned is
-    gan_core's one failure rule (``gan_core.config.failed_seeds``, ``Result.seed_status``)."""
+def seed_status(mse: float, threshold: float, abandoned: bool = False,
+                collapsed: bool = False) -> str:
+    """ok / failed (finite, above the threshold) / collapsed (failed on a constant solution where
+    the reference varies) / diverged (non-finite: inf, or NaN) / abandoned (given up by residual
+    monitoring; its metric reads +inf); all but ok are gan_core's one failure rule
+    (``gan_core.config.failed_seeds``, ``Result.seed_status``)."""
     if abandoned:
         return "abandoned"
     if not math.isfinite(mse):
         return "diverged"
-    return "failed" if failed_seeds(np.array([mse]), threshold)[0] else "ok"
+    if not failed_seeds(np.array([mse]), threshold)[0]:
+        return "ok"
+    return "collapsed" if collapsed else "failed"
 
 
 def problem_threshold(problem: str) -> float:

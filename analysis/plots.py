@@ -179,7 +179,7 @@ def plot_loss_grid(curves: pd.DataFrame, by: Sequence[str] = ("trial_id", "seed"
         ax.plot(c["iteration"], c["g_loss"], lw=1, marker=mark, label="G")
         if c["d_loss"].notna().any():
             ax.plot(c["iteration"], c["d_loss"], lw=1, ls="--", marker=mark, label="D")
-        value = f"{final[key]:.1e}" if metric == "mse" else f"{final[key]:.3g}"
+        value = f"{final[key]:.1e}" if metric in ("mse", "rel_mse") else f"{final[key]:.3g}"
         ax.set_title(f"{' '.join(str(v) for v in key_t)}  {metric_label(metric)}={value}",
                      fontsize=8)
         ax.tick_params(labelsize=7)

@@ -123,7 +123,8 @@ class _Sweep:
 
     @property
     def dist(self) -> bool:
-        return self.metric != "mse"
+        """A data distribution (its baseline is the VAE), not an equation."""
+        return self.metric not in ("mse", "rel_mse", "residual")
 
     @property
     def collapse(self) -> bool:

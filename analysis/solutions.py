@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from gan_core import BatchedMLP, Config, Jet, Result, make_problem, train
+from gan_core.tasks import DETask
 
 from .loading import FRAME_COLUMNS, LoggedBaseline, TrialRecord, curves, frame
 
@@ -86,15 +87,16 @@ def trial_result(df: pd.DataFrame, trial_id: str, state: dict[str, Any] | None =
 def predict(config: Config, state: Mapping[str, Any], X: np.ndarray) -> np.ndarray:
     """The trial solution of every seed at points X (n, dim): (seeds, n, n_out), e.g. beyond the
     training interval (the seed notebook's extrapolation to t = 100)."""
-    problem = make_problem(config.problem, config.n_points)
+    problem = make_problem(config.problem, config.n_points, **config.problem_args)
     dtype = getattr(torch, config.dtype)
+    task = DETask(problem, config, torch.device("cpu"), dtype)  # the trial solution as trained
     G = BatchedMLP(config.seeds, problem.dim, problem.n_out, config.G, config.seed, stream=0)
     G = G.to("cpu", dtype)
     G.load_state_dict({k: v.to("cpu") for k, v in state["G"].items()})
     X_t = torch.as_tensor(np.asarray(X, dtype=float).reshape(len(X), -1), dtype=dtype)
     with torch.no_grad():
         coords = Jet.coordinates(X_t.expand(config.seeds, *X_t.shape), order=0)
-        return problem.solution(G(problem.net_input(coords)), coords).value.numpy()
+        return task.solution(G(problem.net_input(coords)), coords).value.numpy()
 
 
 # -- from Results to the tidy frame -------------------------------------------------------------------

@@ -12,6 +12,7 @@ prediction vs the reference and the curves to --out.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import METHODS, Config, ConfigError, parse_setting
-from .presets import SOURCES, preset
+from .presets import SOURCES, lengthened, preset, settled
 from .problems import PROBLEMS
 from .train import Progress, train
 
@@ -31,7 +32,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                                    "data file")
     p.add_argument("--method", default="gan", choices=METHODS)
     p.add_argument("--seeds", type=int, default=None, help="replicas trained at once")
-    p.add_argument("--iterations", type=int, default=None)
+    p.add_argument("--iterations", type=int, default=None,
+                   help="the run's length; the learning-rate schedule follows (the same total "
+                        "decay over the run)")
     p.add_argument("--seed", type=int, default=None, help="base random seed")
     p.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N")
     p.add_argument("--dtype", default=None, choices=["float32", "float64"])
@@ -51,12 +54,15 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     try:
-        d = (Config(problem=args.problem, method=args.method).to_dict() if args.no_preset
-             else preset(args.problem, args.method, source=args.preset).to_dict())
-        for key in ("seeds", "iterations", "seed", "device", "dtype"):
+        start = (Config(problem=args.problem, method=args.method) if args.no_preset
+                 else preset(args.problem, args.method, source=args.preset))
+        if args.iterations is not None:  # the schedule's shape kept over the new length
+            start = lengthened(start, args.iterations)
+        d = start.to_dict()
+        for key in ("seeds", "seed", "device", "dtype"):
             if getattr(args, key) is not None:
                 d[key] = getattr(args, key)
-        d.update(parse_setting(item) for item in args.set)
+        d = settled(d, dict(parse_setting(item) for item in args.set))
         cfg = Config.from_dict(d)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -81,16 +87,21 @@ def main(argv: list[str] | None = None) -> int:
           f"iterations on {cfg.device}", flush=True)
     result = train(cfg, report=progress)
 
-    label = result.metric.upper() if result.metric == "mse" else result.metric
+    label = {"mse": "MSE", "rel_mse": "rel. MSE"}.get(result.metric, result.metric)
     if result.metric == "residual":
         print("\nno reference solution: the metric is the mean squared residual on a fine grid")
-    print(f"\n{'seed':>4}  {'final ' + label:>10}  {'best ' + label:>10}  status")
+    if result.metric == "rel_mse":
+        print("\nrel. MSE: the MSE over the reference's mean square (a seed fails above "
+              f"{result.failure_threshold:.2g}, a relative RMS error of "
+              f"{math.sqrt(result.failure_threshold):.0%})")
+    print(f"\n{'seed':>4}  {'final ' + label:>14}  {'best ' + label:>14}  status")
     for k, status in enumerate(result.seed_status()):
         restarts = f" (restarted {result.restarts[k]}x)" if result.restarts[k] else ""
-        print(f"{k:>4}  {result.final_mse[k]:>10.3e}  {result.best_mse[k]:>10.3e}  "
-              f"{status}{restarts}")
+        why = " (a constant solution where the reference varies)" if status == "collapsed" else ""
+        print(f"{k:>4}  {result.final_mse[k]:>14.3e}  {result.best_mse[k]:>14.3e}  "
+              f"{status}{why}{restarts}")
     print(f"\nmedian {label} {result.median_mse:.3e}   worst {result.worst_mse:.3e}   "
-          f"failure rate {result.failure_rate:.0%} (threshold {result.failure_threshold:.0e})   "
+          f"failure rate {result.failure_rate:.0%} (threshold {result.failure_threshold:.2g})   "
           f"{result.iterations} iterations in {result.wall_time:.1f}s ({result.fast_path})")
 
     from .plots import plot_curves, plot_solutions

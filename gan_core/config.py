@@ -25,6 +25,7 @@ STEP_ORDERS = ("d_first", "g_first")
 MONITOR_ACTIONS = ("none", "restart", "abandon")
 DTYPES = ("float32", "float64")
 FAST_PATHS = ("auto", "reference")
+OUTPUT_SCALES = ("none", "auto")
 
 
 def failed_seeds(metric: np.ndarray, threshold: float) -> np.ndarray:
@@ -116,6 +117,9 @@ class Config:
     lr_decay: str = "none"  # per-iteration LR schedule: none | exp (gamma each iter) | step
     lr_gamma: float = 1.0  # multiplicative LR factor (per iteration for exp, per lr_step for step)
     lr_step: int = 1000  # step decay: iterations between decays
+    lr_end: float | None = None  # the decay's learning-rate factor at the last iteration (e.g.
+    # 1e-5): exp and step decays follow the run, reaching it whatever `iterations` is (their gamma
+    # follows from it, ``Config.gamma``); None: lr_gamma as given, per iteration or per lr_step
     monitor: str = "none"  # residual monitoring (DEQGAN paper, appendix A.7), per seed: none |
     # restart (fresh initial weights, optimiser and schedule) | abandon (frozen, counted failed)
     monitor_window: int = 20  # iterations per window of the mean |residual|
@@ -124,6 +128,16 @@ class Config:
     monitor_until: float = 0.25  # fractions of the iterations, counted from a seed's (re)start
     monitor_restarts: int = 5  # restarts per seed at most; then the rule leaves it be (2: exp in
     # Table 3's setting fails 2.5-3.5% of seeds, 5: 0.5-2.0%; bench/monitor.py)
+    # -- equations: what a new equation needs (scale, long intervals, nonlinear dynamics)
+    output_scale: str = "none"  # "auto": the network's output times the solution's scale per
+    # component (the reference's RMS, else the initial values) and the residual divided by it,
+    # so the nets work at unit scale whatever the equation's units; "none": raw output
+    curriculum: float = 0.0  # the fraction of the run over which the trained part of the time
+    # axis grows from curriculum_start to all of it (time-marching); 0: the whole interval always
+    curriculum_start: float = 0.25  # the trained fraction of the time axis at the first iteration
+    causal: float = 0.0  # causal weighting (Wang, Sankaran & Perdikaris 2022): G's loss at time t
+    # weighted by exp(-causal * integral of the mean squared residual before t), so early times
+    # are learnt first; 0: off
     eval_every: int = 100  # iterations between evaluations / reports (the last one always reports)
     failure_threshold: float | None = None  # final MSE above this = failed seed (None: problem default)
     metric: str | None = None  # the primary metric, which decides failure and the objective (None:
@@ -328,6 +342,34 @@ class Config:
         _check(self.lr_decay in LR_DECAYS, "lr_decay", self.lr_decay, f"one of {', '.join(LR_DECAYS)}")
         _check(0.0 < self.lr_gamma <= 1.0, "lr_gamma", self.lr_gamma, "a number in (0, 1]")
         _check_int(self.lr_step, "lr_step", 1)
+        if self.lr_end is not None:
+            _check(self.lr_decay in ("exp", "step"), "lr_end", self.lr_end,
+                   f"None with lr_decay = {self.lr_decay!r} (a final factor needs lr_decay exp or "
+                   "step)")
+            _check(isinstance(self.lr_end, (int, float)) and not isinstance(self.lr_end, bool)
+                   and 0.0 < self.lr_end <= 1.0, "lr_end", self.lr_end,
+                   "a number in (0, 1], the learning-rate factor at the end of the run")
+            _check(self.lr_gamma == 1.0, "lr_gamma", self.lr_gamma,
+                   f"1.0 with lr_end = {self.lr_end:g} (give the decay as lr_end or as lr_gamma, "
+                   "not both)")
+        _check(self.output_scale in OUTPUT_SCALES, "output_scale", self.output_scale,
+               f"one of {', '.join(OUTPUT_SCALES)}")
+        _check(0.0 <= self.curriculum <= 1.0, "curriculum", self.curriculum,
+               "a fraction in [0, 1] of the run (0: off)")
+        _check(0.0 < self.curriculum_start <= 1.0, "curriculum_start", self.curriculum_start,
+               "a fraction in (0, 1] of the time axis")
+        _check(math.isfinite(self.causal) and self.causal >= 0, "causal", self.causal,
+               "a finite number >= 0 (0: off)")
+        if problem.family == "dist":
+            for name, off in (("output_scale", "none"), ("curriculum", 0.0), ("causal", 0.0)):
+                _check(getattr(self, name) == off, name, getattr(self, name),
+                       f"{off!r} for the distribution problem {self.problem!r} (it is for "
+                       "differential equations)")
+        elif self.curriculum or self.causal:
+            name = "curriculum" if self.curriculum else "causal"
+            _check(problem.time_axis() is not None, name, getattr(self, name),
+                   f"0 for {self.problem!r}: it has no time axis to march along (an axis named "
+                   "'t', or a single axis)")
         _check_int(self.eval_every, "eval_every", 1)
         if self.failure_threshold is not None:
             _check(self.failure_threshold > 0, "failure_threshold", self.failure_threshold,
@@ -337,6 +379,15 @@ class Config:
                f"one of {', '.join(FAST_PATHS)}")
         _check(isinstance(self.device, str) and self.device.split(":")[0] in ("cpu", "cuda", "mps"),
                "device", self.device, "'cpu', 'cuda' or 'cuda:N'")
+
+    @property
+    def gamma(self) -> float:
+        """The decay's factor per iteration (exp) or per lr_step (step): lr_gamma, or what makes
+        the schedule reach lr_end at the last iteration."""
+        if self.lr_end is None:
+            return self.lr_gamma
+        per = self.lr_step if self.lr_decay == "step" else 1
+        return float(self.lr_end ** (per / self.iterations))
 
     @property
     def adversarial(self) -> bool:
@@ -390,6 +441,8 @@ class Result:
     restarts: np.ndarray | None = None  # (seeds,) restarts by residual monitoring (0: none)
     abandoned: np.ndarray | None = None  # (seeds,) bool: abandoned by residual monitoring; such
     # a seed's final MSE is +inf (its run was given up) and it counts as failed
+    collapsed: np.ndarray | None = None  # (seeds,) bool: failed on a (nearly) constant solution
+    # where the reference varies (the zero-solution failure of residual training)
     status: str = "ok"  # "ok" | "diverged" (every seed diverged)
     metric: str = "mse"  # what final_mse/best_mse hold (the names are historical): "mse" for
     # equations, "residual" for equations without a reference solution, else the distribution
@@ -426,12 +479,14 @@ class Result:
         K = len(self.final_mse)
         self.restarts = np.zeros(K, dtype=int) if self.restarts is None else self.restarts
         self.abandoned = np.zeros(K, dtype=bool) if self.abandoned is None else self.abandoned
+        self.collapsed = np.zeros(K, dtype=bool) if self.collapsed is None else self.collapsed
 
     def seed_status(self) -> list[str]:
-        """Per seed: "diverged", "abandoned" (by residual monitoring), "failed" (finite but above
-        the threshold) or "ok"."""
-        return ["diverged" if d else "abandoned" if a else ("failed" if f else "ok")
-                for d, a, f in zip(self.diverged, self.abandoned, self.failed)]
+        """Per seed: "diverged", "abandoned" (by residual monitoring), "collapsed" (failed on a
+        constant solution), "failed" (finite but above the threshold) or "ok"."""
+        return ["diverged" if d else "abandoned" if a else "collapsed" if c else
+                ("failed" if f else "ok")
+                for d, a, c, f in zip(self.diverged, self.abandoned, self.collapsed, self.failed)]
 
     def summary(self) -> dict[str, float]:
         """Aggregate metrics as a flat dict with namespaced names."""
@@ -444,6 +499,7 @@ class Result:
             "eval/diverged": int(self.diverged.sum()),
             "eval/restarts": int(self.restarts.sum()),
             "eval/abandoned": int(self.abandoned.sum()),
+            "eval/collapsed": int(self.collapsed.sum()),
             "iterations": self.iterations,
             "wall_time": self.wall_time,
         }

@@ -67,6 +67,8 @@ class Steps:
             return "the fused steps are for differential equations"
         if cfg.method not in METHODS:
             return f"method {cfg.method}: the fused steps cover {', '.join(METHODS)}"
+        if cfg.causal:
+            return "causal weighting: its per-point weights run in PyTorch"
         return None
 
     def __init__(self, cfg: Any, task: Any, G: torch.nn.Module, D: torch.nn.Module | None,
@@ -105,7 +107,7 @@ class Steps:
     def _residual(self, N: Tensor, X: Tensor) -> Tensor:
         """The problem's residual lhs - rhs (K', n, E) for outputs N (K', S, n, n_out) at X."""
         coords = Jet.coordinates(X, self.order)
-        lhs, rhs = self.problem.equation(self.problem.solution(Jet(N, self.dim, self.order),
+        lhs, rhs = self.task.residual_sides(self.task.solution(Jet(N, self.dim, self.order),
                                                                coords), coords)
         return lhs - rhs
 

@@ -25,24 +25,31 @@ def _per_seed(x: Tensor) -> Tensor:
     return x.reshape(x.shape[0], -1).mean(dim=1)
 
 
+# per point and equation: (seeds, n, n_eq) -> the same shape
 RESIDUAL_LOSSES: dict[str, Callable[[Tensor, float], Tensor]] = {
-    "l2": lambda r, delta: _per_seed(r * r),
-    "l1": lambda r, delta: _per_seed(r.abs()),
-    "huber": lambda r, delta: _per_seed(F_.huber_loss(r, torch.zeros_like(r), reduction="none",
-                                                      delta=delta)),
+    "l2": lambda r, delta: r * r,
+    "l1": lambda r, delta: r.abs(),
+    "huber": lambda r, delta: F_.huber_loss(r, torch.zeros_like(r), reduction="none", delta=delta),
 }
 
 
-def residual_loss(method: str, r: Tensor, huber_delta: float = 1.0) -> Tensor:
-    """Classical loss of the residual r (seeds, n, n_eq), looked up by method name."""
-    return RESIDUAL_LOSSES[method](r, huber_delta)
+def residual_loss(method: str, r: Tensor, huber_delta: float = 1.0,
+                  weights: Tensor | None = None) -> Tensor:
+    """Classical loss of the residual r (seeds, n, n_eq), looked up by method name; weights
+    (seeds, n, 1) weigh the points (causal weighting), None: all alike."""
+    loss = RESIDUAL_LOSSES[method](r, huber_delta)
+    return _per_seed(loss if weights is None else loss * weights)
 
 
-def bce(logits: Tensor, target: "Tensor | float", seeds: int) -> Tensor:
-    """Binary cross-entropy with logits, averaged per seed; logits (seeds * E, n, 1)."""
+def bce(logits: Tensor, target: "Tensor | float", seeds: int,
+        weights: Tensor | None = None) -> Tensor:
+    """Binary cross-entropy with logits, averaged per seed; logits (seeds * E, n, 1); weights
+    of logits' shape weigh the points, None: all alike."""
     if not isinstance(target, Tensor):
         target = torch.full_like(logits, target)
     loss = F_.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    if weights is not None:
+        loss = loss * weights
     return _per_seed(loss.reshape(seeds, -1))
 
 

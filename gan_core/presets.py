@@ -153,10 +153,29 @@ PRESETS["exp"] = {"*": PAPER["exp"]}
 
 
 
+# -- the families' starts: a user's equation, which nobody has tuned --------------------------------
+# What makes a new equation work whatever its units and length (bench/zoo.py measures it on
+# examples/zoo): the network's output and the residual at unit scale (output_scale), the time
+# axis learnt from its start outwards (curriculum: a fifth of the run at first, all of it from 40%
+# on; without it a long or oscillating problem settles on a constant solution), a decay that
+# follows the run (lr_end), and Adam's usual betas. On 1-D problems the paper's sho nets (G 40x3
+# residual sin, D 50x3 residual tanh with spectral norm and instance noise, G first) at a quarter
+# of the sho preset's learning rates, on 200 points.
+ODE_FAMILY = {"*": {**_PAPER_TRAINING, "G.activation": "sin", "G.width": 40, "G.depth": 3,
+                    "D.width": 50, "D.depth": 3, "G.lr": 0.005, "D.lr": 5e-4,
+                    "G.betas": (0.9, 0.999), "D.betas": (0.5, 0.999), "lr_step": 6,
+                    "lr_end": 1e-2, "iterations": 4000, "n_points": 200, "output_scale": "auto",
+                    "curriculum": 0.4, "curriculum_start": 0.1}}
+# PDEs: gansweep's PDE preset (G 32x3 sin on a 20 x 20 grid, exp decay) at unit scale, its decay
+# given as the total over the run (0.998 per iteration over 1500: 0.05)
+PDE_FAMILY = {"*": {**_PDE, "lr_gamma": 1.0, "lr_end": 0.05, "output_scale": "auto"},
+              "gan": _PDE_D}
+
+
 def family_preset(problem: str) -> dict[str, dict[str, Any]]:
     """The starting config of a problem gansweep has no tuned preset for (a user's): its own
-    (``preset`` on the class), else its family's: the ODE preset carried over from sho (sin G,
-    slow D), the PDE one, or the moons nets for data."""
+    (``preset`` on the class), else its family's: ODE_FAMILY for equations in one variable,
+    PDE_FAMILY for more, the moons nets for data."""
     from .problems import PROBLEMS
 
     cls = PROBLEMS[problem]
@@ -164,12 +183,14 @@ def family_preset(problem: str) -> dict[str, dict[str, Any]]:
         return cls.preset
     if cls.family == "dist":
         return PRESETS["moons"]
-    return {"*": _PDE, "gan": _PDE_D} if len(cls.bounds) > 1 else _SIN_SLOW_D
+    return PDE_FAMILY if len(cls.bounds) > 1 else ODE_FAMILY
 
 
 def preset(problem: Any, method: str = "gan", source: str = "gansweep", **overrides: Any
            ) -> Config:
-    """The starting config for (problem, method), with `overrides` (flat keys) applied.
+    """The starting config for (problem, method), with `overrides` (flat keys) applied; an
+    `iterations` override keeps the preset's schedule over the new length (``lengthened``)
+    unless the overrides give a schedule of their own.
 
     source "gansweep": gansweep's tuned presets (the default; ``family_preset`` for a problem
     without one); "paper": the DEQGAN paper's published config for the problem (its network,
@@ -188,16 +209,64 @@ def preset(problem: Any, method: str = "gan", source: str = "gansweep", **overri
         entry = PRESETS[problem] if problem in PRESETS else family_preset(problem)
         d.update(entry.get("*", {}))
         d.update(entry.get(method, {}))
-    d.update(overrides)
-    return Config.from_dict(d)
+        d = _as_end(d)
+    iterations = overrides.pop("iterations", None)
+    config = Config.from_dict(settled(d, overrides))
+    if iterations is None:
+        return config
+    if any(k in overrides for k in _SCHEDULE):  # the caller's own schedule: taken as given
+        return config.replace(iterations=iterations)
+    return lengthened(config, iterations)  # the preset's schedule, over the longer run
+
+
+_SCHEDULE = ("lr_decay", "lr_gamma", "lr_step", "lr_end")  # what says how the LR decays
+
+
+def settled(d: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """Flat config `d` with `settings` applied, where a decay given per step (lr_gamma) or
+    turned off (lr_decay none) replaces the preset's total (lr_end) instead of clashing with it."""
+    out = {**d, **settings}
+    if "lr_end" not in settings and ("lr_gamma" in settings
+                                      or settings.get("lr_decay") == "none"):
+        out["lr_end"] = None
+    return out
+
+
+def _as_end(d: dict[str, Any]) -> dict[str, Any]:
+    """A preset's per-step decay (lr_gamma every lr_step) as the total it reaches over the run
+    (lr_end), so that its schedule follows --iterations and the studies search a total decay;
+    only where the run at its own length is bit for bit the same (``Config.gamma`` gives back
+    lr_gamma exactly: true of every preset here)."""
+    gamma, decay = d.get("lr_gamma", 1.0), d.get("lr_decay", "none")
+    if decay not in ("exp", "step") or gamma == 1.0 or d.get("lr_end") is not None:
+        return d
+    per = d.get("lr_step", Config.lr_step) if decay == "step" else 1
+    iterations = d.get("iterations", Config.iterations)
+    end = gamma ** (iterations / per)
+    if end ** (per / iterations) != gamma:  # the round trip would move the run: keep it as is
+        return d
+    return {**d, "lr_gamma": 1.0, "lr_end": end}
 
 
 def rescaled(config: Config, scale: float) -> Config:
-    """The config with `scale` times its iterations and the same total learning-rate decay (a
-    step decay's interval scaled, an exponential decay's gamma raised to 1 / scale): a short run
-    of a long published schedule."""
-    iterations = max(1, round(config.iterations * scale))
-    s = iterations / config.iterations  # the scale after rounding
+    """The config with `scale` times its iterations and the same schedule (``lengthened``): a
+    short run of a long published schedule."""
+    return lengthened(config, max(1, round(config.iterations * scale)))
+
+
+def lengthened(config: Config, iterations: int) -> Config:
+    """The config run for `iterations` with the schedule's shape kept: the same total
+    learning-rate decay over the run, a step decay's interval scaled with it (a decay given as
+    lr_end follows the run by itself; a per-step one has its gamma adjusted too, an exponential
+    one's raised to 1 / scale), so a longer run does what the shorter one did, more slowly."""
+    if iterations == config.iterations:
+        return config
+    s = iterations / config.iterations
+    if config.lr_decay == "none":
+        return config.replace(iterations=iterations)
+    if config.lr_end is not None:  # the total follows the run; a step decay keeps its stairs
+        step = max(1, round(config.lr_step * s)) if config.lr_decay == "step" else config.lr_step
+        return config.replace(iterations=iterations, lr_step=step)
     if config.lr_decay == "exp":
         return config.replace(iterations=iterations, lr_gamma=config.lr_gamma ** (1 / s))
     step, gamma = _step_rescaled(config.lr_step, config.lr_gamma, s)

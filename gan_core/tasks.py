@@ -21,13 +21,18 @@ Tensor = torch.Tensor
 
 
 class DETask:
-    """A differential equation: the error metric is the MSE against the reference on the grid."""
+    """A differential equation: the error metric is the MSE against the reference on the grid
+    (absolute, or relative to the reference's mean square), or the residual without one.
+
+    What a new equation needs is here too: the output scale (N times the solution's scale, the
+    residual divided by it), the curriculum's growing interval and causal weighting's weights.
+    """
 
     d_extra = 0  # D's outputs beyond the real/fake logit (only the InfoGAN code head has some)
 
     def __init__(self, problem: Problem, cfg: Config, device: torch.device, dtype: torch.dtype):
         self.problem, self.cfg, self.K = problem, cfg, cfg.seeds
-        self.metric = problem.metric  # "mse", or "residual" for a problem without reference
+        self.metric = problem.metric  # mse, rel_mse, or residual for a problem without reference
         self.grid = torch.as_tensor(problem.grid(), dtype=dtype, device=device)  # (n, dim)
         # evaluated on the training grid against the reference; without one, by the residual
         # on a finer grid (the points between the training points count too)
@@ -42,36 +47,163 @@ class DETask:
         self.d_channels = problem.n_eq  # what D sees of one point
         self.cond_dim = self.n_in  # conditional D appends the coordinates
         self.failure_threshold = problem.failure_threshold
+        self.mean_square = (float(np.mean(self.reference_np ** 2)) if problem.has_reference()
+                            else None)  # of the reference: what rel_mse divides by
+        self.scale = self.residual_scale = None  # output_scale: N's and the residual's sizes
+        if cfg.output_scale == "auto":
+            self.scale, self.residual_scale = (
+                torch.as_tensor(v, dtype=dtype, device=device)
+                for v in solution_scale(problem, self.reference_np))
+        self.time_axis = problem.time_axis()
 
-    def draw(self, rng: torch.Generator) -> Tensor:
-        """Fresh collocation points for every seed: the grid plus Gaussian noise, (K, n, dim)."""
+    # -- the maths, as the nets see it ----------------------------------------------------------
+    def solution(self, N: Jet, coords: list[Jet]) -> Jet:
+        """The problem's trial solution of the raw output N, scaled first (``output_scale``)."""
+        return self.problem.solution(N if self.scale is None else N * self.scale, coords)
+
+    def residual_sides(self, u: Jet, coords: list[Jet]) -> tuple[Tensor, Tensor]:
+        """The equation's (lhs, rhs) at u, each (K, n, n_eq), divided by the residual's scale."""
+        lhs, rhs = self.problem.equation(u, coords)
+        if self.residual_scale is None:
+            return lhs, rhs
+        return lhs / self.residual_scale, rhs / self.residual_scale
+
+    # -- points ---------------------------------------------------------------------------------
+    def draw(self, rng: torch.Generator, reach: Tensor | None = None) -> Tensor:
+        """Fresh collocation points for every seed: the grid plus Gaussian noise, (K, n, dim).
+        reach (K,): the trained fraction of the time axis per seed (curriculum), the points
+        squeezed into its first part; None: all of it."""
         g = self.grid
-        return g + self.noise_std * torch.randn((self.K, *g.shape), generator=rng, dtype=g.dtype,
-                                                device=g.device)
+        X = g + self.noise_std * torch.randn((self.K, *g.shape), generator=rng, dtype=g.dtype,
+                                             device=g.device)
+        if reach is None:
+            return X
+        a = self.time_axis
+        t0 = self.problem.bounds[a][0]
+        t = t0 + (X[..., a:a + 1] - t0) * reach.to(X.dtype)[:, None, None]
+        return torch.cat([X[..., :a], t, X[..., a + 1:]], dim=-1)
+
+    def reach(self, age: np.ndarray) -> Tensor | None:
+        """(K,) the curriculum's trained fraction of the time axis for seeds of this age
+        (iterations since their (re)start): curriculum_start growing linearly to 1 over the
+        first `curriculum` of the run; None when the curriculum is off."""
+        c = self.cfg
+        if not c.curriculum:
+            return None
+        grow = np.clip(age / (c.curriculum * c.iterations), 0.0, 1.0)
+        return torch.as_tensor(c.curriculum_start + (1.0 - c.curriculum_start) * grow,
+                               device=self.grid.device)
+
+    def causal_weights(self, r: Tensor) -> Tensor:
+        """Causal weighting's (K, n, 1) weights, no gradient: at each point exp(-causal * the
+        integral over the time before it, in fractions of the trained interval, of the residual's
+        mean square over the other axes and the equations), so a time is weighted in once the
+        times before it are solved."""
+        a, n = self.time_axis, self.problem.n
+        with torch.no_grad():
+            sq = (r * r).mean(-1).reshape(self.K, *[n] * self.problem.dim)  # (K, n, ..., n)
+            others = [d + 1 for d in range(self.problem.dim) if d != a]
+            per_t = sq.mean(dim=others) if others else sq  # (K, n_t)
+            # the mean over the trained interval as a fraction of it: the same eps on any
+            # interval and grid (the residual is at unit scale with output_scale "auto")
+            before = (torch.cumsum(per_t, dim=1) - per_t) / n  # the times strictly before
+            w_t = torch.exp(-self.cfg.causal * before)  # (K, n_t)
+            shape = [self.K] + [n if d == a else 1 for d in range(self.problem.dim)]
+            w = w_t.reshape(shape).expand(self.K, *[n] * self.problem.dim)
+            return w.reshape(self.K, -1, 1)
 
     def pair(self, G: torch.nn.Module, X: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor]:
         """(real, fake), each (K, n, n_eq): DEQGAN's (zeros, residual) or the seed's (rhs, lhs)."""
         coords = Jet.coordinates(X, self.problem.order)
-        u = self.problem.solution(G(self.problem.net_input(coords)), coords)
-        lhs, rhs = self.problem.equation(u, coords)
+        u = self.solution(G(self.problem.net_input(coords)), coords)
+        lhs, rhs = self.residual_sides(u, coords)
         if self.cfg.method == "gan_lhs_rhs":
             return rhs, lhs
         return torch.zeros_like(lhs), lhs - rhs
 
+    # -- evaluation -------------------------------------------------------------------------------
     def evaluate(self, G: torch.nn.Module) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """(MSE per seed, or the mean squared residual without a reference; prediction
-        (K, m, n_out) on the evaluation grid; no extra metrics)."""
+        """(the primary metric per seed: MSE, relative MSE, or the mean squared residual without
+        a reference; prediction (K, m, n_out) on the evaluation grid; the other metric of mse and
+        rel_mse per seed, where there is a reference)."""
         residual = self.metric == "residual"
         with torch.no_grad():
             X = self.eval_grid.expand(self.K, *self.eval_grid.shape)
             coords = Jet.coordinates(X, order=self.problem.order if residual else 0)
-            u = self.problem.solution(G(self.problem.net_input(coords)), coords)
-            if residual:
+            u = self.solution(G(self.problem.net_input(coords)), coords)
+            prediction = u.value.cpu().numpy()
+            if residual:  # the problem's own residual, unscaled: its units are the metric's
                 lhs, rhs = self.problem.equation(u, coords)
                 err = (lhs - rhs).double()
-            else:
-                err = (u.value - self.reference).double()
-            return _per_seed(err * err).cpu().numpy(), u.value.cpu().numpy(), {}
+                return _per_seed(err * err).cpu().numpy(), prediction, {}
+            err = (u.value - self.reference).double()
+            mse = _per_seed(err * err).cpu().numpy()
+        both = {"mse": mse, "rel_mse": mse / self.mean_square}
+        return both.pop(self.metric), prediction, both
+
+    def collapsed(self, prediction: np.ndarray) -> np.ndarray:
+        """(K,) bool: seeds whose solution is (nearly) constant where the reference is not: over
+        the second half of the time axis (the first axis without one; the trial solution's bend
+        at the start is left out) every component that varies in the reference (std above 1e-3 of
+        its RMS) varies less than a tenth as much in the prediction. The classic failure of
+        residual training (the zero or a constant solution); all False without a reference."""
+        if self.mean_square is None:
+            return np.zeros(self.K, dtype=bool)
+        a = self.time_axis if self.time_axis is not None else 0
+        lo, hi = self.problem.bounds[a]
+        late = self.grid_np[:, a] >= (lo + hi) / 2
+        ref = self.reference_np[late]  # (m', c)
+        varies = ref.std(axis=0) > 1e-3 * np.sqrt(np.mean(ref ** 2, axis=0) + 1e-300)
+        if not varies.any():
+            return np.zeros(self.K, dtype=bool)
+        spread = prediction[:, late].std(axis=1)  # (K, c)
+        flat = ~np.isfinite(spread) | (spread < 0.1 * ref.std(axis=0))
+        return flat[:, varies].all(axis=1)
+
+
+def solution_scale(problem: Problem, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n_out,) the size of the network output N each solution component needs, and (n_eq,) the
+    size of each equation's residual at the start, so that nets and discriminator work at unit
+    scale whatever the equation's units.
+
+    N's size: the trial solution is u = A + B N (Lagaris' form: A meets the conditions, B
+    vanishes where they hold), so the N that gives the reference is (u - A) / B; its RMS over the
+    points where B is at least a tenth of its largest. Without a reference, the largest initial
+    value or slope of an ODE (else 1). The residual's: its RMS at N = 0, the trial solution's
+    start. Each floored at a tenth of the largest component's, so none is scaled to nothing."""
+    X = torch.as_tensor(problem.grid(), dtype=torch.float64)[None]  # (1, n, dim)
+    c = problem.n_out
+    coords = Jet.coordinates(X, problem.order)
+    zero = torch.zeros(1, coords[0].a.shape[1], X.shape[1], c, dtype=torch.float64)
+    with torch.no_grad():
+        u0 = problem.solution(Jet(zero, problem.dim, problem.order), coords)
+        lhs, rhs = problem.equation(u0, coords)
+        start = torch.as_tensor(lhs - rhs).double().expand(1, X.shape[1], problem.n_eq)
+        A = u0.value[0].numpy()  # (n, c)
+        one = zero.clone()
+        one[:, 0] = 1.0  # N = 1, derivatives 0: the value part of B
+        B = problem.solution(Jet(one, problem.dim, problem.order), coords).value[0].numpy() - A
+    if problem.has_reference():
+        need = np.zeros(c)
+        for k in range(c):
+            b = np.abs(B[:, k])
+            keep = b >= 0.1 * b.max() if b.max() > 0 else np.zeros(len(b), dtype=bool)
+            if keep.any():
+                need[k] = np.sqrt(np.mean(((reference[keep, k] - A[keep, k]) / B[keep, k]) ** 2))
+    elif hasattr(problem, "initial"):
+        y0, v0 = problem.initial()
+        need = np.abs(y0) if v0 is None else np.maximum(np.abs(y0), np.abs(v0))
+    else:
+        need = np.ones(c)
+    residual = np.sqrt(np.mean(start[0].numpy() ** 2, axis=0))  # (n_eq,)
+    return _floored(need), _floored(residual)
+
+
+def _floored(scale: np.ndarray) -> np.ndarray:
+    """Non-finite or zero sizes to 1 where all are; else each at least a tenth of the largest."""
+    scale = np.where(np.isfinite(scale), scale, 0.0)
+    top = float(scale.max()) if scale.size and scale.max() > 0 else 1.0
+    return np.maximum(scale, 0.1 * top)
 
 
 class DistTask:
@@ -129,7 +261,15 @@ class DistTask:
             return z
         return torch.cat([z, torch.nn.functional.one_hot(y, self.L).to(z.dtype)], dim=-1)
 
-    def draw(self, rng: torch.Generator) -> Tensor:
+    def reach(self, age: np.ndarray) -> None:
+        """No curriculum for data: G's inputs are noise (DETask.reach)."""
+        return None
+
+    def collapsed(self, samples: np.ndarray) -> np.ndarray:
+        """(K,) all False: mode collapse is the problem's own metric (modes missed), not this."""
+        return np.zeros(self.K, dtype=bool)
+
+    def draw(self, rng: torch.Generator, reach: None = None) -> Tensor:
         """G's inputs for every seed, (K, n, n_in): noise z, and a random one-hot label or code."""
         z = self._noise((self.K, self.n), rng, self.data.dtype, self.data.device)
         y = (torch.randint(self.L, (self.K, self.n), generator=rng, device=self.data.device)

@@ -39,6 +39,7 @@ class Progress:
     # cuda graphs, or reference (why)
     restarts: np.ndarray  # (seeds,) restarts by residual monitoring so far
     abandoned: np.ndarray  # (seeds,) bool: abandoned by residual monitoring
+    collapsed: np.ndarray  # (seeds,) bool: failed on a (nearly) constant solution (DETask.collapsed)
 
 
 Report = Callable[[Progress], Any]
@@ -156,18 +157,21 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         if cfg.method == "vae":
             return task.vae_loss(G, D, rng), None, None
         real, fake = task.pair(G, X, rng)
+        # causal weighting: each point's part of G's loss, by how well the times before it fit
+        w = task.causal_weights(fake - real) if cfg.causal else None
         if D is None:
-            return losses.residual_loss(cfg.method, fake - real, cfg.huber_delta), real, fake
+            return losses.residual_loss(cfg.method, fake - real, cfg.huber_delta, w), real, fake
+        w_d = w.repeat_interleave(d_groups, dim=0) if w is not None else None  # D's rows
         d_out = D(d_input(fake, X, inst))
         d_fake = d_out[..., :1]
         info = cfg.info_weight * task.info_loss(d_out, X) if task.d_extra else 0.0
         if cfg.method == "wgan_gp":
-            return -_group_mean(d_fake, K) + info, real, fake
-        loss = losses.bce(d_fake, 1.0, K) + info
+            return -_group_mean(d_fake if w_d is None else d_fake * w_d, K) + info, real, fake
+        loss = losses.bce(d_fake, 1.0, K, w_d) + info
         if cfg.method == "gan_lhs_rhs":
             # both sides come from G here: it also pulls its "real" side towards looking fake,
             # else it only chases a target it moves (seen: MSE ~1e3 on exp without this term)
-            loss = loss + losses.bce(D(d_input(real, X, inst)), 0.0, K)
+            loss = loss + losses.bce(D(d_input(real, X, inst)), 0.0, K, w_d)
         return loss, real, fake
 
     def d_loss(real: Tensor, fake: Tensor, X: Tensor, inst: Tensor | None) -> Tensor:
@@ -198,7 +202,7 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         if cfg.lr_decay == "none" and not abandoned.any():
             return
         age = torch.as_tensor(it - 1 - born, dtype=torch.float64, device=device)
-        f = lr_factor(cfg.lr_decay, cfg.lr_gamma, cfg.lr_step, age)
+        f = lr_factor(cfg.lr_decay, cfg.gamma, cfg.lr_step, age)
         f = f * torch.as_tensor(~abandoned, dtype=torch.float64, device=device)
         opt_G.scale.copy_(f)
         if opt_D is not None:
@@ -272,9 +276,12 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
     # -- training loop -------------------------------------------------------------------------
     it = start
     prediction = None
+    collapsed = np.zeros(K, dtype=bool)
     for it in range(start + 1, cfg.iterations + 1):
-        # fresh inputs for every seed: collocation points (grid + noise) or noise z
-        X = task.draw(rng)
+        # fresh inputs for every seed: collocation points (grid + noise) or noise z; with a
+        # curriculum, in the part of the time axis each seed trains on so far
+        reach = task.reach(it - 1 - born)
+        X = task.draw(rng, reach)
         inst = (loss_G - loss_D).clamp(min=0)[:, None, None] if cfg.instance_noise else None
         set_learning_rates(it)
 
@@ -324,6 +331,7 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
             diverged |= bad
             mse = np.where(diverged | abandoned, np.inf, mse)
             best = np.minimum(best, mse)
+            collapsed = task.collapsed(prediction) & np.isfinite(mse) & (mse > threshold)
             for key, value in (("iteration", it), (f"eval/{metric}", mse), ("train/g_loss", g_np),
                                ("train/d_loss", d_np),
                                ("train/lr_g", cfg.G.lr * _base_factor(cfg, it)),
@@ -337,19 +345,21 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
             report(Progress(
                 iteration=it,
                 metrics=_aggregate(metric, mse, extras, g_np, d_np, diverged, threshold, restarts,
-                                   abandoned),
+                                   abandoned, collapsed),
                 mse=mse.copy(), done=last,
                 checkpoint=lambda: _state(it, G, D, opt_G, opt_D, rng, best, diverged,
                                           diverged_at, restarts, abandoned, born, window, curves,
                                           loss_G, loss_D,
                                           elapsed + time.perf_counter() - t_start),
-                fast_path=path(), restarts=restarts.copy(), abandoned=abandoned.copy()))
+                fast_path=path(), restarts=restarts.copy(), abandoned=abandoned.copy(),
+                collapsed=collapsed.copy()))
             if hopeless:
                 break
 
     if prediction is None:  # resumed at the end: nothing left to run
         mse, prediction, _ = task.evaluate(G)
         mse = np.where(diverged | abandoned, np.inf, mse)
+        collapsed = task.collapsed(prediction) & np.isfinite(mse) & (mse > threshold)
     return Result(
         config=cfg,
         final_mse=mse,
@@ -366,6 +376,7 @@ def train(config: Config, report: Report | None = None, state: dict[str, Any] | 
         metric=metric,
         restarts=restarts,
         abandoned=abandoned,
+        collapsed=collapsed,
         status="diverged" if diverged.all() else "ok",
         fast_path=path(),
     )
@@ -393,7 +404,7 @@ def _base_factor(cfg: Config, it: int) -> float:
     """The schedule's learning-rate factor after `it` iterations of a seed never restarted (what
     the next iteration uses, as torch's schedulers report it after their step)."""
     age = torch.tensor([it], dtype=torch.float64)
-    return float(lr_factor(cfg.lr_decay, cfg.lr_gamma, cfg.lr_step, age)[0])
+    return float(lr_factor(cfg.lr_decay, cfg.gamma, cfg.lr_step, age)[0])
 
 
 def _group_mean(d: Tensor, K: int) -> Tensor:
@@ -403,7 +414,7 @@ def _group_mean(d: Tensor, K: int) -> Tensor:
 
 def _aggregate(metric: str, mse: np.ndarray, extras: dict[str, np.ndarray], g: np.ndarray,
                d: np.ndarray, diverged: np.ndarray, threshold: float, restarts: np.ndarray,
-               abandoned: np.ndarray) -> dict[str, float]:
+               abandoned: np.ndarray, collapsed: np.ndarray) -> dict[str, float]:
     ok = ~diverged & ~abandoned
     failed = failed_seeds(mse, threshold)
     return {
@@ -415,6 +426,7 @@ def _aggregate(metric: str, mse: np.ndarray, extras: dict[str, np.ndarray], g: n
         "eval/diverged": int(diverged.sum()),
         "eval/restarts": int(restarts.sum()),
         "eval/abandoned": int(abandoned.sum()),
+        "eval/collapsed": int(collapsed.sum()),
         "train/g_loss": float(np.median(g[ok])) if ok.any() else float("nan"),
         "train/d_loss": float(np.median(d[ok])) if ok.any() else float("nan"),
     }

@@ -40,7 +40,7 @@ from .spec import tracking_uri as _tracking_uri
 # The default (no-option) run's size: the problem's own (``sweep_budget`` on its class, e.g. sho's
 # 48 trials in ~10 minutes on a 2-core laptop) over this: at most `trials`, and Tune stops
 # starting/continuing trials after `time_budget` seconds
-DEFAULT_BUDGET = {"trials": 16, "seeds": 4, "time_budget": 1800}
+DEFAULT_BUDGET = {"trials": 48, "seeds": 4, "time_budget": 480}
 SMOKE = {"trials": 3, "seeds": 2, "iterations": 30, "eval_every": 10, "time_budget": 0}
 
 
@@ -55,8 +55,8 @@ def parser() -> ArgumentParser:
     p.add_argument("--trials", type=int, help="Tune num_samples (default: per problem)")
     p.add_argument("--seeds", type=int, help="seeds trained at once in each trial")
     p.add_argument("--iterations", type=int,
-                   help="iterations per trial (default: the preset's; with --preset paper, the "
-                        "paper's StepLR is rescaled to keep its total decay)")
+                   help="iterations per trial (default: the preset's); the preset's learning-rate "
+                        "schedule follows: the same total decay over the longer or shorter run")
     p.add_argument("--eval-every", type=int, help="iterations between reports (default 100)")
     p.add_argument("--time-budget", type=float, metavar="SECONDS",
                    help="stop the sweep after this long (Tune's time_budget_s; 0 = none; "
@@ -93,9 +93,14 @@ def parser() -> ArgumentParser:
     p.add_argument("--no-baseline", dest="baseline", action="store_false",
                    help="skip the baseline (l2, Lagaris, for equations; vae for distributions)")
     p.add_argument("--confirm-seeds", type=int, metavar="K",
-                   help="at the end, train the best config again on K fresh seeds (none of the "
-                        "trials'), for its median and worst free of the selection (default: a "
-                        "trial's seeds; 0: skip)")
+                   help="at the end, train the pick and the start again on the same K fresh "
+                        "seeds (none of the trials'), for their medians and worst seeds free of "
+                        "the selection and the search gain (default: a trial's seeds, at least "
+                        "8; 0: skip)")
+    p.add_argument("--finalists", type=int, default=3, metavar="N",
+                   help="at the end, race the start and the best trials (N in all) on fresh "
+                        "seeds and pick by their trial and race seeds pooled (default 3; 0 or 1: "
+                        "the best trial as it ranked)")
     p.add_argument("--max-failures", type=int, default=2, help="retries of a crashed trial")
     p.add_argument("--max-failed-trials", type=int, default=5,
                    help="stop the sweep once more than this many trials ended in error (after "
@@ -130,7 +135,7 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
           storage_path: str | None = None, optuna_storage: str | None = None,
           resume: str | bool | None = None, seed: int = 0, smoke_test: bool = False,
           summary_json: str | None = None, baseline: bool = True,
-          confirm_seeds: int | None = None, max_failures: int = 2,
+          confirm_seeds: int | None = None, finalists: int = 3, max_failures: int = 2,
           max_failed_trials: int = 5, set: Mapping[str, Any] | Sequence[str] = (),  # noqa: A002
           search: Mapping[str, Any] | Sequence[str] = (), verbose: bool = False,
           study: Study | str | None = None, argv: Sequence[str] = ()) -> SweepSpec:
@@ -167,6 +172,9 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
     if confirm_seeds is not None and confirm_seeds < 0:
         raise UsageError(f"--confirm-seeds = {confirm_seeds}: expected an integer >= 0 "
                          "(0: no confirmation)")
+    if finalists < 0:
+        raise UsageError(f"--finalists = {finalists}: expected an integer >= 0 (0: pick the best "
+                         "trial as it ranked)")
     if max_failures < 0:
         raise UsageError(f"--max-failures = {max_failures}: expected an integer >= 0")
     if max_failed_trials < 0:
@@ -192,14 +200,15 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
                          f"{problem_name(problem)}; its problems are {', '.join(presets.PAPER)} "
                          "(leave --preset out for gansweep's)")
     start = presets.preset(problem, method, source=preset)
-    if preset == "paper":
-        # the paper's own run length unless --iterations or --smoke-test; another length keeps
-        # the paper's total StepLR decay (a cut schedule would barely decay)
-        if not smoke_test:
-            budget.pop("iterations", None)
-        its = counts["iterations"] if counts["iterations"] is not None else budget.get("iterations")
-        if its is not None:
-            start = presets.rescaled(start, its / start.iterations)
+    if preset == "paper" and not smoke_test:
+        budget.pop("iterations", None)  # the paper's own run length unless --iterations
+    its = counts["iterations"] if counts["iterations"] is not None else budget.get("iterations")
+    if its is not None and not (smoke_test and counts["iterations"] is None):
+        # another length keeps the schedule's shape: the same total decay over the run (a cut
+        # schedule would barely decay, a longer one would idle at a decayed rate). Not the smoke
+        # test's 30 iterations: it checks the plumbing, with the preset's own per-step schedule
+        # (its decay squeezed into 30 steps would leave a study's per-step range)
+        start = presets.lengthened(start, its)
     fixed = start.to_dict()
     for key in ("seeds", "iterations", "eval_every"):
         value = counts[key] if counts[key] is not None else budget.get(key)
@@ -213,7 +222,7 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
                              + ("give the problem as the first argument" if key == "problem" else
                                 "use --method" if key == "method" else
                                 "the trainable uses the device Ray gives it (--gpus-per-trial)"))
-        fixed[key] = value
+    fixed = presets.settled(fixed, {key: value for key, value, _ in sets})
     try:
         fixed = Config.from_dict(fixed).to_dict()
     except ConfigError as e:
@@ -244,7 +253,8 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
         storage_path=stores, optuna_storage=study_storage,
         address=address, summary_json=(str(Path(summary_json).expanduser().resolve())
                                        if summary_json else None),
-        baseline=baseline, confirm_seeds=confirm_seeds, verbose=verbose, smoke=smoke_test,
+        baseline=baseline, confirm_seeds=confirm_seeds, finalists=finalists, verbose=verbose,
+        smoke=smoke_test,
         argv=tuple(argv))
     if resume:
         found = _find_resume("latest" if resume is True else str(resume), problem, stores)

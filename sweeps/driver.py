@@ -28,7 +28,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 
-from . import storage
+from . import decide, storage
 from . import summary as S
 from . import tracking, views
 from .api import SweepResult
@@ -297,12 +297,15 @@ def _error_line(error: BaseException) -> str:
 def _summary(spec: SweepSpec, df: Any, store_error: BaseException | None, *, fits: int,
              deleted: int, started: float, fit_seconds: float
              ) -> tuple[dict[str, Any], BaseException | None]:
-    """The summary (``summary.summarize``) with the baseline and where everything is: the MLflow
-    run, the Optuna study, Tune's folder, the time spent. Returns it and the store's error, if
-    MLflow stopped answering."""
-    out = S.summarize(df, spec.searched())
-    _confirm(spec, out)
-    store_error = _baseline(spec, out, store_error)
+    """The summary (``summary.summarize``) with the pick (``_pick``), its confirmation, the
+    search gain and the baseline (``_confirm``), and where everything is: the MLflow run, the
+    Optuna study, Tune's folder, the time spent. Returns it and the store's error, if MLflow
+    stopped answering."""
+    searched = spec.searched()
+    out = S.summarize(df, searched)
+    start_id = decide.start_trial(df, spec.space().start_point())
+    _pick(spec, df, out, start_id, searched)
+    store_error = _confirm(spec, out, start_id, store_error)
     slots_used = max(1, min(spec.max_concurrent or fits, fits, spec.trials))
     slot_seconds = max(fit_seconds * slots_used, 1e-9)  # the trial slots' time
     out.update({
@@ -312,7 +315,7 @@ def _summary(spec: SweepSpec, df: Any, store_error: BaseException | None, *, fit
                    "runs_url": _runs_url(spec)},
         "optuna": {"storage": spec.optuna_storage, "study_name": spec.name},
         "sweep": spec.name, "ray_results": spec.exp_dir,
-        # in all: the confirmation and the baseline too (time.perf_counter() at `started`)
+        # in all: the finalists, the confirmations and the baseline too
         "wall_seconds": time.perf_counter() - started, "fit_seconds": fit_seconds,
         "training_share": out["training_seconds"] / slot_seconds,
         # throughput: trial-epochs per second of a trial slot (per core-second at 1 CPU a trial)
@@ -322,34 +325,78 @@ def _summary(spec: SweepSpec, df: Any, store_error: BaseException | None, *, fit
     return out, store_error
 
 
-def _confirm(spec: SweepSpec, out: dict[str, Any]) -> None:
-    """The best config trained again on fresh seeds (``--confirm-seeds``; default the trials'
-    count) into ``out["confirm"]``: its median and worst free of the selection (the parent run
-    gets them with the summary's metrics)."""
-    seeds = spec.fixed["seeds"] if spec.confirm_seeds is None else spec.confirm_seeds
-    if not seeds:
+def _pick(spec: SweepSpec, df: Any, out: dict[str, Any], start_id: str | None,
+          searched: list[str]) -> None:
+    """The finalists (the start and the best trials, ``--finalists`` in all) raced on fresh
+    seeds side by side; the pick, by the objective over each one's trial and race seeds, becomes
+    ``out["best"]`` (``sweeps.decide``)."""
+    ids = decide.finalists(df, start_id, spec.finalists)
+    if len(ids) < 2:
         return
-    _say(f"training the best config again on {seeds} fresh seeds ...")
-    result = S.confirm(out["best"]["config"], seeds, iterations=S.budget(out["best"]))
-    out["confirm"] = {"seed": result.config.seed, **S.result_part(result)}
+    rows = {t: df[df["trial_id"] == t].iloc[0] for t in ids}
+    seeds = spec.fixed["seeds"]
+    _say(f"racing {len(ids)} finalists on {seeds} fresh seeds each ...")
+    races = decide.run_all([S.confirm_config(rows[t]["config"], seeds, S.budget(rows[t]),
+                                             offset=S.RACE_SEED_OFFSET) for t in ids],
+                           spec.cpus_per_trial)
+    scores = {t: decide.pooled(S.seed_values(rows[t]), r, spec.objective)
+              for t, r in zip(ids, races)}
+    pick = min(ids, key=lambda t: (scores[t], ids.index(t)))
+    out["finalists"] = [{"trial_id": t, "start": t == start_id, "race_seeds": seeds,
+                         "race_median_mse": r.median_mse, "race_worst_mse": r.worst_mse,
+                         "pooled_objective": scores[t], "race": S.result_part(r)}
+                        for t, r in zip(ids, races)]
+    out["picked_by"] = "finalists"
+    if pick != out["best"]["trial_id"]:
+        out["best"] = S.best_part(rows[pick], searched)
 
 
-def _baseline(spec: SweepSpec, out: dict[str, Any], store_error: BaseException | None
-              ) -> BaseException | None:
-    """The baseline (l2 for equations, vae for distributions) on the best config's networks, into
-    ``out["baseline"]`` (with its per-seed values) and onto the parent run."""
+def _confirm(spec: SweepSpec, out: dict[str, Any], start_id: str | None,
+             store_error: BaseException | None) -> BaseException | None:
+    """Side by side on fresh seeds: the pick and the start (the first trial: the preset), on the
+    same replicas (``--confirm-seeds``; default the trials' count, at least 8), for the search
+    gain; and the baseline (l2 for equations, vae for distributions) on the pick's networks. Into
+    ``out["confirm"]``, ``out["search_gain"]``, ``out["baseline"]``, and the baseline's figure
+    onto the parent run."""
+    seeds = max(8, spec.fixed["seeds"]) if spec.confirm_seeds is None else spec.confirm_seeds
+    best, budget = out["best"], S.budget(out["best"])
+    jobs: dict[str, Any] = {}
+    if seeds:
+        jobs["confirm"] = S.confirm_config(best["config"], seeds, budget)
+        if best["trial_id"] != start_id:  # the preset, as every trial's fixed part has it
+            start = {**spec.fixed, **spec.space().start_point()}
+            jobs["start"] = S.confirm_config(start, seeds, spec.fixed["iterations"])
     method = S.baseline_method(spec.problem)
-    if not spec.baseline or method is None or spec.method == method:
+    if spec.baseline and method is not None and spec.method != method:
+        # equal budgets: the pick's (its config's, unless it stopped early)
+        jobs["baseline"] = S.baseline_config(best["config"], method, budget)
+    if not jobs:
         return store_error
-    # equal budgets: the best trial's (its config's, unless it stopped early)
-    result = S.baseline(out["best"]["config"], method, iterations=S.budget(out["best"]))
-    out["baseline"] = {"method": method, **S.result_part(result)}
-    if store_error is None:
-        try:
-            _log_baseline(MlflowClient(spec.tracking_uri), spec.parent_run_id, result)
-        except tracking.STORE_ERRORS as e:
-            return e
+    _say(f"training {', '.join(_JOB_NAMES[k] for k in jobs)} "
+         + (f"on {seeds} fresh seeds " if seeds else "") + "...")
+    results = dict(zip(jobs, decide.run_all(list(jobs.values()), spec.cpus_per_trial)))
+    if "confirm" in results:
+        out["confirm"] = {"seed": results["confirm"].config.seed,
+                          **S.result_part(results["confirm"])}
+        pick_part = out["confirm"]
+        start_part = S.result_part(results["start"]) if "start" in results else pick_part
+        out["search_gain"] = {
+            "start_trial_id": start_id, "start_is_pick": "start" not in results,
+            "start_label": ("the DEQGAN paper's config" if spec.preset == "paper"
+                            else "gansweep's preset"),
+            "start": start_part, "pick": pick_part, **decide.gain(start_part, pick_part)}
+    if "baseline" in results:
+        result = results["baseline"]
+        out["baseline"] = {"method": method, **S.result_part(result)}
+        if store_error is None:
+            try:
+                _log_baseline(MlflowClient(spec.tracking_uri), spec.parent_run_id, result)
+            except tracking.STORE_ERRORS as e:
+                return e
     return store_error
+
+
+_JOB_NAMES = {"confirm": "the pick", "start": "the start", "baseline": "the baseline"}
 
 
 def _log_baseline(client: MlflowClient, parent: str, result: Any) -> None:

@@ -32,9 +32,9 @@ GOOD_SHARES = ("high_quality", "confident")
 
 def metric_of(problem: str, chosen: str | None = None) -> str:
     """The primary metric of `problem`: `chosen` (a config's ``metric``) when set, else its
-    class's ``metric``: "mse" for equations with a reference, "residual" for those without, else
-    the distribution's own; "mse" for a name that resolves to nothing (a sweep read back after
-    its problem's file is gone)."""
+    class's ``metric``: "mse" for the built-in equations, "rel_mse" for a user's with a
+    reference, "residual" for those without, else the distribution's own; "mse" for a name that
+    resolves to nothing (a sweep read back after its problem's file is gone)."""
     if chosen:
         return chosen
     cls = PROBLEMS.get(problem)
@@ -79,7 +79,7 @@ def fmt(metric: str, value: float) -> str:
         return "nan"
     if not math.isfinite(value):
         return "inf"
-    if metric == "mse":
+    if metric in ("mse", "rel_mse"):
         return f"{value:.2e}"
     if is_count(metric):
         return f"{value:.3g}"
@@ -153,6 +153,9 @@ def failure_rule(problem: str, threshold: float | None = None, metric: str | Non
                 "other moon than their code says), or diverged")
     if metric == "mse":
         return f"failed: final MSE above {t} against the reference, or diverged"
+    if metric == "rel_mse":
+        return (f"failed: final relative MSE (MSE / the reference's mean square) above {t}, a "
+                f"relative RMS error above {math.sqrt(threshold):.0%}, or diverged")
     if metric == "residual":
         return (f"failed: mean squared residual above {t} on the fine grid (no reference "
                 "solution), or diverged")

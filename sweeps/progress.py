@@ -93,4 +93,4 @@ def _failed(result: dict, status: str) -> str:
 def _value(result: dict, metric: str, suffix: str = "") -> str:
     """eval/<metric><suffix> of a result as short text (MSE 1.2e-08, energy 0.0071, 2 classes)."""
     value = result.get(f"eval/{metric}{suffix}", float("nan"))
-    return f"{value:.1e}" if metric == "mse" else fmt(metric, value)
+    return f"{value:.1e}" if metric in ("mse", "rel_mse") else fmt(metric, value)

@@ -32,7 +32,8 @@ SPEC_FILE = "gansweep.json"  # the spec, in the sweep's Tune folder
 SUMMARY_DIR = "summary"  # the summary files (csv, txt, json), in the sweep's Tune folder
 TRACKING_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own variable: honoured when no option is given
 # the options of one invocation, not of the sweep: a --resume keeps its own, not the saved ones
-_INVOCATION = ("address", "resume", "summary_json", "baseline", "confirm_seeds", "verbose",
+_INVOCATION = ("address", "resume", "summary_json", "baseline", "confirm_seeds", "finalists",
+               "verbose",
                "argv")
 
 
@@ -70,8 +71,10 @@ class SweepSpec:
     resume: str | None = None  # the Tune folder of the sweep to finish
     summary_json: str | None = None  # also write the summary here
     baseline: bool = True  # train the non-GAN baseline on the best config at the end
-    confirm_seeds: int | None = None  # retrain the best config on this many fresh seeds at the
-    # end (None: as many as a trial's; 0: not)
+    confirm_seeds: int | None = None  # retrain the pick and the start on this many fresh seeds
+    # at the end (None: as many as a trial's, at least 8; 0: not)
+    finalists: int = 3  # the start and the best trials raced on fresh seeds at the end, the
+    # pick by their pooled seeds (sweeps/decide.py); 0 or 1: the best trial as it ranked
     verbose: bool = False  # Ray's own tables and worker logs
     smoke: bool = False  # --smoke-test: tiny budget, temporary stores
     argv: tuple[str, ...] = ()  # the command line, for the parent run's params

@@ -53,6 +53,7 @@ def trials_frame(grid: Any, searched: list[str]) -> pd.DataFrame:
             # residual monitoring (gan_core's monitor option): restarts, seeds abandoned
             "restarts": int(m.get("eval/restarts", 0)),
             "abandoned": int(m.get("eval/abandoned", 0)),
+            "collapsed": int(m.get("eval/collapsed", 0)),  # failed on a constant solution
             METRIC: m.get(METRIC, math.inf),
             "train_seconds": m.get("train/seconds", 0.0),
             "node": f"{m.get('hostname', '?')}/{m.get('node_ip', '?')}",
@@ -105,32 +106,44 @@ def baseline_method(problem: str) -> str | None:
 
 def baseline(best_config: dict[str, Any], method: str | None = None,
              iterations: int | None = None) -> Result:
-    """The baseline run (``baseline_method`` unless `method` is given) on the best config's
+    """The baseline run (``baseline_config``), trained in this process."""
+    return train(baseline_config(best_config, method, iterations))
+
+
+def baseline_config(best_config: dict[str, Any], method: str | None = None,
+                    iterations: int | None = None) -> Config:
+    """The baseline (``baseline_method`` unless `method` is given) on the best config's
     networks: same G (and D's network as the VAE's encoder), learning rates, decay, seeds and
     iterations (`iterations` if given: the best trial's, when it stopped early), one G step per
     iteration (g_iters / d_iters are G:D ratios, and a baseline has no D: repeating steps would
     only multiply the cost)."""
     method = method or baseline_method(best_config.get("problem", ""))
-    return _again(best_config, iterations, method=method, g_iters=1, d_iters=1)
+    return again(best_config, iterations, method=method, g_iters=1, d_iters=1)
 
 
 CONFIRM_SEED_OFFSET = 1000  # the confirmation's replicas: (seed + 1000, k), none of the trials'
+RACE_SEED_OFFSET = 2000  # the finalists' race (sweeps.decide): none of the trials' or the above
 
 
 def confirm(best_config: dict[str, Any], seeds: int, iterations: int | None = None) -> Result:
-    """The best config trained again on `seeds` fresh replicas (base seed + CONFIRM_SEED_OFFSET:
-    new initial weights, points and, for data problems, samples) for the best trial's budget: an
-    estimate of its median and worst seed free of the selection that made it the best."""
-    return _again(best_config, iterations, seeds=int(seeds),
-                  seed=int(best_config.get("seed", 0)) + CONFIRM_SEED_OFFSET)
+    """The best config on fresh seeds (``confirm_config``), trained in this process."""
+    return train(confirm_config(best_config, seeds, iterations))
 
 
-def _again(best_config: dict[str, Any], iterations: int | None, **changes: Any) -> Result:
-    """The best config (a summary row's, flat) trained again in this process on the CPU, with
-    `changes` and `iterations` (if given) in place of its own."""
+def confirm_config(config: dict[str, Any], seeds: int, iterations: int | None = None,
+                   offset: int = CONFIRM_SEED_OFFSET) -> Config:
+    """A config (a summary row's, flat) on `seeds` fresh replicas (base seed + `offset`: new
+    initial weights, points and, for data problems, samples) for the given budget: an estimate
+    of its median and worst seed free of the selection that made it the best."""
+    return again(config, iterations, seeds=int(seeds),
+                 seed=int(config.get("seed", 0)) + offset)
+
+
+def again(config: dict[str, Any], iterations: int | None, **changes: Any) -> Config:
+    """A config (a summary row's, flat) to train again on the CPU, with `changes` and
+    `iterations` (if given) in place of its own."""
     budget = {"iterations": int(iterations)} if iterations else {}
-    return train(Config.from_dict({**to_config(best_config), "device": "cpu", **changes,
-                                   **budget}))
+    return Config.from_dict({**to_config(config), "device": "cpu", **changes, **budget})
 
 
 def result_part(result: Result) -> dict[str, Any]:
@@ -138,7 +151,7 @@ def result_part(result: Result) -> dict[str, Any]:
     failure rate with its interval, every seed's value, iterations and seconds."""
     failed = int(result.failed.sum())
     return {"median_mse": result.median_mse, "worst_mse": result.worst_mse,
-            "failure_rate": result.failure_rate,
+            "failure_rate": result.failure_rate, "collapsed": int(result.collapsed.sum()),
             "failure_rate_ci": list(failure_ci(failed, len(result.final_mse))),
             "seeds": [float(v) for v in result.final_mse],
             "iterations": result.iterations, "seconds": result.wall_time}
@@ -158,33 +171,48 @@ def summarize(df: pd.DataFrame, searched: list[str], top: int = 5) -> dict[str, 
     b = r.iloc[0]
     counts = df["status"].value_counts().to_dict()
     metric = str(b["metric"]) if "metric" in b else "mse"
-
-    def _row(x: pd.Series) -> dict[str, Any]:
-        full = full_budget(x["status"])
-        n = _seeds(x)
-        return {"trial_id": x["trial_id"], "status": x["status"], "iteration": int(x["iteration"]),
-                "median_mse": float(x["median_mse"]), "worst_mse": float(x["worst_mse"]),
-                # a trial stopped early has no failure rate: its seeds ran fewer iterations
-                "failure_rate": float(x["failure_rate"]) if full else None,
-                "failure_rate_ci": (list(failure_ci(round(float(x["failure_rate"]) * n), n))
-                                    if full and n else None),
-                "objective": float(x[METRIC]),
-                "restarts": int(x.get("restarts", 0)), "abandoned": int(x.get("abandoned", 0)),
-                "params": {p: _plain(x[p]) for p in searched if p in x}}
-
     return {
         "metric": metric,  # what median_mse / worst_mse / mse below hold
         "num_trials": int(len(df)),
         "status_counts": {k: int(v) for k, v in counts.items()},
         "full_budget": _full_budget(df),
         "stopped_early": _stopped_early(df),
-        "best": {**_row(b), "config": {k: _plain(v) for k, v in b["config"].items()}},
-        "top": [_row(x) for _, x in r.head(top).iterrows()],
+        "best": best_part(b, searched),
+        "top": [row_part(x, searched) for _, x in r.head(top).iterrows()],
         "worst_outlier": worst_outlier(df, searched),
         "training_seconds": float(df["train_seconds"].sum()),
         # the work done: seeds x iterations over every trial, early-stopped ones included
         "trial_epochs": int(sum(int(x["iteration"]) * _seeds(x) for _, x in df.iterrows())),
     }
+
+
+def row_part(x: pd.Series, searched: list[str]) -> dict[str, Any]:
+    """A trial as the summary keeps it: status, its seeds' median, worst and failure rate (with
+    its interval; none for a trial stopped early), objective, monitoring counts, searched params."""
+    full = full_budget(x["status"])
+    n = _seeds(x)
+    return {"trial_id": x["trial_id"], "status": x["status"], "iteration": int(x["iteration"]),
+            "median_mse": float(x["median_mse"]), "worst_mse": float(x["worst_mse"]),
+            # a trial stopped early has no failure rate: its seeds ran fewer iterations
+            "failure_rate": float(x["failure_rate"]) if full else None,
+            "failure_rate_ci": (list(failure_ci(round(float(x["failure_rate"]) * n), n))
+                                if full and n else None),
+            "objective": float(x[METRIC]),
+            "restarts": int(x.get("restarts", 0)), "abandoned": int(x.get("abandoned", 0)),
+            "collapsed": int(x.get("collapsed", 0)),
+            "params": {p: _plain(x[p]) for p in searched if p in x}}
+
+
+def best_part(x: pd.Series, searched: list[str]) -> dict[str, Any]:
+    """The picked trial: ``row_part`` with its whole config."""
+    return {**row_part(x, searched), "config": {k: _plain(v) for k, v in x["config"].items()}}
+
+
+def seed_values(x: pd.Series) -> list[float]:
+    """A trial's per-seed values (its seed_<k> columns, in order)."""
+    cols = sorted((c for c in x.index if c.startswith("seed_") and pd.notna(x[c])),
+                  key=lambda c: int(c[len("seed_"):]))
+    return [float(x[c]) for c in cols]
 
 
 def parent_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
@@ -195,6 +223,8 @@ def parent_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
     b, m = summary.get("best") or {}, summary.get("metric", "mse")
     full, early = summary.get("full_budget") or {}, summary.get("stopped_early") or {}
     base, conf = summary.get("baseline") or {}, summary.get("confirm") or {}
+    gain = summary.get("search_gain") or {}
+    start = gain.get("start") or {}
     return {f"best/{m}": b.get("median_mse"), f"best/{m}_worst": b.get("worst_mse"),
             "best/failure_rate": b.get("failure_rate"), **_ci("best", b),
             "sweep/trials": summary.get("num_trials"),
@@ -211,7 +241,14 @@ def parent_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
             # the best config again on fresh seeds: the figure free of the selection
             f"confirm/{m}": conf.get("median_mse"), f"confirm/{m}_worst": conf.get("worst_mse"),
             "confirm/failure_rate": conf.get("failure_rate"), **_ci("confirm", conf),
-            **{f"confirm/{m}_seed_{k}": v for k, v in enumerate(conf.get("seeds") or [])}}
+            **{f"confirm/{m}_seed_{k}": v for k, v in enumerate(conf.get("seeds") or [])},
+            # the start on the same fresh seeds, and the gain: start over pick
+            f"start/{m}": start.get("median_mse"), f"start/{m}_worst": start.get("worst_mse"),
+            "start/failure_rate": start.get("failure_rate"),
+            **{f"start/{m}_seed_{k}": v for k, v in enumerate(start.get("seeds") or [])},
+            "search_gain/median_ratio": gain.get("median_ratio"),
+            "search_gain/worst_ratio": gain.get("worst_ratio"),
+            "search_gain/start_is_pick": (None if not gain else float(gain["start_is_pick"]))}
 
 
 def _ci(prefix: str, part: dict[str, Any]) -> dict[str, float | None]:
@@ -234,6 +271,7 @@ def _full_budget(df: pd.DataFrame) -> dict[str, Any]:
     return {"trials": int(len(full)), "seeds": int(sum(seeds)), "failed": int(failed),
             "restarts": int(full["restarts"].sum()) if "restarts" in full else 0,
             "abandoned": int(full["abandoned"].sum()) if "abandoned" in full else 0,
+            "collapsed": int(full["collapsed"].sum()) if "collapsed" in full else 0,
             "failure_rate": failed / sum(seeds) if sum(seeds) else None,
             "failure_rate_ci": list(failure_ci(failed, sum(seeds))) if sum(seeds) else None}
 
@@ -279,6 +317,10 @@ def table(summary: dict[str, Any]) -> str:
         lines.append(f"Failed seeds: {full['failed']} of {full['seeds']} in the {full['trials']} "
                      f"trials that ran their full budget ({_rate(full['failure_rate'])}, "
                      f"{ci_text(full['failed'], full['seeds'])})")
+        if full.get("collapsed"):
+            lines.append(f"  {plural(full['collapsed'], 'seed')} of them collapsed: a constant "
+                         "solution where the reference varies (residual training's classic "
+                         "failure; the curriculum and causal weighting are its remedies)")
         if full.get("restarts") or full.get("abandoned"):
             lines.append(f"Residual monitoring in those trials: {plural(full['restarts'], 'restart')}"
                          f", {plural(full['abandoned'], 'seed')} abandoned (counted as failed)")
@@ -296,12 +338,23 @@ def table(summary: dict[str, Any]) -> str:
                     if b["failure_rate"] is not None else
                     f"no failure rate: stopped early at iteration {b['iteration']} of "
                     f"{b['config'].get('iterations')} (no trial ran its full budget)"))
+    fin = summary.get("finalists")
+    if fin:
+        race = fin[0]["race_seeds"]
+        lines.append(f"Picked from {plural(len(fin), 'finalist')} raced on {race} more fresh seeds "
+                     "each (objective over trial and race seeds pooled): " + "; ".join(
+                         f"{f['trial_id']}{' (start)' if f['start'] else ''} "
+                         f"{fmt(metric, f['race_median_mse'])}"
+                         f"{' <- pick' if f['trial_id'] == b['trial_id'] else ''}" for f in fin))
     conf = summary.get("confirm")
     if conf:
         n = len(conf["seeds"])
-        lines.append(f"Best config on {n} fresh seeds (replicas no trial used: free of the "
-                     f"selection): median {name} {fmt(metric, conf['median_mse'])}, worst "
+        lines.append(f"Best config on {n} fresh seeds (replicas no trial or race used: free of "
+                     f"the selection): median {name} {fmt(metric, conf['median_mse'])}, worst "
                      f"{fmt(metric, conf['worst_mse'])}, failure rate {_part_rate(conf)}")
+    g = summary.get("search_gain")
+    if g:
+        lines.append(gain_text(g, metric))
     base = summary.get("baseline")
     if base:
         what = ("Lagaris baseline" if base["method"] in ("l2", "l1", "huber")
@@ -319,6 +372,33 @@ def table(summary: dict[str, Any]) -> str:
                      f"{fmt(metric, o['trial_median_mse'])}{ran}; config: "
                      + " ".join(f"{k}={_fmt(v)}" for k, v in o.get("params", {}).items()))
     return "\n".join(lines)
+
+
+def gain_text(g: dict[str, Any], metric: str) -> str:
+    """The search gain as a sentence: the start and the pick on the same fresh seeds."""
+    name, start = label(metric), g["start"]
+    where = f"on the same {len(start['seeds'])} fresh seeds"
+    if g["start_is_pick"]:
+        return (f"Search gain: none, the start ({g['start_label']}) was the pick; {where} its "
+                f"median {name} is {fmt(metric, start['median_mse'])}, worst "
+                f"{fmt(metric, start['worst_mse'])}")
+    pick = g["pick"]
+    return (f"Search gain over the start ({g['start_label']}), {where}: median {name} "
+            f"{fmt(metric, start['median_mse'])} -> {fmt(metric, pick['median_mse'])} "
+            f"({_times(g['median_ratio'])}), worst {fmt(metric, start['worst_mse'])} -> "
+            f"{fmt(metric, pick['worst_mse'])} ({_times(g['worst_ratio'])}); failure rate "
+            f"{_part_rate(start)} -> {_part_rate(pick)}")
+
+
+def _times(ratio: float) -> str:
+    """A ratio start / pick in words: "3.1x lower", "2.0x higher", "the same"."""
+    if ratio is None or math.isnan(ratio):
+        return "both failed"
+    if math.isinf(ratio):
+        return "the start failed where the pick did not"
+    if abs(math.log10(ratio)) < 0.01:
+        return "the same"
+    return f"{ratio:.2g}x lower" if ratio > 1 else f"{1 / ratio:.2g}x higher"
 
 
 def _rate(rate: float | None) -> str:

@@ -59,7 +59,10 @@ def train_trial(config: dict[str, Any], objective_kind: str = "median",
                    "device": device, "gpu_ids": ",".join(gpu_ids),
                    "node_id": ray.get_runtime_context().get_node_id(),
                    **{f"eval/{metric}_seed_{k}": float(m) for k, m in enumerate(p.mse)},
-                   **_monitored(cfg.monitor, p)}
+                   **_monitored(cfg.monitor, p),
+                   # which failed seeds sit on a constant solution (equations), at the end
+                   **({f"eval/collapsed_seed_{k}": int(c) for k, c in enumerate(p.collapsed)}
+                      if p.done and p.collapsed.any() else {})}
         if p.done or p.iteration % checkpoint_every == 0:
             with tempfile.TemporaryDirectory() as d:
                 torch.save({**p.checkpoint(), "train_seconds": train_seconds}, Path(d, STATE_FILE))

@@ -185,6 +185,10 @@ def _run(cfg: Config) -> tuple[dict, list[Progress], object]:
     {"problem": "coo", "n_points": 40, "method": "huber", "huber_delta": 0.01},
     {"monitor": "restart", "monitor_window": 2, "monitor_threshold": 1e-12, "monitor_from": 0.0,
      "monitor_until": 1.0},
+    # a new equation's remedies: the output and residual at unit scale, a growing interval
+    {"problem": "sho_system", "output_scale": "auto", "curriculum": 0.5, "curriculum_start": 0.2,
+     "lr_decay": "exp", "lr_end": 0.1},
+    {"problem": "hea", "n_points": 6, "output_scale": "auto", "curriculum": 1.0, "method": "l2"},
 ])
 def test_fused_training_follows_the_reference(overrides):
     cfg = Config.from_dict({"problem": "exp", "method": "gan", "seeds": 3, "iterations": 6,
@@ -228,6 +232,7 @@ def test_a_short_seeded_run_reaches_the_same_mse():
     ({"problem": "moons", "G.width": 16, "D.width": 16},
      "native (the fused steps are for differential equations"),
     ({"dtype": "float64"}, "reference (dtype float64"),
+    ({"causal": 1.0}, "native (causal weighting: its per-point weights run in PyTorch"),
     ({"fast_path": "reference"}, "reference (fast_path = 'reference')"),
 ])
 def test_each_run_says_which_path_it_took(overrides, expected):

@@ -41,7 +41,7 @@ BAD = [
     # empty search ranges
     (["sho", "--search", "G.lr=1e-2:1e-3"], ["G.lr=1e-2:1e-3", "empty range", "LOW <= HIGH"]),
     (["sho", "--search", "G.activation="], ["G.activation", "no choices", "tanh"]),
-    (["sho", "--search", "lr_gamma=1:0.99"], ["lr_gamma", "empty range"]),
+    (["sho", "--search", "lr_end=1e-3:1e-6"], ["lr_end", "empty range"]),
     (["sho", "--search", "G.lr"], ["G.lr", "KEY=VALUE"]),
     # more CPUs per trial than this machine has (no local Ray could ever run a trial)
     (["sho", "--cpus-per-trial", "100000"], ["--cpus-per-trial 100000", "CPUs", "--address"]),

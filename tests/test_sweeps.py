@@ -45,7 +45,8 @@ def test_smoke_sweep_end_to_end(tmp_path):
     assert f"mlflow ui --backend-store-uri {uri}" in proc.stdout
     assert "[3/3]" in proc.stdout  # progress lines, not Ray's tables
     assert "First trial: gansweep's preset" in proc.stdout
-    assert "Best config on 2 fresh seeds" in proc.stdout
+    assert "Best config on 8 fresh seeds" in proc.stdout  # at least 8 by default
+    assert "Search gain" in proc.stdout
     assert "Trial name" not in proc.stdout and "╭" not in proc.stdout
 
     s = json.loads((tmp_path / "summary.json").read_text())
@@ -145,7 +146,7 @@ def test_smoke_sweep_end_to_end(tmp_path):
         assert [row[0] for row in table["data"]] == [0, 1]
         for k, final, _, status, _ in table["data"]:
             logged = r.data.metrics[f"eval/mse_seed_{k}"]
-            assert (final == pytest.approx(logged) and status in ("ok", "failed")
+            assert (final == pytest.approx(logged) and status in ("ok", "failed", "collapsed")
                     if final is not None else logged >= 1e300 and status == "diverged")
         assert json.loads(tags["mlflow.loggedArtifacts"]) == [{"path": "seeds.json",
                                                                "type": "table"}]
@@ -160,9 +161,20 @@ def test_smoke_sweep_end_to_end(tmp_path):
         assert parent.metrics[f"baseline/mse_seed_{k}"] == pytest.approx(v if math.isfinite(v)
                                                                          else 1e300)
     assert parent.metrics["baseline/mse"] == pytest.approx(s["baseline"]["median_mse"])
-    # the best config again on 2 fresh seeds (replicas none of the trials had), on the parent
-    conf = s["confirm"]
-    assert conf["seed"] == 1000 and len(conf["seeds"]) == 2 and conf["iterations"] == 30
+    # the pick and the start on the same 8 fresh seeds (replicas none of the trials or a race
+    # had), on the parent run, and what the search gained: the start's over the pick's
+    conf, gain = s["confirm"], s["search_gain"]
+    assert conf["seed"] == 1000 and len(conf["seeds"]) == 8 and conf["iterations"] == 30
+    assert gain["start_trial_id"] in ids
+    assert gain["start_is_pick"] == (s["best"]["trial_id"] == gain["start_trial_id"])
+    assert len(gain["start"]["seeds"]) == 8 and gain["pick"] == conf
+    if not gain["start_is_pick"]:
+        assert gain["start"]["seeds"] != conf["seeds"]
+    assert gain["median_ratio"] == pytest.approx(gain["start"]["median_mse"]
+                                                 / conf["median_mse"])
+    assert parent.metrics["search_gain/median_ratio"] == pytest.approx(gain["median_ratio"])
+    assert parent.metrics["start/mse"] == pytest.approx(gain["start"]["median_mse"])
+    assert parent.metrics["search_gain/start_is_pick"] == float(gain["start_is_pick"])
     for k, v in enumerate(conf["seeds"]):
         assert parent.metrics[f"confirm/mse_seed_{k}"] == pytest.approx(v if math.isfinite(v)
                                                                         else 1e300)
@@ -174,6 +186,62 @@ def test_smoke_sweep_end_to_end(tmp_path):
         low, high = (parent.metrics[f"{p}/failure_rate_ci_{end}"] for end in ("low", "high"))
         assert low <= parent.metrics[f"{p}/failure_rate"] <= high and high - low > 0.3, p
     assert "95% CI" in proc.stdout
+
+
+def test_the_finalists_race_on_fresh_seeds_and_the_pick_is_the_best_of_them_pooled(tmp_path):
+    """10 iterations (ASHA's first rung is the end: every trial runs its full budget), so all 3
+    trials are finalists: the start and the 2 others, raced on 2 fresh seeds each (replicas seed
+    + 2000); the pick has the best objective over its 4 seeds, trial and race pooled."""
+    import numpy as np
+
+    from gan_core import Config, train
+
+    proc = _sweep(tmp_path, "--iterations", "10", "--no-baseline")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    s = json.loads((tmp_path / "summary.json").read_text())
+    fin = s["finalists"]
+    assert len(fin) == 3 and [f["start"] for f in fin] == [True, False, False]
+    assert "Picked from 3 finalists raced on 2 more fresh seeds each" in proc.stdout
+    for f in fin:
+        race = f["race"]["seeds"]
+        assert len(race) == 2 and f["race_median_mse"] == pytest.approx(np.median(race))
+    pick = min(fin, key=lambda f: f["pooled_objective"])
+    assert s["best"]["trial_id"] == pick["trial_id"] and s["picked_by"] == "finalists"
+    # the race is the pick's config on other replicas: trained again here, the same values
+    again = train(Config.from_dict({**s["best"]["config"], "seed": 2000, "device": "cpu"}))
+    np.testing.assert_allclose(again.final_mse, pick["race"]["seeds"], rtol=1e-6)
+    gain = s["search_gain"]
+    assert gain["start_trial_id"] == fin[0]["trial_id"]
+    assert gain["start_is_pick"] == (pick["start"])
+    assert ("Search gain: none, the start" in proc.stdout) == pick["start"]
+
+
+def test_finalists_are_the_start_and_the_best_full_budget_trials_and_pooled_seeds_decide():
+    import numpy as np
+    import pandas as pd
+
+    from gan_core import Config, train
+    from sweeps import decide
+
+    df = pd.DataFrame({"trial_id": list("abcde"), "objective": [-5, -9, -7, -8, -10.0],
+                       "median_mse": [1e-5, 1e-9, 1e-7, 1e-8, 1e-10],
+                       "status": ["ok", "ok", "ok", "diverged", "early-stopped"],
+                       "G.lr": [0.02, 0.01, 0.03, 0.04, 0.05]})
+    # the start first, then by the objective, never a trial stopped early (e)
+    assert decide.finalists(df, "a", 3) == ["a", "b", "d"]
+    assert decide.finalists(df, "e", 2) == ["b", "d"]  # a start stopped early is no finalist
+    assert decide.start_trial(df, {"G.lr": 0.03}) == "c" and decide.start_trial(df, {}) is None
+    race = train(Config(problem="exp", seeds=2, iterations=2, eval_every=1))
+    trial = [1e-9, np.nan]  # a seed without a value counts as failed (inf)
+    pooled = np.array([1e-9, np.inf, *race.final_mse])
+    from sweeps.spaces import objective
+
+    assert decide.pooled(trial, race, "median") == objective(pooled, 0.25, "median")
+    assert decide.pooled(trial, race, "failure_rate") == pytest.approx(
+        np.mean(~np.isfinite(pooled) | (pooled > race.failure_threshold)))
+    assert decide.gain({"median_mse": 4e-11, "worst_mse": np.inf},
+                       {"median_mse": 1e-11, "worst_mse": 1e-9}) == \
+        {"median_ratio": pytest.approx(4.0), "worst_ratio": np.inf}
 
 
 BAD = [
@@ -194,6 +262,7 @@ BAD = [
     (["shoo"], "problem"),
     (["moons", "--preset", "paper"], "--preset"),
     (["sho", "--confirm-seeds", "-1"], "--confirm-seeds"),
+    (["sho", "--finalists", "-1"], "--finalists"),
     (["sho", "--preset", "papr"], "--preset"),
     (["sho", "--bogus"], "unrecognized"),
 ]

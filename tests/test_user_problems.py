@@ -114,13 +114,18 @@ def test_logistic_from_its_right_hand_side_trains_against_solve_ivp(user_dir):
     name = f"{user_dir / 'logistic.py'}:Logistic"
     p = make_problem(name)
     t = p.grid()[:, 0]
-    assert p.order == 1 and p.n_out == 1 and p.metric == "mse"
+    # a user's equation is judged relative to its solution's size (MSE / mean square of the
+    # reference), and fails above a 5% relative RMS error
+    assert p.order == 1 and p.n_out == 1 and p.metric == "rel_mse"
+    assert p.failure_threshold == pytest.approx(0.05 ** 2)
     # the reference is solve_ivp's, to its tight tolerance: the sigmoid
     assert np.abs(p.reference(p.grid())[:, 0] - 1 / (1 + np.exp(-t))).max() < 1e-8
     from gan_core.presets import preset
 
     result = train(preset(name, "gan", seeds=4, iterations=1000))
-    assert result.metric == "mse" and result.median_mse < 1e-5, result.final_mse
+    assert result.metric == "rel_mse" and result.median_mse < 1e-5, result.final_mse
+    mse = np.mean((result.prediction - result.reference) ** 2, axis=(1, 2))  # the absolute MSE
+    assert np.allclose(result.final_mse, mse / np.mean(result.reference ** 2), rtol=1e-6)
     assert result.failure_rate <= 0.25
 
 
@@ -136,7 +141,7 @@ def test_a_second_order_problem_subclass_trains_from_its_class(user_dir):
                             "n_points": 60})
     assert cfg.problem == "oscillator:Damped" and "oscillator:Damped" in PROBLEMS
     result = train(cfg)
-    assert result.metric == "mse" and result.median_mse < 1e-3, result.final_mse
+    assert result.metric == "rel_mse" and result.median_mse < 1e-3, result.final_mse
     # the problem API: what every layer asks
     cls = PROBLEMS[cfg.problem]
     assert (cls.family, cls.baseline_method, cls.plot, cls.key) == ("de", "l2", "solution",
@@ -348,8 +353,8 @@ def test_ray_workers_import_the_problem_from_the_folder_the_sweep_shipped(user_d
     finally:
         ray.shutdown()
         (tmp_path / "moved").rename(folder)
-    assert summary["metric"] == "mse" and summary["num_trials"] == 3
+    assert summary["metric"] == "rel_mse" and summary["num_trials"] == 3
     assert all(t["status"] in ("ok", "early-stopped") for t in summary["top"])
     children = _children(summary)
     assert {r.data.tags["problem"] for r in children} == {spec.problem}
-    assert "MSE" in _report(summary, tmp_path)
+    assert "relative MSE" in _report(summary, tmp_path)

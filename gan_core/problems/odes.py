@@ -22,6 +22,7 @@ class Exp(Problem):
     """
 
     key = "exp"
+    metric = "mse"  # absolute, as the DEQGAN paper publishes it (rel_mse beside it)
     bounds = ((0.0, 10.0),)
     order = 1
     failure_threshold = 1e-4
@@ -48,6 +49,7 @@ class SHO(Problem):
     """
 
     key = "sho"
+    metric = "mse"  # absolute, as the DEQGAN paper publishes it (rel_mse beside it)
     bounds = ((0.0, 2 * np.pi),)
     order = 2
     failure_threshold = 1e-4
@@ -78,6 +80,8 @@ class SHOSystem(Problem):
     """
 
     key = "sho_system"
+    metric = "mse"  # absolute, as the DEQGAN paper publishes it (rel_mse beside it)
+    study = "generic"  # the equations' study around the published configs
     bounds = ((0.0, 2 * np.pi),)
     order = 1
     n_out = n_eq = 2
@@ -109,6 +113,8 @@ class NLO(Problem):
     """
 
     key = "nlo"
+    metric = "mse"  # absolute, as the DEQGAN paper publishes it (rel_mse beside it)
+    study = "generic"  # the equations' study around the published configs
     bounds = ((0.0, 4 * np.pi),)
     order = 2
     n_default = 200
@@ -145,6 +151,8 @@ class COO(Problem):
     """
 
     key = "coo"
+    metric = "mse"  # absolute, as the DEQGAN paper publishes it (rel_mse beside it)
+    study = "generic"  # the equations' study around the published configs
     bounds = ((0.0, 2 * np.pi),)
     order = 1
     n_out = n_eq = 2
@@ -177,6 +185,8 @@ class SIR(Problem):
     """
 
     key = "sir"
+    metric = "mse"  # absolute, as the DEQGAN paper publishes it (rel_mse beside it)
+    study = "generic"  # the equations' study around the published configs
     bounds = ((0.0, 10.0),)
     order = 1
     n_out = n_eq = 3

@@ -35,6 +35,8 @@ class Poisson(_PDE):
     """
 
     key = "pos"
+    metric = "mse"  # absolute, as the DEQGAN paper publishes it (rel_mse beside it)
+    study = "generic"  # the equations' study around the published configs
     bounds = ((0.0, 1.0), (0.0, 1.0))
     axes = ("x", "y")
     failure_threshold = 1e-6  # the solution is small (|u| < 0.07): 1e-6 is ~5% of its RMS
@@ -61,6 +63,8 @@ class Heat(_PDE):
     """
 
     key = "hea"
+    metric = "mse"  # absolute, as the DEQGAN paper publishes it (rel_mse beside it)
+    study = "generic"  # the equations' study around the published configs
     bounds = ((0.0, 1.0), (0.0, 0.2))
     failure_threshold = 1e-4
 
@@ -84,6 +88,8 @@ class Wave(_PDE):
     """
 
     key = "wav"
+    metric = "mse"  # absolute, as the DEQGAN paper publishes it (rel_mse beside it)
+    study = "generic"  # the equations' study around the published configs
     bounds = ((0.0, 1.0), (0.0, 1.0))
     failure_threshold = 1e-3
 
@@ -109,6 +115,7 @@ class Burgers(_PDE):
     """
 
     key = "burgers"
+    metric = "mse"  # absolute, as the DEQGAN paper publishes it (rel_mse beside it)
     bounds = ((-5.0, 5.0), (0.0, 2.5))
     failure_threshold = 1e-2
     study = "burgers"

@@ -1,0 +1,107 @@
+"""The sweep's end: which config it picks, and what it gained over its start, both measured on seeds
+no choice saw.
+
+A trial's median over its own seeds is noisy (the same sho config's 8-seed medians span ~10x
+between seed sets), and the best of many noisy medians is optimistic. So the end spends seeds where
+they decide:
+
+1. **Finalists.** The start (the first trial: the preset) and the best full-budget trials by the
+   objective (``--finalists``, 3 in all by default) are trained again on a race set of fresh seeds
+   (replicas ``seed + summary.RACE_SEED_OFFSET``); the pick is the finalist with the best objective over its
+   trial's seeds and the race seeds pooled. A config that only drew lucky seeds falls back there.
+2. **Confirmation and search gain.** The pick and the start are trained again on one more set of
+   seeds that neither the search nor the race saw (``seed + summary.CONFIRM_SEED_OFFSET``), the same for both:
+   their medians and worst seeds there, and the start's over the pick's (``search_gain``: above
+   1, the search found better than where it began; "the start was the pick" is said as such).
+
+Every run here is a Ray task of a trial's CPUs, so they run side by side on the sweep's cluster
+(the baseline too), and every result is the problem's primary metric over the full budget.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from gan_core import Config, Result, train
+from gan_core.config import failed_seeds
+
+from .spaces import METRIC, objective
+from .status import FULL_BUDGET
+
+
+
+def finalists(df: pd.DataFrame, start_id: str | None, n: int) -> list[str]:
+    """Trial ids of the finalists: the start's (when it ran its full budget) and the best other
+    full-budget trials by the objective (ties by the median), n in all."""
+    full = df[df["status"].isin(FULL_BUDGET)].sort_values([METRIC, "median_mse"])
+    ids = list(full["trial_id"])
+    out = [start_id] if start_id in ids else []
+    out += [t for t in ids if t != start_id][:max(0, n - len(out))]
+    return out
+
+
+def start_trial(df: pd.DataFrame, start: dict[str, Any]) -> str | None:
+    """The trial that ran the start point (every searched value equal to the start's), if any."""
+    if not start:
+        return None
+    for _, row in df.iterrows():
+        if all(_same(row.get(k), v) for k, v in start.items()):
+            return str(row["trial_id"])
+    return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (float, int, np.number)) and isinstance(b, (float, int, np.number)):
+        return bool(np.isclose(float(a), float(b), rtol=1e-12, atol=0))
+    return a == b or (isinstance(a, (list, tuple)) and list(a) == list(b))
+
+
+def run_all(configs: Sequence[Config], cpus: float = 1.0) -> list[Result]:
+    """Train `configs` side by side, each a Ray task of `cpus` CPUs (in this process when Ray is
+    not running: tests, a notebook)."""
+    import ray
+
+    if not ray.is_initialized() or len(configs) < 2:
+        return [_train(c, cpus) for c in configs]
+    task = ray.remote(num_cpus=cpus)(_train)
+    return ray.get([task.remote(c, cpus) for c in configs])
+
+
+def _train(config: Config, cpus: float) -> Result:
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(cpus)))
+    try:
+        return train(config)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def pooled(trial_seeds: Sequence[float], race: Result, kind: str) -> float:
+    """The objective over a finalist's trial seeds and race seeds together."""
+    values = np.asarray([*trial_seeds, *race.final_mse], dtype=float)
+    values = np.where(np.isnan(values), np.inf, values)  # a seed without a value failed
+    failed = failed_seeds(values, race.failure_threshold)
+    return objective(values, float(np.mean(failed)), kind, race.metric)
+
+
+def gain(start: dict[str, Any], pick: dict[str, Any]) -> dict[str, float]:
+    """The start's median and worst over the pick's, on the same seeds (above 1: the search
+    gained; inf: the start failed every seed where the pick did not)."""
+    return {"median_ratio": _ratio(start["median_mse"], pick["median_mse"]),
+            "worst_ratio": _ratio(start["worst_mse"], pick["worst_mse"])}
+
+
+def _ratio(a: float, b: float) -> float:
+    if not math.isfinite(a) and not math.isfinite(b):
+        return math.nan
+    if not math.isfinite(a):
+        return math.inf
+    if b <= 0:
+        return math.inf if a > 0 else 1.0
+    return a / b
