@@ -205,6 +205,7 @@ def preset(problem: Any, method: str = "gan", source: str = "gansweep", **overri
             raise ConfigError(f"source = 'paper' is invalid for {problem!r}: the paper's "
                               f"problems are {', '.join(PAPER)}")
         d.update(PAPER[problem])
+        d = _as_end(d)
     else:
         entry = PRESETS[problem] if problem in PRESETS else family_preset(problem)
         d.update(entry.get("*", {}))

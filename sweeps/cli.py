@@ -41,6 +41,7 @@ from .spec import tracking_uri as _tracking_uri
 # 48 trials in ~10 minutes on a 2-core laptop) over this: at most `trials`, and Tune stops
 # starting/continuing trials after `time_budget` seconds
 DEFAULT_BUDGET = {"trials": 48, "seeds": 4, "time_budget": 480}
+SAMPLERS = ("tpe", "random")  # Optuna's TPESampler, RandomSampler
 SMOKE = {"trials": 3, "seeds": 2, "iterations": 30, "eval_every": 10, "time_budget": 0}
 
 
@@ -87,6 +88,9 @@ def parser() -> ArgumentParser:
                    help="finish an interrupted sweep: its Tune folder (or URI), or the latest of "
                         "<problem> under --storage-path")
     p.add_argument("--seed", type=int, default=0, help="seeds the TPE sampler and the trials")
+    p.add_argument("--sampler", default="tpe",
+                   help=f"Optuna's sampler: {' | '.join(SAMPLERS)} (random: the DEQGAN paper's "
+                        "random search)")
     p.add_argument("--smoke-test", action="store_true",
                    help=f"{SMOKE['trials']} trials x {SMOKE['iterations']} iterations, temp stores")
     p.add_argument("--summary-json", metavar="PATH", help="also write the summary as JSON")
@@ -133,7 +137,8 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
           gpus_per_trial: float = 0.0, address: str | None = None,
           tracking_uri: str | None = None, experiment_name: str | None = None,
           storage_path: str | None = None, optuna_storage: str | None = None,
-          resume: str | bool | None = None, seed: int = 0, smoke_test: bool = False,
+          resume: str | bool | None = None, seed: int = 0, sampler: str = "tpe",
+          smoke_test: bool = False,
           summary_json: str | None = None, baseline: bool = True,
           confirm_seeds: int | None = None, finalists: int = 3, max_failures: int = 2,
           max_failed_trials: int = 5, set: Mapping[str, Any] | Sequence[str] = (),  # noqa: A002
@@ -157,6 +162,8 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
     if method not in METHODS:
         raise UsageError(f"--method {method!r} is unknown: choose one of {', '.join(METHODS)}")
     objective = objective or PROBLEMS[problem].sweep_objective
+    if sampler not in SAMPLERS:
+        raise UsageError(f"--sampler {sampler!r} is unknown: choose one of {', '.join(SAMPLERS)}")
     if objective not in OBJECTIVES:
         raise UsageError(f"--objective {objective!r} is unknown: choose one of "
                          f"{', '.join(OBJECTIVES)}")
@@ -245,7 +252,7 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
         problem=problem, method=method, objective=objective,
         trials=trials if trials is not None else budget["trials"],
         time_budget=(time_budget if time_budget is not None else budget["time_budget"]) or None,
-        fixed=fixed, preset=preset, pinned=pinned, ranges=ranges, seed=seed,
+        fixed=fixed, preset=preset, pinned=pinned, ranges=ranges, seed=seed, sampler=sampler,
         cpus_per_trial=cpus_per_trial, gpus_per_trial=g, max_concurrent=max_concurrent,
         max_failures=max_failures, max_failed_trials=max_failed_trials,
         tracking_uri=tracking, study=study,

@@ -49,12 +49,14 @@ def start_trial(df: pd.DataFrame, start: dict[str, Any]) -> str | None:
     if not start:
         return None
     for _, row in df.iterrows():
-        if all(_same(row.get(k), v) for k, v in start.items()):
+        if all(same(row.get(k), v) for k, v in start.items()):
             return str(row["trial_id"])
     return None
 
 
-def _same(a: Any, b: Any) -> bool:
+def same(a: Any, b: Any) -> bool:
+    """Two config values alike: numbers to round-off (a value through Optuna and JSON), lists
+    and tuples by their items."""
     if isinstance(a, (float, int, np.number)) and isinstance(b, (float, int, np.number)):
         return bool(np.isclose(float(a), float(b), rtol=1e-12, atol=0))
     return a == b or (isinstance(a, (list, tuple)) and list(a) == list(b))

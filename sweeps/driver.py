@@ -25,7 +25,6 @@ import ray
 import torch
 from mlflow.tracking import MlflowClient
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 
 from . import decide, storage
@@ -36,6 +35,7 @@ from .budget import FailureBudget
 from .errors import SweepError
 from .metrics import label, metric_of, problem_name, tiebreak_of
 from .progress import ProgressLines
+from .scheduler import StartFullASHA
 from .searcher import StudySearch
 from .spaces import METRIC, MODE, objective_name
 from .spec import SUMMARY_DIR, SweepSpec
@@ -166,13 +166,18 @@ def _close_study(spec: SweepSpec) -> None:
 
 
 # -- Tune ----------------------------------------------------------------------------------------------
-def _grace(iterations: int, every: int) -> int:
-    """ASHA's first rung: 1/8 of the run (GANs are noisy early), a multiple of eval_every."""
-    return min(iterations, max(every, math.ceil(iterations / 8 / every) * every))
+def _grace(fixed: dict[str, Any]) -> int:
+    """ASHA's first rung: 1/8 of the run (GANs are noisy early), a multiple of eval_every; with
+    a curriculum, not before a quarter past its end (5/4 of it: 50% of the run for the ODE
+    family's 0.4), since until the trained interval is the whole one, the whole interval's
+    metric ranks how far a run has marched, not how well it solves."""
+    iterations, every = fixed["iterations"], fixed["eval_every"]
+    first = max(iterations / 8, 1.25 * fixed.get("curriculum", 0.0) * iterations)
+    return min(iterations, max(every, math.ceil(first / every) * every))
 
 
 def _trainable(spec: SweepSpec, trainable: Trainable) -> Any:
-    grace = _grace(spec.fixed["iterations"], spec.fixed["eval_every"])
+    grace = _grace(spec.fixed)
     fn = tune.with_parameters(trainable, objective_kind=spec.objective, checkpoint_every=grace)
     return tune.with_resources(fn, {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
 
@@ -189,8 +194,9 @@ def _tuner(spec: SweepSpec, trainable: Trainable, callbacks: Sequence[tune.Callb
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # the study lives in Optuna's own storage, named after the sweep: optuna-dashboard and
     # optuna.load_study read it during and after the sweep; Tune's searcher state points to it
-    sampler = optuna.samplers.TPESampler(seed=spec.seed,
-                                         n_startup_trials=max(2, spec.trials // 4))
+    sampler = (optuna.samplers.RandomSampler(seed=spec.seed) if spec.sampler == "random" else
+               optuna.samplers.TPESampler(seed=spec.seed,
+                                          n_startup_trials=max(2, spec.trials // 4)))
     searcher = ConcurrencyLimiter(
         StudySearch(space=space, metric=METRIC, mode=MODE, sampler=sampler,
                     storage=(optuna.storages.RDBStorage(spec.optuna_storage)
@@ -201,9 +207,10 @@ def _tuner(spec: SweepSpec, trainable: Trainable, callbacks: Sequence[tune.Callb
         max_concurrent=spec.max_concurrent)
     # ASHA rungs at grace, 3 grace, 9 grace ...: a trial continues past a rung if it is in the
     # top third of the trials seen there
-    grace = _grace(iterations, every)
-    scheduler = ASHAScheduler(time_attr="iteration", max_t=iterations, grace_period=grace,
-                              reduction_factor=3)
+    grace = _grace(spec.fixed)
+    # the start runs its full budget whatever its rungs say: it is what every pick is held to
+    scheduler = StartFullASHA(time_attr="iteration", max_t=iterations, grace_period=grace,
+                              reduction_factor=3, start=start)
     budget = FailureBudget(spec.max_failed_trials)  # stops the sweep once too many trials errored
     return tune.Tuner(
         _trainable(spec, trainable),
@@ -547,7 +554,7 @@ def _first_trial(spec: SweepSpec) -> str:
     preset = "the DEQGAN paper's config" if spec.preset == "paper" else "gansweep's preset"
     outside = spec.space().outside()
     if outside is None:
-        return f"{preset} (then Optuna's TPE)"
+        return f"{preset} (then Optuna's {'random search' if spec.sampler == 'random' else 'TPE'})"
     key, value, wider = outside
     shown = f"{value:.4g}" if isinstance(value, float) else value
     return (f"Optuna's own sample, not {preset}: its {key} = {shown} lies outside the space "

@@ -53,6 +53,8 @@ class SweepSpec:
     pinned: list[str] = field(default_factory=list)  # searched keys fixed by --set
     ranges: dict[str, list[Any]] = field(default_factory=dict)  # searched keys --search re-ranged
     seed: int = 0  # seeds the TPE sampler (the trials' replicas: fixed["seed"])
+    sampler: str = "tpe"  # Optuna's sampler: tpe (TPESampler) | random (RandomSampler, the
+    # DEQGAN paper's search)
     study: str | None = None  # the search space: a name in spaces.STUDIES or a module:function
     # reference (None: the problem's own study, else its family's generic one)
     # -- how trials run

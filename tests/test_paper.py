@@ -235,7 +235,7 @@ def test_every_paper_preset_builds_and_rescales_with_the_same_total_decay():
             cfg = preset(problem, method, source="paper")
             assert cfg.G.residual and cfg.lr_decay == "step" and cfg.step_order == "g_first"
     def decay(c):  # the learning rate's total fall over the run
-        return c.lr_gamma ** (c.iterations / c.lr_step)
+        return c.gamma ** (c.iterations / c.lr_step)
 
     cfg = preset("sho", source="paper")
     short = rescaled(cfg, 0.25)

@@ -195,6 +195,7 @@ def test_the_finalists_race_on_fresh_seeds_and_the_pick_is_the_best_of_them_pool
     import numpy as np
 
     from gan_core import Config, train
+    from sweeps.spaces import to_config
 
     proc = _sweep(tmp_path, "--iterations", "10", "--no-baseline")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -208,7 +209,9 @@ def test_the_finalists_race_on_fresh_seeds_and_the_pick_is_the_best_of_them_pool
     pick = min(fin, key=lambda f: f["pooled_objective"])
     assert s["best"]["trial_id"] == pick["trial_id"] and s["picked_by"] == "finalists"
     # the race is the pick's config on other replicas: trained again here, the same values
-    again = train(Config.from_dict({**s["best"]["config"], "seed": 2000, "device": "cpu"}))
+    # (its searched X.beta1 / X.beta2 folded into X.betas, as the trainable does)
+    again = train(Config.from_dict({**to_config(s["best"]["config"]), "seed": 2000,
+                                    "device": "cpu"}))
     np.testing.assert_allclose(again.final_mse, pick["race"]["seeds"], rtol=1e-6)
     gain = s["search_gain"]
     assert gain["start_trial_id"] == fin[0]["trial_id"]
@@ -263,6 +266,7 @@ BAD = [
     (["moons", "--preset", "paper"], "--preset"),
     (["sho", "--confirm-seeds", "-1"], "--confirm-seeds"),
     (["sho", "--finalists", "-1"], "--finalists"),
+    (["sho", "--sampler", "cmaes"], "--sampler"),
     (["sho", "--preset", "papr"], "--preset"),
     (["sho", "--bogus"], "unrecognized"),
 ]
@@ -387,8 +391,9 @@ def test_preset_paper_starts_the_sweep_at_the_papers_config():
     # 4000 iterations: the StepLR schedule rescaled, the same total decay as the paper's 12000
     short = Config.from_dict(plan(["sho", "--preset", "paper", "--iterations", "4000"]).fixed)
     assert short.iterations == 4000 and short.G == paper.G
-    assert short.lr_gamma ** (4000 / short.lr_step) == \
-        pytest.approx(paper.lr_gamma ** (12000 / paper.lr_step), rel=1e-9)
+    assert short.gamma ** (4000 / short.lr_step) == \
+        pytest.approx(paper.gamma ** (12000 / paper.lr_step), rel=1e-9)
+    assert paper.gamma == 0.9786  # the published StepLR factor, exactly
     # burgers: the paper's D.beta2 lies below the study's range; the named --search takes it in
     assert plan(["burgers", "--preset", "paper"]).space().outside() == \
         ("D.beta2", 0.185, "0.185:0.999")
@@ -531,7 +536,7 @@ def test_summary_counts_early_stops_apart_from_failures():
     z2 = 1.959963984540054 ** 2
     assert s["full_budget"] == {"trials": 2, "seeds": 8, "failed": 0, "failure_rate": 0.0,
                                 "failure_rate_ci": [0.0, pytest.approx(z2 / (8 + z2))],
-                                "restarts": 0, "abandoned": 0}
+                                "restarts": 0, "abandoned": 0, "collapsed": 0}
     assert s["full_budget"]["failure_rate_ci"][1] == pytest.approx(0.3244, abs=1e-4)
     assert s["stopped_early"] == {"trials": 3, "seeds": 12, "at_iteration": {"300": 2, "900": 1}}
     rows = {t["trial_id"]: t for t in s["top"]}
@@ -560,7 +565,7 @@ def test_summary_counts_early_stops_apart_from_failures():
     assert s["full_budget"] == {"trials": 3, "seeds": 12, "failed": 4, "failure_rate": 4 / 12,
                                 "failure_rate_ci": [pytest.approx((mid - half) / (1 + z * z / n)),
                                                     pytest.approx((mid + half) / (1 + z * z / n))],
-                                "restarts": 0, "abandoned": 0}
+                                "restarts": 0, "abandoned": 0, "collapsed": 0}
     assert s["stopped_early"]["trials"] == 3 and s["worst_outlier"]["trial_id"] == "full1"
     assert s["best"]["trial_id"] == "full1" and S.budget(s["best"]) == 2000
     # no trial ran its full budget: no failure rate anywhere, and the baseline gets the best
@@ -605,3 +610,26 @@ def test_monitoring_restarts_reach_the_trials_the_summary_and_the_analysis(tmp_p
                           sweep=s["sweep"])):
         assert df["restarts"].tolist() == [1, 1, 1]
         assert failure_rates(df)["restarts"].tolist() == [3]
+
+
+def test_asha_never_stops_the_start_but_counts_it_at_its_rungs():
+    from types import SimpleNamespace
+
+    from ray.tune.schedulers import TrialScheduler
+
+    from sweeps.scheduler import StartFullASHA
+
+    asha = StartFullASHA(time_attr="iteration", metric="objective", mode="min", max_t=800,
+                         grace_period=100, reduction_factor=3, start={"G.lr": 0.02, "D.lr": 2e-3})
+    trials = [SimpleNamespace(trial_id=f"t{i}", config={"G.lr": lr, "D.lr": 2e-3})
+              for i, lr in enumerate([0.01, 0.03, 0.02, 0.04])]  # t2 is the start
+    for t in trials:
+        asha.on_trial_add(None, t)
+    decide = {t.trial_id: asha.on_trial_result(None, t, {"iteration": 100, "objective": v})
+              for t, v in zip(trials, [-9.0, -8.0, -1.0, -0.5])}
+    # the first trial at a rung sets it; of the later ones only the top third goes on, but the
+    # start (the worst but one here) runs on, and its value stays in the rung's record
+    assert decide == {"t0": TrialScheduler.CONTINUE, "t1": TrialScheduler.STOP,
+                      "t2": TrialScheduler.CONTINUE, "t3": TrialScheduler.STOP}
+    assert asha.is_start({"G.lr": 0.02 * (1 + 1e-15), "D.lr": 2e-3, "other": 1})
+    assert not StartFullASHA(start={}).is_start({"G.lr": 0.02})
