@@ -149,9 +149,9 @@ def frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
                 "wall_time": _num(last.get("train/seconds", math.nan)),
                 "objective": _num(last.get("objective", math.nan)),
                 "node": r.node if r.node is not None else _node(last),
-                **{p: v for p, v in params.items() if p not in ("problem", "method")},
+                **{p: v for p, v in params.items() if p not in _OWN},
             })
-    params = sorted(param_keys - {"problem", "method"})
+    params = sorted(param_keys - set(_OWN))
     df = pd.DataFrame(rows, columns=FRAME_COLUMNS + params)
     df = df.sort_values(["sweep", "trial_id", "seed"], kind="stable").reset_index(drop=True)
     return df.astype({"seed": "int64", "iteration": "int64", "final_mse": "float64",
@@ -175,6 +175,11 @@ def curves(records: Iterable[TrialRecord]) -> pd.DataFrame:
             .reset_index(drop=True)
             .astype({"seed": "int64", "iteration": "int64", "mse": "float64",
                      "g_loss": "float64", "d_loss": "float64"}))
+
+
+# config keys the frame holds in its own columns: "metric" is the primary metric in force (a
+# config's ``metric``, resolved by the problem when None), never the raw setting beside it
+_OWN = ("problem", "method", "metric")
 
 
 def _metric(r: TrialRecord, params: dict[str, Any]) -> str:

@@ -116,8 +116,10 @@ def test_digits_sweep_logs_classes_missed_and_digit_grids(digits):
         m = r.data.metrics
         assert {"eval/classes_missed", "eval/classes_missed_worst", "eval/classes_missed_seed_0",
                 "eval/classes_missed_seed_1", "eval/classes_covered", "eval/frechet"} <= set(m)
-        # a count: the objective is the median itself, not its log
-        assert m["objective"] == pytest.approx(m["eval/classes_missed"])
+        # the distributions' default objective, "failures": the failure rate plus the median as
+        # it is (a count, not its log) squeezed below one seed's worth (2 seeds here)
+        median = m["eval/classes_missed"]
+        assert m["objective"] == pytest.approx(m["eval/failure_rate"] + median / (1 + median) / 2)
         assert _artifacts(s, r.info.run_id, "plots") == {"plots/digits.png", "plots/curves.png"}
 
 
@@ -182,12 +184,18 @@ def test_failures_objective_counts_a_collapsed_seed_whatever_the_median():
     assert plan(["ring8"]).objective == plan(["moons"]).objective == "failures"
     assert plan(["sho"]).objective == "median" and plan(["ring8", "--objective",
                                                          "median"]).objective == "median"
+    # the mixtures' default sweeps are their own size: a preset trial is minutes, not seconds
+    ring, grid = plan(["ring8"]), plan(["grid25"])
+    assert (ring.trials, ring.fixed["seeds"], ring.time_budget) == (16, 4, 1800)
+    assert (grid.trials, grid.fixed["seeds"], grid.time_budget) == (12, 4, 2700)
+    assert plan(["ring8", "--trials", "5"]).trials == 5  # the options still win
     # a seed that covers every class ranks before one that misses one: order kept
     assert objective(np.array([0.0]), 0, "median", "classes_missed") < \
         objective(np.array([1.0]), 0, "median", "classes_missed")
 
 
-@pytest.mark.parametrize("problem", ["moons", "moons_cgan", "digits", "ring8", "gauss1d", "gauss2d"])
+@pytest.mark.parametrize("problem", ["moons", "moons_cgan", "digits", "ring8", "grid25", "gauss1d",
+                                     "gauss2d"])
 @pytest.mark.parametrize("method", ["gan", "wgan_gp", "vae"])
 def test_distribution_studies_start_at_the_preset_and_suggest_valid_configs(problem, method):
     import optuna

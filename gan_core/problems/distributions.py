@@ -310,6 +310,8 @@ class Ring8(_Mixture):
 
     key = "ring8"
     sigma = 0.02
+    # its preset's trial (4 seeds, 24000 iterations) is 1-3 min on a shared core
+    sweep_budget = {"trials": 16, "seeds": 4, "time_budget": 1800}
     failure_threshold = 1.0  # more than one of the 8 modes missed = mode collapse
 
     @classmethod
