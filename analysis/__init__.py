@@ -11,11 +11,12 @@
 from .loading import (CURVE_COLUMNS, FRAME_COLUMNS, SweepNotFound, load_curves, load_sweep,
                       seed_status)
 from .tables import (OUTLIER_FACTOR, best_and_worst, best_configs, budget_ran, compare_methods,
-                     config_objective, convergence, early_stops, failure_rates, full_budget,
+                     config_objective, convergence, early_stops, failure_rates, failure_rules,
+                     full_budget,
                      param_importance, searched_params, with_failures, worst_outliers)
 
 __all__ = ["CURVE_COLUMNS", "FRAME_COLUMNS", "OUTLIER_FACTOR", "SweepNotFound", "best_and_worst",
            "best_configs", "budget_ran", "compare_methods", "config_objective", "convergence",
-           "early_stops", "failure_rates", "full_budget", "load_curves", "load_sweep",
+           "early_stops", "failure_rates", "failure_rules", "full_budget", "load_curves", "load_sweep",
            "param_importance", "searched_params", "seed_status", "with_failures",
            "worst_outliers"]

@@ -59,7 +59,7 @@ def _report(a: argparse.Namespace) -> int:
         df = load_sweep(a.source, tracking_uri=a.tracking_uri, sweep=a.sweep)
         curves = load_curves(a.source, tracking_uri=a.tracking_uri, sweep=a.sweep)
     except SweepNotFound as e:
-        print(f"analysis: error: {e}", file=sys.stderr)
+        print(f"analysis: error: {e.cli()}", file=sys.stderr)
         return 2
     if df.empty:
         print(f"analysis: error: sweep {df.attrs.get('sweep')} has no trials", file=sys.stderr)

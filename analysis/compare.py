@@ -29,7 +29,7 @@ from sweeps.metrics import failure_ci, rate_text
 
 from . import plots as P
 from .solutions import predict, results_curves, results_frame
-from .tables import compare_methods, with_failures
+from .tables import compare_methods, failure_rules, with_failures
 
 EXTRAPOLATE_TO = 10.0  # the notebook extrapolated t in [0, 10] out to t = 100: 10x the interval
 
@@ -133,10 +133,11 @@ def run(problem: str = "exp", seeds: int = 10, iterations: int | None = None,
         P.pyplot().close(fig)
     with pd.option_context("display.width", 160, "display.float_format", "{:.3e}".format):
         print("\nfinal MSE per seed\n" + per_seed_table(c).to_string())
-        cols = ["method", "seeds", "failed", "failure_rate", "failure_rate_low",
-                "failure_rate_high", "outliers", "median_mse", "p90_mse", "worst_mse", "best_mse",
-                "vs_baseline"]
+        cols = ["method", "seeds", "failed", "diverged", "above_threshold", "failure_rate",
+                "failure_rate_low", "failure_rate_high", "outliers", "median_mse", "p90_mse",
+                "worst_mse", "best_mse", "vs_baseline"]
         print("\n" + c.table[[k for k in cols if k in c.table.columns]].to_string(index=False))
+    print("\n".join(f"failure rule, {rule}" for rule in failure_rules(c.frame)))
     print(f"\nfigures in {out.resolve()}: " + ", ".join(p.name for p in c.figures.values()))
     print(f"histogram: {c.figures['histogram'].resolve()}")
     if tracking_uri:

@@ -40,7 +40,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -67,7 +67,19 @@ _MLFLOW_MAX = sys.float_info.max  # MLflow's SQL store saves +inf as the largest
 
 
 class SweepNotFound(LookupError):
-    """The source names no sweep we can read; the message says what was looked for and where."""
+    """The source names no sweep (or no store) we can read; the message says what was looked for,
+    where, and the fix in the caller's words: ``str(e)`` names Python's arguments
+    (``tracking_uri='sqlite:///PATH'``), ``e.cli()`` the command line's options
+    (``--tracking-uri sqlite:///PATH``)."""
+
+    def __init__(self, message: Callable[[Callable[[str, str], str]], str]) -> None:
+        """`message`: the text, given a function that names an argument (name, example value)."""
+        self._cli = message(lambda name, value: f"--{name.replace('_', '-')} {value}")
+        super().__init__(message(lambda name, value: f"{name}={value!r}"))
+
+    def cli(self) -> str:
+        """The message as the command line (``python -m analysis report``) names its options."""
+        return self._cli
 
 
 @dataclass
@@ -302,7 +314,22 @@ def _records(source: str | Path, tracking_uri: str | None, sweep: str | None) ->
     path = Path(str(source)).expanduser()
     if path.is_dir():
         return _tune_records(path.resolve(), sweep)
-    return _mlflow_records(str(source), resolve_tracking_uri(tracking_uri), sweep)
+    return _mlflow_records(str(source), _resolved(tracking_uri), sweep)
+
+
+def _resolved(tracking_uri: str | None) -> str:
+    """``resolve_tracking_uri``, its UsageError (worded for the sweeps' command line) as
+    SweepNotFound in the caller's words."""
+    from sweeps.errors import UsageError
+
+    try:
+        return resolve_tracking_uri(tracking_uri)
+    except UsageError as e:
+        text, said = str(e), f"--tracking-uri {tracking_uri}"
+        if tracking_uri is not None and text.startswith(said):
+            raise SweepNotFound(lambda a: a("tracking_uri", tracking_uri) + text[len(said):]
+                                ) from None
+        raise SweepNotFound(lambda a: text) from None  # $MLFLOW_TRACKING_URI: the same both ways
 
 
 def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
@@ -313,6 +340,42 @@ def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
     return resolve(tracking_uri, Path.cwd() / "mlflow.db")
 
 
+def store_exists(tracking_uri: str) -> bool:
+    """Is there an MLflow store at `tracking_uri` to read, without creating one? A sqlite file
+    or a file store's folder must exist (MLflow's client creates either when it opens it: an
+    empty ~1 MB mlflow.db); a server must answer (MLflow's client retries one for minutes)."""
+    from sweeps.tracking import reachable
+
+    if tracking_uri.startswith("sqlite:///"):
+        path = Path(tracking_uri[len("sqlite:///"):])
+        if not path.is_file():
+            return False
+        with path.open("rb") as f:  # a database, not a stray file of that name
+            return f.read(16) == b"SQLite format 3\x00"
+    if tracking_uri.startswith("file:"):
+        from urllib.parse import urlparse
+
+        return Path(urlparse(tracking_uri).path).is_dir()
+    if tracking_uri.startswith(("http://", "https://")):
+        return reachable(tracking_uri)
+    return True  # databricks and other hosted stores: their client's own errors
+
+
+def open_store(tracking_uri: str, experiment: str) -> Any:
+    """An MlflowClient on the store at `tracking_uri`, which must exist (``store_exists``):
+    reading never creates a store. SweepNotFound names what is missing and the fix."""
+    from mlflow.tracking import MlflowClient
+
+    if not store_exists(tracking_uri):
+        what = ("no MLflow server answers at" if tracking_uri.startswith("http")
+                else "no MLflow store at")
+        raise SweepNotFound(lambda a: f"{what} {tracking_uri}, so no experiment {experiment!r} "
+                            f"(and no folder of that name): pass "
+                            f"{a('tracking_uri', 'sqlite:///PATH')} (the store the sweep printed "
+                            "after 'MLflow:'), or a Tune results folder")
+    return MlflowClient(tracking_uri)
+
+
 def _tune_experiments(path: Path, sweep: str | None) -> list[Path]:
     """The Tune experiment folders `path` stands for (itself, or its newest / named child)."""
     if any(path.glob("trial_*")) or (path / SWEEP_FILE).is_file():
@@ -321,15 +384,15 @@ def _tune_experiments(path: Path, sweep: str | None) -> list[Path]:
                        ((p / SWEEP_FILE).is_file() or any(p.glob("trial_*")))),
                       key=lambda p: p.stat().st_mtime)
     if not children:
-        raise SweepNotFound(f"{path} is neither a Tune experiment folder (no trial_* folders) nor "
-                            "a storage folder holding one; pass the folder the sweep printed "
-                            "after 'Tune:'")
+        raise SweepNotFound(lambda a: f"{path} is neither a Tune experiment folder (no trial_* "
+                            "folders) nor a storage folder holding one; pass the folder the sweep "
+                            "printed after 'Tune:'")
     if sweep == "all":
         return children
     if sweep is not None:
         named = [p for p in children if p.name == sweep]
         if not named:
-            raise SweepNotFound(f"no sweep {sweep!r} in {path}; there are: "
+            raise SweepNotFound(lambda a: f"no sweep {sweep!r} in {path}; there are: "
                                 f"{', '.join(p.name for p in children)}")
         return named
     return [children[-1]]
@@ -370,9 +433,7 @@ def _tune_records(path: Path, sweep: str | None) -> tuple[list[TrialRecord], dic
 
 def _mlflow_records(experiment: str, tracking_uri: str, sweep: str | None
                     ) -> tuple[list[TrialRecord], dict[str, Any]]:
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri)
+    client = open_store(tracking_uri, experiment)
     exp = client.get_experiment_by_name(experiment)
     if exp is None and experiment.isdigit():
         try:
@@ -381,21 +442,23 @@ def _mlflow_records(experiment: str, tracking_uri: str, sweep: str | None
             exp = None
     if exp is None:
         names = [e.name for e in client.search_experiments()]
-        raise SweepNotFound(f"no MLflow experiment {experiment!r} in {tracking_uri} (and no folder "
-                            f"of that name); experiments there: {', '.join(names) or 'none'}. "
-                            "Pass --tracking-uri, or a Tune results folder")
+        raise SweepNotFound(lambda a: f"no MLflow experiment {experiment!r} in {tracking_uri} "
+                            f"(and no folder of that name); experiments there: "
+                            f"{', '.join(names) or 'none'}: pass "
+                            f"{a('tracking_uri', 'sqlite:///PATH')} (the store the sweep printed "
+                            "after 'MLflow:'), or a Tune results folder")
     parents = client.search_runs([exp.experiment_id], filter_string="tags.kind = 'sweep'",
                                  order_by=["attributes.start_time ASC"], max_results=50000)
     if not parents:
-        raise SweepNotFound(f"experiment {exp.name!r} in {tracking_uri} has no sweep parent run "
-                            "(tag kind = 'sweep')")
+        raise SweepNotFound(lambda a: f"experiment {exp.name!r} in {tracking_uri} has no sweep "
+                            "parent run (tag kind = 'sweep')")
     if sweep == "all":
         chosen = parents
     elif sweep is not None:
         chosen = [p for p in parents if sweep in (p.info.run_id, p.info.run_name)]
         if not chosen:
-            raise SweepNotFound(f"no sweep {sweep!r} in experiment {exp.name!r}; sweeps there: "
-                                f"{', '.join(p.info.run_name for p in parents)}")
+            raise SweepNotFound(lambda a: f"no sweep {sweep!r} in experiment {exp.name!r}; "
+                                f"sweeps there: {', '.join(p.info.run_name for p in parents)}")
     else:
         chosen = [parents[-1]]
     records = []

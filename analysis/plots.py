@@ -27,6 +27,7 @@ from sweeps.metrics import CONFIDENCE, failure_ci, fmt, is_count, label as metri
 from .tables import (best_configs, config_keys, config_objective, convergence, searched_params,
                      with_failures)
 
+_RULE = " (failed: above it or non-finite)"  # gan_core's one rule, in the legends
 _DIVERGED_GAP = 1.0  # decades right of the largest finite log10 MSE where diverged seeds are drawn
 
 
@@ -70,17 +71,16 @@ def hist_log_mse(df: pd.DataFrame, methods: Sequence[str] | None = None, bins: i
         n_bad = int((~np.isfinite(v)).sum())
         med = float(np.median(v.fillna(np.inf)))
         label = (f"{_label(m)} ({len(v)} seeds, median "
-                 f"{(f'{med:.3g}' if linear else f'{med:.1e}')}")
-        label += f", {n_bad} diverged)" if n_bad else ")"
+                 f"{(f'{med:.3g}' if linear else f'{med:.1e}')}{_failed(df, m)})")
         ax.hist(scale(ok), bins=edges, alpha=0.55, color=f"C{i}", label=label)
         if n_bad:
             ax.bar(x_div, n_bad, width=(edges[1] - edges[0]) * 1.5, color=f"C{i}", alpha=0.55,
                    hatch="//")
-    if "failure_threshold" in df.columns and df["failure_threshold"].notna().any():
-        thr = float(df["failure_threshold"].dropna().iloc[0])
+    thr = _threshold(df)
+    if thr is not None:
         ax.axvline(thr if linear else math.log10(thr), color="r", ls=":",
-                   label=f"failure threshold {thr:g}" if linear else
-                   f"failure threshold {thr:.0e}")
+                   label=(f"failure threshold {thr:g}" if linear else
+                          f"failure threshold {thr:.0e}") + _RULE)
     if (~np.isfinite(mse)).any():
         ax.annotate("diverged", (x_div, 0), xytext=(0, -28), textcoords="offset points",
                     ha="center", fontsize=8)
@@ -90,6 +90,20 @@ def hist_log_mse(df: pd.DataFrame, methods: Sequence[str] | None = None, bins: i
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _failed(df: pd.DataFrame, method: str) -> str:
+    """A legend's count of the method's failed seeds by gan_core's one rule (non-finite or above
+    the threshold: a seed at 8e33 is as failed as a NaN), and how many of them diverged."""
+    f = with_failures(df[df["method"] == method])
+    failed, diverged = int(f["failed"].sum()), int(f["diverged"].sum())
+    return f", {failed} failed ({diverged} diverged)" if failed else ", 0 failed"
+
+
+def _threshold(df: pd.DataFrame) -> float | None:
+    """The failure threshold in force (the frame's column, else the problem's), if known."""
+    thr = with_failures(df)["failure_threshold"].dropna()
+    return float(thr.iloc[0]) if len(thr) else None
 
 
 def plot_ecdf(df: pd.DataFrame, methods: Sequence[str] | None = None, ax: Any = None,
@@ -107,14 +121,13 @@ def plot_ecdf(df: pd.DataFrame, methods: Sequence[str] | None = None, ax: Any = 
         if not len(v):
             continue
         frac = np.arange(1, len(finite) + 1) / len(v)  # non-finite seeds keep the curve below 1
-        n_bad = int((~np.isfinite(v)).sum())
         # from 0 at the smallest value up; a method whose every seed diverged draws no step
         xs, ys = (np.r_[finite[:1], finite], np.r_[0.0, frac]) if len(finite) else ([], [])
         ax.step(xs, ys, where="post", color=f"C{i}", lw=1.8,
-                label=f"{_label(m)} ({len(v)} seeds" + (f", {n_bad} diverged)" if n_bad else ")"))
-    if "failure_threshold" in df.columns and df["failure_threshold"].notna().any():
-        thr = float(df["failure_threshold"].dropna().iloc[0])
-        ax.axvline(thr, color="r", ls=":", label=f"failure threshold {thr:g}")
+                label=f"{_label(m)} ({len(v)} seeds{_failed(df, m)})")
+    thr = _threshold(df)
+    if thr is not None:
+        ax.axvline(thr, color="r", ls=":", label=f"failure threshold {thr:g}{_RULE}")
     if not linear:
         ax.set_xscale("log")
     ax.set_ylim(0, 1.02)

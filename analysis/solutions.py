@@ -176,7 +176,9 @@ def _load(path: Path) -> dict[str, Any]:
 
 def _plain(v: Any) -> Any:
     if isinstance(v, np.generic):
-        return v.item()
+        v = v.item()
+    if isinstance(v, float) and v.is_integer():  # an int column that pandas widened (a NaN in
+        return int(v)  # it: a key some trials lack); Config takes an int for a float too
     if isinstance(v, tuple):
         return list(v)
     return v

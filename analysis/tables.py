@@ -2,7 +2,11 @@
 
 Definitions used throughout (the README's glossary, applied per seed):
 - a seed *failed* when its final MSE is non-finite (inf: diverged; NaN: never evaluated) or above
-  its ``failure_threshold`` (the problem class's ``failure_threshold`` unless the config set one);
+  its ``failure_threshold`` (the problem class's ``failure_threshold`` unless the config set one):
+  gan_core's one rule (``gan_core.config.failed_seeds``), because either way the run did not
+  solve the problem. A seed that blew up to 8e33 failed as a NaN did; the tables split the failed
+  seeds into ``diverged`` (non-finite), ``above_threshold`` (finite, however large) and
+  ``abandoned`` (given up by residual monitoring), and ``failure_rules`` says the rule in words;
 - a seed is an *outlier* when its final MSE is more than ``OUTLIER_FACTOR`` (100) times the median
   final MSE of its config's seeds: the "worst GAN" whose siblings, with the same config, did fine.
   Nothing is an outlier of a config whose median is itself non-finite;
@@ -32,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from gan_core.config import failed_seeds
-from sweeps.metrics import failure_ci
+from sweeps.metrics import failure_ci, failure_rule
 from sweeps.status import EARLY_STOPPED, ERROR, FULL_BUDGET, STATUSES
 
 from .loading import FRAME_COLUMNS, problem_threshold
@@ -42,7 +46,8 @@ CLASSICAL = ("l2", "l1", "huber")  # residual losses a GAN must beat; l2 is Laga
 # which seeds a table takes: of trials that ran their full budget, of those that did not, or all
 BUDGETS = ("full", "stopped", "all")
 # columns that describe a seed's outcome, never a hyperparameter
-_NOT_PARAMS = set(FRAME_COLUMNS) | {"failed", "diverged", "abandoned", "outlier", "config_median", "ratio",
+_NOT_PARAMS = set(FRAME_COLUMNS) | {"failed", "diverged", "above_threshold", "abandoned", "outlier",
+                                    "config_median", "ratio",
                                     "full_budget", "base_seed", "seeds", "iterations",
                                     "eval_every", "dtype"}
 
@@ -78,8 +83,10 @@ def budget_ran(df: pd.DataFrame) -> pd.Series:
 
 
 def with_failures(df: pd.DataFrame, outlier_factor: float = OUTLIER_FACTOR) -> pd.DataFrame:
-    """A copy with per-seed columns: failed, abandoned (by residual monitoring), diverged
-    (non-finite MSE, not abandoned), config_median,
+    """A copy with per-seed columns: failed (gan_core's rule: non-finite or above the threshold),
+    and of the failed, which part of the rule: diverged (non-finite MSE, not abandoned),
+    above_threshold (finite, above the threshold: 8e33 too) or abandoned (by residual
+    monitoring); config_median,
     ratio (final MSE / config median), outlier (ratio > outlier_factor) and full_budget.
 
     failed, diverged and outlier describe the seed at the iteration its trial reached; the
@@ -100,6 +107,7 @@ def with_failures(df: pd.DataFrame, outlier_factor: float = OUTLIER_FACTOR) -> p
                         else pd.Series(False, index=out.index))
     out["diverged"] = ~np.isfinite(mse) & ~out["abandoned"]
     out["failed"] = failed_seeds(mse.to_numpy(), threshold.to_numpy())  # gan_core's rule
+    out["above_threshold"] = out["failed"] & np.isfinite(mse)
     keys = config_keys(out)
     median = mse.groupby([out[k] for k in keys]).transform("median") if keys else \
         pd.Series(np.median(mse), index=out.index)
@@ -112,12 +120,24 @@ def with_failures(df: pd.DataFrame, outlier_factor: float = OUTLIER_FACTOR) -> p
     return out
 
 
+def failure_rules(df: pd.DataFrame) -> list[str]:
+    """The failure rule in force for each (problem, threshold, primary metric) of the frame, in
+    words (``sweeps.metrics.failure_rule``): what the ``failed`` counts of every table mean."""
+    f = with_failures(df)
+    cols = ["problem", "failure_threshold"] + (["metric"] if "metric" in f else [])
+    rows = f[cols].drop_duplicates().itertuples(index=False)
+    return [f"{r[0]}: {failure_rule(r[0], r[1], *(m for m in r[2:] if isinstance(m, str)))}"
+            for r in rows]
+
+
 # -- per config and per method ----------------------------------------------------------------------
 def failure_rates(df: pd.DataFrame, by: str | Sequence[str] | None = None,
                   outlier_factor: float = OUTLIER_FACTOR, budget: str = "full") -> pd.DataFrame:
     """Per group (default: per config; ``by="method"`` per method): seeds, failed, failure_rate
     with its 95% Wilson interval (failure_rate_low, failure_rate_high: 0 of 8 failed is 0-32%,
-    ``sweeps.metrics.failure_ci``), diverged, abandoned and restarts (residual monitoring: a
+    ``sweeps.metrics.failure_ci``), the failed split by the rule's parts (diverged: non-finite;
+    above_threshold: finite but above the threshold, 8e33 too), abandoned and restarts (residual
+    monitoring: a
     failure rate never hides them), outliers, outlier_rate and the MSE over seeds
     (median, p90, worst, best), then early_stopped and errored: the group's seeds of trials
     stopped early / that errored.
@@ -133,6 +153,7 @@ def failure_rates(df: pd.DataFrame, by: str | Sequence[str] | None = None,
     # uncounted seeds: False flags and a NaN MSE, which the aggregates skip
     restarts = f["restarts"] if "restarts" in f.columns else pd.Series(0, index=f.index)
     g = f.assign(_n=counted, _failed=f["failed"] & counted, _diverged=f["diverged"] & counted,
+                 _above=f["above_threshold"] & counted,
                  _abandoned=f["abandoned"] & counted, _restarts=restarts.where(counted, 0),
                  _outlier=f["outlier"] & counted,
                  _mse=_as_inf(f["final_mse"]).where(counted),
@@ -149,6 +170,7 @@ def failure_rates(df: pd.DataFrame, by: str | Sequence[str] | None = None,
             "failure_rate_low": [lo for lo, _ in ci],
             "failure_rate_high": [hi for _, hi in ci],
             "diverged": g["_diverged"].sum().astype("int64"),
+            "above_threshold": g["_above"].sum().astype("int64"),
             # residual monitoring: seeds given up (among the failed) and restarts of any seed
             "abandoned": g["_abandoned"].sum().astype("int64"),
             "restarts": g["_restarts"].sum().astype("int64"),

@@ -3,6 +3,7 @@
     python bench/zoo.py                                   # all of them, 480 s each (~1.5 h)
     python bench/zoo.py --problems lotka_volterra,pendulum --time-budget 240
     python bench/zoo.py --out zoo.md                      # the Markdown table into a file too
+    python bench/zoo.py --start-only                      # the family's start alone (~15 min)
 
 Each problem is swept as a user would (``gansweep run examples/zoo/<file>.py:<Class>``, the
 default options but the time budget, stores in a temporary folder), one after the other on this
@@ -11,6 +12,10 @@ the same fresh seeds at its end (``search_gain`` in its summary); the table show
 median and worst relative MSE (MSE / the reference's mean square), the failure rate (a relative
 RMS error above 5%) with its 95% Wilson interval, the sweep's wall time, and whether the pick meets
 the bar: median relative MSE <= 1e-3 with at most a quarter of the fresh seeds failed.
+
+``--start-only`` trains only each problem's start (the family's preset) on the sweeps'
+confirmation seeds (replicas 1000-1007), two problems at a time, one thread each: what a user gets
+before any search, in minutes rather than hours.
 """
 
 from __future__ import annotations
@@ -56,6 +61,25 @@ def sweep(problem: str, time_budget: float, folder: Path, extra: list[str]) -> d
     (folder / "sweep.log").write_text(proc.stdout + proc.stderr)
     return {"summary": out, "wall": wall, "returncode": proc.returncode,
             "error": (proc.stderr.strip().splitlines() or [""])[-1]}
+
+
+def start_only(problem: str, seeds: int = 8) -> dict[str, Any]:
+    """The family's start of `problem` on `seeds` fresh replicas (base seed 1000, as the sweeps'
+    confirmation), as a table row (start = pick: no search)."""
+    import torch
+
+    from gan_core import train
+    from gan_core.presets import preset
+    from sweeps.summary import result_part
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    result = train(preset(problem, "gan", seeds=seeds, seed=1000))
+    part = result_part(result)
+    return {"problem": problem.rsplit(":", 1)[1], "metric": result.metric, "trials": 0,
+            "start": part, "pick": part, "start_is_pick": True, "median_ratio": 1.0,
+            "wall": time.perf_counter() - t0,
+            "bar": part["median_mse"] <= BAR_MEDIAN and part["failure_rate"] <= BAR_FAILED}
 
 
 def row(problem: str, run: dict[str, Any]) -> dict[str, Any]:
@@ -106,11 +130,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-budget", type=float, default=480.0, help="seconds of trials per sweep")
     p.add_argument("--out", help="also write the Markdown table (and the rows as JSON beside it)")
     p.add_argument("--keep", help="keep each sweep's stores and log under this folder")
+    p.add_argument("--start-only", action="store_true",
+                   help="train each problem's start on 8 fresh seeds, no sweep")
     p.add_argument("extra", nargs="*", help="more gansweep run options, after --")
     a = p.parse_args(argv)
     refs = problems(a.problems)
     if not refs:
         p.error(f"--problems {a.problems}: none of them is in {ZOO}")
+    if a.start_only:
+        from concurrent.futures import ProcessPoolExecutor
+
+        print(f"training the start of {len(refs)} problems on 8 fresh seeds, 2 at a time ...",
+              flush=True)
+        with ProcessPoolExecutor(2) as pool:
+            rows = list(pool.map(start_only, refs))
+        text = table(rows, 0, 8).replace("Default sweep per problem (0 s of trials), start and "
+                                         "pick", "The family's start alone")
+        print("\n" + text)
+        if a.out:
+            Path(a.out).write_text(text + "\n")
+        return 0
     rows = []
     for ref in refs:
         print(f"sweeping {ref} ({a.time_budget:.0f} s) ...", flush=True)

@@ -25,7 +25,7 @@ from .problems import PROBLEMS
 from .train import Progress, train
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m gan_core", description=__doc__.split("\n")[0])
     p.add_argument("problem", help=f"one of {', '.join(sorted(PROBLEMS))}, or your own: "
                                    "path/to/file.py:Class, my_package.module:Class, a .npy/.csv "
@@ -51,19 +51,25 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def configure(args: argparse.Namespace) -> Config:
+    """The command line's config, checked by gan_core, without training anything; raises
+    ConfigError with one line."""
+    start = (Config(problem=args.problem, method=args.method) if args.no_preset
+             else preset(args.problem, args.method, source=args.preset))
+    if args.iterations is not None:  # the schedule's shape kept over the new length
+        start = lengthened(start, args.iterations)
+    d = start.to_dict()
+    for key in ("seeds", "seed", "device", "dtype"):
+        if getattr(args, key) is not None:
+            d[key] = getattr(args, key)
+    d = settled(d, dict(parse_setting(item) for item in args.set))
+    return Config.from_dict(d)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parse(argv)
+    args = parse(argv)
     try:
-        start = (Config(problem=args.problem, method=args.method) if args.no_preset
-                 else preset(args.problem, args.method, source=args.preset))
-        if args.iterations is not None:  # the schedule's shape kept over the new length
-            start = lengthened(start, args.iterations)
-        d = start.to_dict()
-        for key in ("seeds", "seed", "device", "dtype"):
-            if getattr(args, key) is not None:
-                d[key] = getattr(args, key)
-        d = settled(d, dict(parse_setting(item) for item in args.set))
-        cfg = Config.from_dict(d)
+        cfg = configure(args)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -101,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{k:>4}  {result.final_mse[k]:>14.3e}  {result.best_mse[k]:>14.3e}  "
               f"{status}{why}{restarts}")
     print(f"\nmedian {label} {result.median_mse:.3e}   worst {result.worst_mse:.3e}   "
-          f"failure rate {result.failure_rate:.0%} (threshold {result.failure_threshold:.2g})   "
+          f"failure rate {result.failure_rate:.0%} (failed: above "
+          f"{result.failure_threshold:.2g} or non-finite)   "
           f"{result.iterations} iterations in {result.wall_time:.1f}s ({result.fast_path})")
 
     from .plots import plot_curves, plot_solutions

@@ -16,6 +16,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .typecheck import describe, field_types, matches
+
 ACTIVATIONS = ("tanh", "swish", "sin", "relu", "leaky_relu", "softplus")
 METHODS = ("gan", "gan_lhs_rhs", "wgan_gp", "l2", "l1", "huber", "vae")
 ADVERSARIAL_METHODS = ("gan", "gan_lhs_rhs", "wgan_gp")
@@ -68,6 +70,7 @@ class NetConfig:
     betas: tuple[float, float] = (0.9, 0.999)  # Adam betas, each in [0, 1)
 
     def validate(self, name: str) -> None:
+        """The ranges of the net's fields (their types are checked first, by Config.validate)."""
         _check(self.width >= 1, f"{name}.width", self.width, "an integer >= 1")
         _check(self.depth >= 0, f"{name}.depth", self.depth, "an integer >= 0 (0 = linear)")
         _check(self.activation in ACTIVATIONS, f"{name}.activation", self.activation,
@@ -162,17 +165,24 @@ class Config:
 
         Flat keys ``G.width`` / ``G_width`` / ``g_width`` address the nets; unknown keys raise.
         """
+        if not isinstance(d, Mapping):
+            raise ConfigError(f"config = {d!r}: expected a dict of settings, e.g. {{'G.lr': 0.01}}")
         top: dict[str, Any] = {}
         args: dict[str, Any] = {}  # problem constants
         nets: dict[str, dict[str, Any]] = {"G": {}, "D": {}}
         net_fields = {f.name for f in dataclasses.fields(NetConfig)}
         top_fields = {f.name for f in dataclasses.fields(cls)}
         for key, value in d.items():
+            if not isinstance(key, str):
+                raise ConfigError(f"config key {key!r} is not a string: keys are field names, "
+                                  "e.g. 'iterations' or 'G.lr'")
             net, sub = _split_net_key(key)
             if net is not None and sub in ("beta1", "beta2"):  # searched one beta at a time
-                betas = list(nets[net].get("betas", getattr(cls(), net).betas))
-                betas[int(sub[-1]) - 1] = value
-                nets[net]["betas"] = tuple(betas)
+                betas = nets[net].get("betas", getattr(cls(), net).betas)
+                if isinstance(betas, (list, tuple)) and len(betas) == 2:  # else: its own error
+                    betas = list(betas)
+                    betas[int(sub[-1]) - 1] = value
+                    nets[net]["betas"] = tuple(betas)
             elif net is not None:
                 if sub not in net_fields:
                     raise ConfigError(f"unknown key {key!r}: {net} networks have "
@@ -205,7 +215,7 @@ class Config:
         for name in ("G", "D"):
             base = dataclasses.asdict(getattr(defaults, name))
             base.update(nets[name])
-            if "betas" in base:
+            if isinstance(base["betas"], list):  # JSON and the command line have no tuples
                 base["betas"] = tuple(base["betas"])
             top[name] = NetConfig(**base)
         top["problem_args"] = args
@@ -237,6 +247,21 @@ class Config:
         from .problems import problem_class  # local import: problems import this module
 
         problem = problem_class(self.problem)  # ProblemError (a ConfigError): one line
+        # the problem's constants first: their errors name each one and what it means
+        _check(isinstance(self.problem_args, Mapping), "problem_args", self.problem_args,
+               "a dict of the problem's constants, e.g. {'v0': 1.0}")
+        constants = getattr(problem, "constants", {})
+        for name, value in self.problem_args.items():
+            _check(name in constants, f"problem.{name}", value,
+                   f"a constant of {self.problem!r}: one of {', '.join(constants)}" if constants
+                   else f"nothing: {self.problem!r} has no constants to set")
+            _check(matches(value, float), f"problem.{name}", value,
+                   f"a finite number ({constants[name]})")
+            if name == "t_max":
+                _check(value > problem.bounds[0][0], "problem.t_max", value,
+                       f"a number above the interval's start {problem.bounds[0][0]:g}")
+        # then every field's type, before any range check compares or iterates a value
+        _check_types(self)
         _check(self.method in METHODS, "method", self.method, f"one of {', '.join(METHODS)}")
         env = getattr(problem, "data_env", None)  # the user's own files (mnist), named by a variable
         if env:
@@ -289,17 +314,6 @@ class Config:
                f"None (the problem's {problem.metric}) or one of {', '.join(choices)} for "
                f"{self.problem!r}" if len(choices) > 1 else
                f"None or {problem.metric!r}: {self.problem!r} has no other primary metric")
-        for name, value in self.problem_args.items():
-            constants = getattr(problem, "constants", {})
-            _check(name in constants, f"problem.{name}", value,
-                   f"a constant of {self.problem!r}: one of {', '.join(constants)}" if constants
-                   else f"nothing: {self.problem!r} has no constants to set")
-            _check(isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
-                   and math.isfinite(value), f"problem.{name}", value,
-                   f"a finite number ({constants[name]})")
-            if name == "t_max":
-                _check(value > problem.bounds[0][0], "problem.t_max", value,
-                       f"a number above the interval's start {problem.bounds[0][0]:g}")
         _check_int(self.seeds, "seeds", 1)
         _check_int(self.seed, "seed", 0)
         _check_int(self.iterations, "iterations", 1)
@@ -324,8 +338,6 @@ class Config:
                f"0 for method {self.method!r} (it has no discriminator to pre-train)")
         _check(self.step_order in STEP_ORDERS, "step_order", self.step_order,
                f"one of {', '.join(STEP_ORDERS)}")
-        _check(isinstance(self.d_loss_mean, bool), "d_loss_mean", self.d_loss_mean,
-               "True or False")
         _check(self.monitor in MONITOR_ACTIONS, "monitor", self.monitor,
                f"one of {', '.join(MONITOR_ACTIONS)}")
         _check(self.monitor == "none" or problem.family == "de", "monitor", self.monitor,
@@ -405,6 +417,18 @@ def _split_net_key(key: str) -> tuple[str | None, str]:
 
 
 _TOP_FIELDS = frozenset(f.name for f in dataclasses.fields(Config))
+
+
+def _check_types(obj: Any, prefix: str = "") -> None:
+    """Every field of the config `obj` (and of the nets in it) against its declared type
+    (gan_core.typecheck): a string for a number, NaN, inf or a bool for an integer is the same
+    one-line ConfigError as a number out of range. A field added later is checked by its
+    annotation alone."""
+    for name, tp in field_types(type(obj)).items():
+        value = getattr(obj, name)
+        _check(matches(value, tp), prefix + name, value, describe(tp))
+        if dataclasses.is_dataclass(tp):
+            _check_types(value, f"{prefix}{name}.")
 
 
 def _check(ok: bool, name: str, value: Any, allowed: str) -> None:

@@ -250,10 +250,15 @@ def _reconcile_mlflow(spec: SweepSpec, df: Any) -> tuple[BaseException | None, i
                                          spec.parent_run_id, set(df["trial_id"]))
             tracking.close_open_runs(spec.tracking_uri, spec.experiment_id, spec.parent_run_id,
                                      dict(zip(df["trial_id"], df["status"])))
-        if tracking.UNSYNCED:
+        if tracking.UNSYNCED or (spec.resume and not df.empty):
             from .relog import relog
 
-            relog(spec.exp_dir, spec.tracking_uri, only=set(tracking.UNSYNCED), quiet=True)
+            # what this driver could not write is in UNSYNCED; what a driver killed before it
+            # could not write died with it (an MLflow outage, then the kill: a run short of its
+            # reports, or never created), so a resumed sweep has every trial checked against
+            # Tune's folder: relog writes only what MLflow lacks
+            only = set(df["trial_id"]) if spec.resume else set(tracking.UNSYNCED)
+            relog(spec.exp_dir, spec.tracking_uri, only=only, quiet=True)
             tracking.UNSYNCED.clear()
     except tracking.STORE_ERRORS as e:
         return e, deleted

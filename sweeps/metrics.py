@@ -122,10 +122,17 @@ def rate_text(failed: int, seeds: int) -> str:
     return f"{failed / seeds:.0%} ({ci_text(failed, seeds)})"
 
 
+# a blow-up is a failure whether it reached inf or stopped at 8e33: the one rule
+# (gan_core.config.failed_seeds) is "non-finite or above the threshold", and "diverged" names
+# only the non-finite part of it
+DIVERGED = "or non-finite (diverged: NaN/inf)"
+
+
 def failure_rule(problem: str, threshold: float | None = None, metric: str | None = None) -> str:
     """When a seed of `problem` counts as failed, in words (threshold: the one in force, default
     the problem's for `metric`; metric: the primary one in force, default the problem's).
-    Non-finite values (diverged seeds) always fail."""
+    Non-finite values (diverged seeds) always fail; so does any finite value above the
+    threshold, however large."""
     cls = PROBLEMS.get(problem)
     metric = metric_of(problem, metric)
     if threshold is None or (isinstance(threshold, float) and math.isnan(threshold)):
@@ -137,26 +144,27 @@ def failure_rule(problem: str, threshold: float | None = None, metric: str | Non
 
         keep = N_CLASSES - math.floor(threshold)
         return (f"mode collapse: fewer than {keep} of {N_CLASSES} classes covered "
-                f"(more than {t} missed), or diverged")
+                f"(more than {t} missed), {DIVERGED}")
     if metric == "modes_missed" and hasattr(cls, "modes") and callable(cls.modes):
         n = len(cls.modes())
         keep = n - math.floor(threshold)
         return (f"mode collapse: fewer than {keep} of {n} modes covered (more than {t} missed), "
-                "or diverged")
+                f"{DIVERGED}")
     if metric == "modes_missed":  # a point cloud's labelled modes: their number is the file's
-        return f"mode collapse: more than {t} of the labelled modes missed, or diverged"
+        return f"mode collapse: more than {t} of the labelled modes missed, {DIVERGED}"
     if metric == "reverse_kl":
         return (f"failed: reverse KL of the mode histogram above {t} (missing modes or samples "
-                "out of balance between them), or diverged")
+                f"out of balance between them), {DIVERGED}")
     if metric == "code_error":
         return (f"failed: code error above {t} (more than {threshold:.0%} of samples on the "
-                "other moon than their code says), or diverged")
+                f"other moon than their code says), {DIVERGED}")
     if metric == "mse":
-        return f"failed: final MSE above {t} against the reference, or diverged"
+        return (f"failed: final MSE above {t} against the reference (the equation is not solved, "
+                f"however large the value), {DIVERGED}")
     if metric == "rel_mse":
         return (f"failed: final relative MSE (MSE / the reference's mean square) above {t}, a "
-                f"relative RMS error above {math.sqrt(threshold):.0%}, or diverged")
+                f"relative RMS error above {math.sqrt(threshold):.0%}, {DIVERGED}")
     if metric == "residual":
         return (f"failed: mean squared residual above {t} on the fine grid (no reference "
-                "solution), or diverged")
-    return f"failed: {label(metric)} to held-out real samples above {t}, or diverged"
+                f"solution; the equation is not solved), {DIVERGED}")
+    return f"failed: {label(metric)} to held-out real samples above {t}, {DIVERGED}"

@@ -85,6 +85,73 @@ def test_loader_names_what_is_missing(sweep):
         load_sweep("nope", tracking_uri=sweep["tracking_uri"])
 
 
+# -- read-only: reading a sweep never creates a store ---------------------------------------------
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_reading_where_there_is_no_store_creates_none(tmp_path, monkeypatch, capsys):
+    """The report and the loaders fail with one line and leave the folder as it was: MLflow's
+    client would create an empty ~1 MB sqlite store (or a file store's folder) on opening it.
+    The fix is named as the caller knows it: an option on the command line, an argument in
+    Python."""
+    from analysis import SweepNotFound, load_curves
+    from analysis.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "notes.db").write_text("not a database")  # a stray file named like a store
+    before = sorted(p.name for p in tmp_path.iterdir())
+    stores = [None, f"sqlite:///{tmp_path / 'notes.db'}", f"file://{tmp_path / 'mlruns'}",
+              f"http://127.0.0.1:{_free_port()}", "redis://cache:6379"]
+    for uri in stores:
+        argv = ["report", "gansweep-logistic"] + (["--tracking-uri", uri] if uri else [])
+        assert main(argv) == 2, uri
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("analysis: error: ") and "\n" not in err, err
+        assert "--tracking-uri" in err and "tracking_uri=" not in err, err
+        for load in (load_sweep, load_curves):
+            with pytest.raises(SweepNotFound) as e:
+                load("gansweep-logistic", tracking_uri=uri)
+            assert "tracking_uri=" in str(e.value) and "--tracking-uri" not in str(e.value)
+            assert "\n" not in str(e.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "notes.db").read_text() == "not a database"
+
+
+@pytest.mark.parametrize("name", ["failure_rates", "gan_vs_classical"])
+def test_a_notebook_without_its_variables_creates_no_store(name, tmp_path, monkeypatch):
+    """Run as a user opens it (from analysis/, no GANSWEEP_* or MLflow variable): its default
+    store is mlflow.db in the folder above; there is none, so its loading cell fails naming
+    tracking_uri (Python's words), and none is created. A copy of the checkout's notebook in a
+    folder of its own, so that a store of the checkout's own root cannot answer."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    for key in list(os.environ):
+        if key.startswith("GANSWEEP_") or key == "MLFLOW_TRACKING_URI":
+            monkeypatch.delenv(key)
+    for key, value in _env().items():
+        monkeypatch.setenv(key, value)  # the kernel inherits this process's environment
+    (tmp_path / "analysis").mkdir()
+    nb = nbformat.read(ROOT / "analysis" / f"{name}.ipynb", as_version=4)
+    loading = next(i for i, c in enumerate(nb.cells) if "load_sweep(SOURCE" in c.source)
+    nb.cells = nb.cells[:loading + 1]  # up to the cell that opens the store
+    with pytest.raises(CellExecutionError) as e:
+        NotebookClient(nb, timeout=120, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path / "analysis")}}).execute()
+    said = str(e.value)
+    assert "SweepNotFound" in said and f"no MLflow store at sqlite:///{tmp_path / 'mlflow.db'}" \
+        in said and "tracking_uri='sqlite:///PATH'" in said and "--tracking-uri" not in said
+    assert [p.name for p in tmp_path.iterdir()] == ["analysis"]
+    assert list((tmp_path / "analysis").iterdir()) == []
+
+
 # -- failure rates and outliers on hand-made frames -----------------------------------------------
 def _frame(mses: dict[str, list[float]], method: str = "gan", problem: str = "exp") -> pd.DataFrame:
     rows = [{"trial_id": t, "seed": k, "problem": problem, "method": method, "final_mse": m}
@@ -123,6 +190,34 @@ def test_failure_rates_known_answers():
     assert r.loc["nb", ["failure_rate_low", "failure_rate_high"]].tolist() == \
         pytest.approx([0.01788, 0.40415], abs=1e-5)
     assert (by_method["failure_rate_low"] < by_method["failure_rate"]).all()
+
+
+def test_a_seed_that_blew_up_is_as_failed_as_a_nan_and_the_rule_is_said():
+    """gan_core's one rule (non-finite or above the threshold) in every count: a seed at MSE 8e33
+    is failed; "diverged" is only the non-finite part of the rule, and the tables and plots say
+    which part each failed seed broke."""
+    from analysis import failure_rules
+    from analysis.plots import hist_log_mse, plot_ecdf, pyplot
+
+    df = pd.concat([_frame({"g": [1e-12, 8e33, INF, 2e-12]}),
+                    _frame({"l": [1e-9, 1e-9, 2e-9, 5e-3]}, method="l2")], ignore_index=True)
+    c = compare_methods(df).set_index("method")
+    assert c.loc["gan", ["failed", "diverged", "above_threshold"]].tolist() == [2, 1, 1]
+    assert c.loc["gan", "failure_rate"] == 0.5 and c.loc["l2", "above_threshold"] == 1
+    for table in (c, failure_rates(df).set_index("trial_id")):
+        assert (table["failed"] == table["diverged"] + table["above_threshold"]
+                + table["abandoned"]).all()
+    (rule,) = failure_rules(df)
+    assert rule.startswith("exp: failed: final MSE above 0.0001") and "non-finite" in rule
+    for plot in (hist_log_mse, plot_ecdf):
+        fig = plot(df)
+        legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        assert any(t.startswith("GAN (4 seeds") and "2 failed (1 diverged)" in t
+                   for t in legend), legend
+        assert any(t.startswith("Lagaris (l2) (4 seeds") and "1 failed (0 diverged)" in t
+                   for t in legend), legend
+        assert any("failed: above it or non-finite" in t for t in legend), legend
+        pyplot().close(fig)
 
 
 def test_outlier_ratio_and_nan_inf_seeds():
@@ -429,6 +524,9 @@ def test_notebook_executes(sweep, name, monkeypatch):
     images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
                  for o in c.get("outputs", []))
     assert images >= 4
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                      for o in c.get("outputs", []))
+    assert "exp: failed: final MSE above 0.0001" in printed and "non-finite (diverged" in printed
 
 
 def test_tune_storage_folder_and_report_sections_from_tune(sweep, frames, tmp_path, monkeypatch):

@@ -113,3 +113,34 @@ def test_toy_bench_sets_the_preset_and_a_pick_beside_the_published_rows(tmp_path
         assert r["per_seed"]["config"]["iterations"] == 20
         assert 0 <= r["modes"] <= 8 and 0 <= r["hq"] <= 100 and r["kl"] >= 0
         assert 0 <= r["missing_any_ci"][0] <= r["missing_any"] / 2 <= r["missing_any_ci"][1] <= 1
+
+
+def test_zoo_table_reads_a_sweeps_summary_and_says_where_the_bar_is_met():
+    """bench/zoo.py's rows from the summary a sweep writes (search_gain: the start and the pick
+    on the same fresh seeds): the bar is the pick's median <= 1e-3 with at most a quarter of its
+    seeds failed; a sweep without a summary is a row with its error, never a crash."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import zoo
+
+    refs = zoo.problems()
+    assert len(refs) >= 8 and all(":" in r and Path(r.split(":")[0]).exists() for r in refs)
+
+    def part(median, seeds):
+        failed = sum(v > 2.5e-3 for v in seeds)
+        return {"median_mse": median, "worst_mse": max(seeds), "failure_rate": failed / len(seeds),
+                "failure_rate_ci": [0.0, 0.5], "seeds": seeds}
+
+    good = part(2e-4, [1e-4] * 6 + [1.0] * 2)  # 2 of 8 failed: a quarter, still met
+    bad = part(2e-4, [1e-4] * 5 + [1.0] * 3)   # 3 of 8: not met
+    runs = {"A": {"search_gain": {"start": bad, "pick": good, "start_is_pick": False,
+                                  "median_ratio": 1.0}, "metric": "rel_mse", "num_trials": 6},
+            "B": {"search_gain": {"start": bad, "pick": bad, "start_is_pick": True,
+                                  "median_ratio": 1.0}, "metric": "rel_mse", "num_trials": 5}}
+    rows = [zoo.row(f"x.py:{k}", {"summary": s, "wall": 900.0, "error": ""})
+            for k, s in runs.items()]
+    rows.append(zoo.row("x.py:C", {"summary": {}, "wall": 3.0, "error": "gansweep: error: boom"}))
+    assert [r.get("bar") for r in rows] == [True, False, None]
+    text = zoo.table(rows, 480, 8)
+    assert "| A | 6 | 2.0e-04 | 1.0e+00 | 3/8" in text and "| 2/8 (0-50%) | 1x | 900 s | yes |" in text
+    assert "| B | 5 |" in text and "start = pick" in text and "gansweep: error: boom" in text
+    assert text.rstrip().endswith("met on 1 of 3 problems.")

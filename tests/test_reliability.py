@@ -12,9 +12,6 @@ import json
 import math
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -266,40 +263,6 @@ def test_a_sweep_whose_trials_keep_crashing_stops_at_the_failure_budget(faulty_r
 
 
 # -- the MLflow server goes away mid-sweep -------------------------------------------------------------
-class _MlflowServer:
-    """A real `mlflow server` on a free port with a sqlite store, in its own process group so the
-    test can kill exactly it (and its workers) by id."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.uri = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        from sweeps.tracking import reachable
-
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
-             str(self.port), "--workers", "1", "--backend-store-uri",
-             f"sqlite:///{self.tmp / 'server.db'}", "--artifacts-destination",
-             str(self.tmp / "artifacts")],
-            cwd=self.tmp, stdout=(self.tmp / "server.log").open("a"), stderr=subprocess.STDOUT,
-            start_new_session=True)
-        deadline = time.monotonic() + 90
-        while not reachable(self.uri):
-            assert self.proc.poll() is None and time.monotonic() < deadline, \
-                (self.tmp / "server.log").read_text()[-2000:]
-            time.sleep(0.5)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=30)
-
-
 def test_an_mlflow_server_killed_mid_sweep_loses_nothing_and_relog_restores_it(
         faulty_ray, tmp_path, monkeypatch, capsys):
     from mlflow.tracking import MlflowClient
@@ -307,7 +270,7 @@ def test_an_mlflow_server_killed_mid_sweep_loses_nothing_and_relog_restores_it(
     from sweeps.relog import relog
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail fast (default: ~4 min)
-    server = _MlflowServer(tmp_path)
+    server = faults.MlflowServer(tmp_path)
     server.start()
     trainable, log = _inject(tmp_path)
     killed = threading.Event()
@@ -316,7 +279,7 @@ def test_an_mlflow_server_killed_mid_sweep_loses_nothing_and_relog_restores_it(
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if any(e["event"] == "report" and e["index"] >= 2 for e in faults.events(log)):
-                server.kill()
+                server.stop()
                 killed.set()
                 return
             time.sleep(0.05)
@@ -366,7 +329,7 @@ def test_an_mlflow_server_killed_mid_sweep_loses_nothing_and_relog_restores_it(
             [k for k in again if k != "trials"], 0)
         assert len(client.search_runs([m["experiment_id"]])) == 7
     finally:
-        server.kill()
+        server.stop()
         killer.join()
 
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
+
+import faults
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIALS = 5
@@ -43,7 +47,7 @@ def test_resume_after_the_driver_is_sigkilled_keeps_every_finished_trial(tmp_pat
         # kill once Tune's saved state has a finished trial and a running one: truly mid-sweep
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and driver.poll() is None:
-            state = _saved_state(tmp_path / "ray")
+            state = faults.saved_state(tmp_path / "ray")
             if {"TERMINATED", "RUNNING"} <= set(state.values()):
                 break
             time.sleep(0.2)
@@ -59,7 +63,8 @@ def test_resume_after_the_driver_is_sigkilled_keeps_every_finished_trial(tmp_pat
     assert not (tmp_path / "s.json").exists()  # it really died before the end
     exp_dir = next((tmp_path / "ray").iterdir())
     # what Tune had saved as finished at the kill, and their results
-    done = {t for t, status in _saved_state(tmp_path / "ray").items() if status == "TERMINATED"}
+    done = {t for t, status in faults.saved_state(tmp_path / "ray").items()
+            if status == "TERMINATED"}
     kept = {t: (exp_dir / f"trial_{t}" / "result.json").read_bytes() for t in done}
     # the interrupted sweep's study, from its own storage: its finished trials are there
     spec = SweepSpec.load(f"{storage}/{exp_dir.name}")
@@ -138,20 +143,90 @@ def test_resume_after_the_driver_is_sigkilled_keeps_every_finished_trial(tmp_pat
         {other: parents[0].info.run_id}  # remembered: a second relog adds no parent
 
 
+def test_a_driver_killed_while_mlflow_was_down_loses_no_run(tmp_path):
+    """The MLflow server goes away, a trial ends (the driver can only note it, in its memory),
+    then the driver is SIGKILLed; the server comes back and --resume finishes the sweep. What
+    the killed driver could not write died with it, so the resumed one checks every trial
+    against Tune's folder: one run per trial, none RUNNING, each with Tune's per-seed values
+    and every report."""
+    from mlflow.tracking import MlflowClient
+    from ray.tune import ExperimentAnalysis
+
+    server = faults.MlflowServer(tmp_path)
+    server.start()
+    stores = ["--storage-path", str(tmp_path / "ray"), "--tracking-uri", server.uri,
+              "--summary-json", str(tmp_path / "s.json"), "--no-baseline", "--confirm-seeds", "0",
+              "--finalists", "0"]  # the sweep alone: no race of finalists after it
+    sweep = [sys.executable, str(ROOT / "sweeps" / "sho_sweep.py")]
+    env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}  # fail fast while it is down
+    # Tune saves its state at least 10 s apart ("auto"), sooner only after a trial's checkpoint;
+    # the trials after the start stop at ASHA's first rung within a second or two, so a state
+    # with one trial ended and the next running may never be saved: here it is saved at each
+    # step of Tune's loop, so the moments the kill waits for are on disk while they last
+    killed_env = {**env, "TUNE_GLOBAL_CHECKPOINT_S": "0"}
+    driver = subprocess.Popen(
+        [*sweep, "--trials", str(TRIALS), "--seeds", "1", "--iterations", "300", "--eval-every",
+         "30", "--time-budget", "0", "--max-concurrent", "1", *stores], cwd=tmp_path,
+        env=killed_env,
+        stdout=(tmp_path / "killed.log").open("w"), stderr=subprocess.STDOUT,
+        start_new_session=True)
+    try:
+        log = tmp_path / "killed.log"
+
+        def wait_for(ready: Callable[[list[str]], bool]) -> None:
+            """Until `ready(statuses in Tune's saved state)` while a trial runs."""
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline and driver.poll() is None:
+                state = list(faults.saved_state(tmp_path / "ray").values())
+                if "RUNNING" in state and ready(state):
+                    return
+                time.sleep(0.2)
+            raise AssertionError(log.read_text()[-3000:])
+
+        def ended_in_outage() -> int:
+            """The count of the first progress line after the driver found MLflow gone (a
+            trial that ended while its end could not be written), else 0."""
+            text = log.read_text()
+            ends = re.findall(r"^\[\s*(\d+)/", text.partition("stopped answering")[2], re.M)
+            return int(ends[0]) if ends else 0
+
+        wait_for(lambda state: "TERMINATED" in state)
+        server.stop()  # the outage: the next trial's end cannot be written
+        # that trial ended, and Tune saved it as ended: the resumed driver will not run it again
+        wait_for(lambda state: 0 < ended_in_outage() <= state.count("TERMINATED"))
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        try:
+            os.killpg(driver.pid, signal.SIGKILL)  # its local Ray, as a lost machine
+        except ProcessLookupError:
+            pass
+    server.start()  # back, same store
+    try:
+        exp_dir = next((tmp_path / "ray").iterdir())
+        resumed = subprocess.run([*sweep, "--resume", str(exp_dir), *stores], cwd=tmp_path,
+                                 env=env, capture_output=True, text=True, timeout=400)
+        assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+        s = json.loads((tmp_path / "s.json").read_text())
+        trials = {t.trial_id: t for t in ExperimentAnalysis(str(exp_dir)).trials}
+        m = s["mlflow"]
+        client = MlflowClient(server.uri)
+        runs = client.search_runs([m["experiment_id"]],
+                                  f"tags.`mlflow.parentRunId` = '{m['parent_run_id']}'")
+        assert sorted(r.data.tags["trial_id"] for r in runs) == sorted(trials)
+        assert len(runs) == TRIALS and all(r.info.status == "FINISHED" for r in runs)
+        for r in runs:
+            trial = trials[r.data.tags["trial_id"]]
+            assert r.data.metrics["eval/mse_seed_0"] == trial.last_result["eval/mse_seed_0"]
+            steps = [h.step for h in client.get_metric_history(r.info.run_id, "objective")]
+            reported = Path(trial.path, "result.json").read_text().splitlines()
+            assert sorted(steps) == sorted({json.loads(x)["iteration"] for x in reported})
+    finally:
+        server.stop()
+
+
 def _space(trial):  # module level: the searcher's state is pickled
     trial.suggest_float("lr", 1e-4, 1e-1, log=True)
-
-
-def _saved_state(storage: Path) -> dict[str, str]:
-    """Trial id -> status in the newest experiment state Tune has written under `storage`."""
-    files = sorted(storage.glob("*/experiment_state-*.json"))
-    if not files:
-        return {}
-    try:
-        data = json.loads(files[-1].read_text())
-    except (OSError, ValueError):  # caught mid-write: try again later
-        return {}
-    return {json.loads(t[0])["trial_id"]: json.loads(t[0])["status"] for t in data["trial_data"]}
 
 
 def test_a_trial_optuna_closed_after_tunes_last_save_runs_on_after_resume(tmp_path):

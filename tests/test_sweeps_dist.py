@@ -230,11 +230,11 @@ def test_metric_words_and_summary_text():
         ["mse", "energy", "modes_missed", "classes_missed"]
     assert label("energy") == "energy distance" and label("mse") == "MSE"
     assert failure_rule("ring8") == ("mode collapse: fewer than 7 of 8 modes covered (more than "
-                                     "1 missed), or diverged")
+                                     "1 missed), or non-finite (diverged: NaN/inf)")
     assert failure_rule("ring8", metric="reverse_kl").startswith(
         "failed: reverse KL of the mode histogram above 0.1")
     assert failure_rule("grid25", metric="energy") == (
-        "failed: energy distance to held-out real samples above 0.03, or diverged")
+        "failed: energy distance to held-out real samples above 0.03, or non-finite (diverged: NaN/inf)")
     assert metric_of("ring8", "reverse_kl") == "reverse_kl" and metric_of("ring8", None) == \
         "modes_missed"
     assert S.baseline_method("moons") == "vae" and S.baseline_method("sho") == "l2"
