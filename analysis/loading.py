@@ -161,9 +161,9 @@ def frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
                 "wall_time": _num(last.get("train/seconds", math.nan)),
                 "objective": _num(last.get("objective", math.nan)),
                 "node": r.node if r.node is not None else _node(last),
-                **{p: v for p, v in params.items() if p not in ("problem", "method")},
+                **{p: v for p, v in params.items() if p not in _OWN},
             })
-    params = sorted(param_keys - {"problem", "method"})
+    params = sorted(param_keys - set(_OWN))
     df = pd.DataFrame(rows, columns=FRAME_COLUMNS + params)
     df = df.sort_values(["sweep", "trial_id", "seed"], kind="stable").reset_index(drop=True)
     return df.astype({"seed": "int64", "iteration": "int64", "final_mse": "float64",
@@ -189,10 +189,15 @@ def curves(records: Iterable[TrialRecord]) -> pd.DataFrame:
                      "g_loss": "float64", "d_loss": "float64"}))
 
 
+# config keys the frame holds in its own columns: "metric" is the primary metric in force (a
+# config's ``metric``, resolved by the problem when None), never the raw setting beside it
+_OWN = ("problem", "method", "metric")
+
+
 def _metric(r: TrialRecord, params: dict[str, Any]) -> str:
     """The trial's primary metric: its problem's, else the one its per-seed keys name."""
     if params.get("problem") in PROBLEMS:
-        return metric_of(params["problem"])
+        return metric_of(params["problem"], params.get("metric"))
     for rep in r.reports:
         for k in rep:
             if (m := SEED_KEY.match(k)) is not None:

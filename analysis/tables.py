@@ -121,11 +121,13 @@ def with_failures(df: pd.DataFrame, outlier_factor: float = OUTLIER_FACTOR) -> p
 
 
 def failure_rules(df: pd.DataFrame) -> list[str]:
-    """The failure rule in force for each (problem, threshold) of the frame, in words
-    (``sweeps.metrics.failure_rule``): what the ``failed`` counts of every table mean."""
+    """The failure rule in force for each (problem, threshold, primary metric) of the frame, in
+    words (``sweeps.metrics.failure_rule``): what the ``failed`` counts of every table mean."""
     f = with_failures(df)
-    pairs = f[["problem", "failure_threshold"]].drop_duplicates().itertuples(index=False)
-    return [f"{p}: {failure_rule(p, t)}" for p, t in pairs]
+    cols = ["problem", "failure_threshold"] + (["metric"] if "metric" in f else [])
+    rows = f[cols].drop_duplicates().itertuples(index=False)
+    return [f"{r[0]}: {failure_rule(r[0], r[1], *(m for m in r[2:] if isinstance(m, str)))}"
+            for r in rows]
 
 
 # -- per config and per method ----------------------------------------------------------------------

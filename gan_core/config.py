@@ -107,6 +107,7 @@ class Config:
     # instance noise reads it) instead of their sum
     spectral_norm: bool = False  # spectral normalisation of every D layer
     instance_noise: bool = False  # adaptive instance noise: std = max(0, L_G - L_D) on D's inputs
+    pack: int = 1  # distributions (PacGAN): D judges `pack` samples at once, concatenated (1: one)
     conditional_d: bool = False  # append the point coordinates to D's input
     soft_labels: float = 0.0  # label jitter: real ~ U(1 - s, 1), fake ~ U(0, s); 0 = hard labels
     d_per_equation: bool = False  # systems: one D per equation instead of one over all residuals
@@ -142,6 +143,8 @@ class Config:
     # are learnt first; 0: off
     eval_every: int = 100  # iterations between evaluations / reports (the last one always reports)
     failure_threshold: float | None = None  # final MSE above this = failed seed (None: problem default)
+    metric: str | None = None  # the primary metric, which decides failure and the objective (None:
+    # the problem's; or one of its ``metric_thresholds``, e.g. reverse_kl or energy for ring8)
     device: str = "cpu"  # torch device, e.g. "cpu", "cuda", "cuda:1"
     dtype: str = "float32"  # float32 | float64 (precision-hungry problems)
     compile: bool = False  # torch.compile the G step: pays off for long runs (~30 s compile)
@@ -286,6 +289,16 @@ class Config:
                    f"False for the distribution problem {self.problem!r} (no coordinates)")
             _check(not self.d_per_equation, "d_per_equation", self.d_per_equation,
                    f"False for the distribution problem {self.problem!r} (no equations)")
+            _check_int(self.pack, "pack", 1)
+            batch = self.n_points or problem.n_default
+            _check(self.pack <= batch, "pack", self.pack,
+                   f"at most the batch of {batch} samples (n_points) that D's packs are made of")
+            _check(self.pack == 1 or (self.adversarial and problem.label_use != "code"
+                                      and self.d_pretrain == 0), "pack", self.pack,
+                   "1 with " + ("a VAE (no discriminator)" if not self.adversarial else
+                                "InfoGAN's code head (it reads one sample)"
+                                if problem.label_use == "code" else
+                                "d_pretrain (D is fitted to the density of one sample)"))
         else:
             _check(self.method != "vae", "method", self.method,
                    f"one of {', '.join(m for m in METHODS if m != 'vae')} for the differential "
@@ -294,6 +307,13 @@ class Config:
                    f"False for the differential equation {self.problem!r}")
             _check(self.d_pretrain == 0, "d_pretrain", self.d_pretrain,
                    f"0 for the differential equation {self.problem!r}")
+            _check(self.pack == 1, "pack", self.pack,
+                   f"1 for the differential equation {self.problem!r} (packing is for samples)")
+        choices = problem.primary_metrics()
+        _check(self.metric is None or self.metric in choices, "metric", self.metric,
+               f"None (the problem's {problem.metric}) or one of {', '.join(choices)} for "
+               f"{self.problem!r}" if len(choices) > 1 else
+               f"None or {problem.metric!r}: {self.problem!r} has no other primary metric")
         _check_int(self.seeds, "seeds", 1)
         _check_int(self.seed, "seed", 0)
         _check_int(self.iterations, "iterations", 1)

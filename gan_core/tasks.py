@@ -211,12 +211,14 @@ class DistTask:
 
     Labelled problems append a one-hot label to what G gets (z, label) and, for a cGAN, to what
     D sees (x, label); for InfoGAN the label is a code D's extra output head must recover.
+    With packing (PacGAN, ``cfg.pack`` = m > 1) D judges m samples at once: the n samples of a
+    batch become n // m inputs of m samples side by side (``_pack``).
     """
 
     def __init__(self, problem: Distribution, cfg: Config, device: torch.device,
                  dtype: torch.dtype):
         self.problem, self.cfg, self.K = problem, cfg, cfg.seeds
-        self.metric = problem.metric
+        self.metric = cfg.metric or problem.metric
         self.L = problem.labels if problem.label_use != "none" else 0  # one-hot label width
         self.conditional = problem.label_use == "conditional"
         # a VAE decodes samples of its N(0, I) prior, whatever noise the GAN would get
@@ -231,10 +233,10 @@ class DistTask:
         self.grid_np = np.zeros((problem.eval_samples, 0))  # no grid: samples are compared
         self.n, self.n_out = problem.n, problem.data_dim
         self.n_in = problem.noise_dim + self.L
-        self.d_channels = problem.data_dim + (self.L if self.conditional else 0)
+        self.d_channels = cfg.pack * (problem.data_dim + (self.L if self.conditional else 0))
         self.d_extra = self.L if problem.label_use == "code" else 0
         self.cond_dim = 0
-        self.failure_threshold = problem.failure_threshold
+        self.failure_threshold = problem.primary_metrics()[self.metric]
         # the same evaluation noise (and balanced labels) at every report, so curves show G
         # changing, not z
         eval_rng = torch.Generator(device=device).manual_seed(cfg.seed + 303)
@@ -282,11 +284,20 @@ class DistTask:
         return self._with_labels(x, self.data_labels[idx]) if self.conditional else x
 
     def pair(self, G: torch.nn.Module, X: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor]:
-        """(a batch of real data per seed, G's samples), each (K, n, d_channels)."""
+        """(a batch of real data per seed, G's samples), each (K, n // pack, d_channels)."""
         fake = G(X)
         if self.conditional:  # D judges each sample together with the label it was asked for
             fake = torch.cat([fake, X[..., -self.L:]], dim=-1)
-        return self.real_batch(rng), fake
+        return self._pack(self.real_batch(rng)), self._pack(fake)
+
+    def _pack(self, x: Tensor) -> Tensor:
+        """(K, n, c) -> (K, n // m, m c): m = cfg.pack consecutive samples (independent draws) as
+        one input of D; the n % m left over go unjudged. m = 1: x itself."""
+        m = self.cfg.pack
+        if m == 1:
+            return x
+        K, n, c = x.shape
+        return x[:, :n // m * m].reshape(K, n // m, m * c)
 
     def info_loss(self, d_out: Tensor, X: Tensor) -> Tensor:
         """InfoGAN: cross-entropy of D's code head on G's samples against the code in X, (K,)."""

@@ -67,8 +67,10 @@ def parser() -> ArgumentParser:
                    help="every trial's fixed config and the first trial: gansweep's tuned preset "
                         "(default) or the DEQGAN paper's published config (paper: its nets, "
                         "schedule, points, problem constants and iterations)")
-    p.add_argument("--objective", default="median",
-                   help=f"what to minimise over seeds: {' | '.join(OBJECTIVES)}")
+    p.add_argument("--objective",
+                   help=f"what to minimise over seeds: {' | '.join(OBJECTIVES)} (default: the "
+                        "problem's: median for equations; failures for distributions, the "
+                        "failure rate with ties broken by the median)")
     p.add_argument("--max-concurrent", type=int,
                    help="trials at once (default: what the local CPUs/GPUs allow; on a cluster, "
                         "every trial, so that pending ones make the autoscaler add nodes)")
@@ -130,7 +132,7 @@ def plan(argv: Sequence[str]) -> SweepSpec:
 def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
           iterations: int | None = None, eval_every: int | None = None,
           time_budget: float | None = None, method: str = "gan", preset: str = "gansweep",
-          objective: str = "median",
+          objective: str | None = None,
           max_concurrent: int | None = None, cpus_per_trial: float = 1.0,
           gpus_per_trial: float = 0.0, address: str | None = None,
           tracking_uri: str | None = None, experiment_name: str | None = None,
@@ -159,6 +161,7 @@ def build(problem: str, *, trials: int | None = None, seeds: int | None = None,
             raise UsageError(f"--study {study}: {e}") from None
     if method not in METHODS:
         raise UsageError(f"--method {method!r} is unknown: choose one of {', '.join(METHODS)}")
+    objective = objective or PROBLEMS[problem].sweep_objective
     if sampler not in SAMPLERS:
         raise UsageError(f"--sampler {sampler!r} is unknown: choose one of {', '.join(SAMPLERS)}")
     if objective not in OBJECTIVES:

@@ -33,7 +33,7 @@ from . import tracking, views
 from .api import SweepResult
 from .budget import FailureBudget
 from .errors import SweepError
-from .metrics import label, metric_of, problem_name
+from .metrics import label, metric_of, problem_name, tiebreak_of
 from .progress import ProgressLines
 from .scheduler import StartFullASHA
 from .searcher import StudySearch
@@ -145,7 +145,7 @@ def _save_view(spec: SweepSpec) -> None:
     """The sweep's view of the MLflow runs table (``views.save_view``), which its runs URL
     opens."""
     views.save_view(spec.tracking_uri, spec.experiment_id, spec.parent_run_id, spec.name,
-                    metric_of(spec.problem), spec.searched())
+                    metric_of(spec.problem, spec.fixed.get("metric")), spec.searched())
 
 
 def _runs_url(spec: SweepSpec) -> str:
@@ -202,7 +202,8 @@ def _tuner(spec: SweepSpec, trainable: Trainable, callbacks: Sequence[tune.Callb
                     storage=(optuna.storages.RDBStorage(spec.optuna_storage)
                              if spec.optuna_storage else None),
                     study_name=spec.name, points_to_evaluate=[start] if start else None,
-                    metric_names=[objective_name(spec.objective, metric_of(spec.problem))]),
+                    metric_names=[objective_name(spec.objective, metric_of(
+                        spec.problem, spec.fixed.get("metric")), tiebreak_of(spec.problem))]),
         max_concurrent=spec.max_concurrent)
     # ASHA rungs at grace, 3 grace, 9 grace ...: a trial continues past a rung if it is in the
     # top third of the trials seen there
@@ -536,11 +537,13 @@ def _say_start(spec: SweepSpec, fits: int) -> None:
     at_once = f"{n} at a time" if n <= fits else (
         f"up to {n} at a time ({fits} fit on the cluster now; the pending ones ask its "
         "autoscaler for more nodes)")
-    objective = (f"{label(metric_of(spec.problem))} " if spec.objective != "failure_rate"
-                 else "")
+    metric = metric_of(spec.problem, spec.fixed.get("metric"))
+    objective = (f"{spec.objective} {label(metric)} over seeds"
+                 if spec.objective not in ("failure_rate", "failures") else
+                 objective_name(spec.objective, metric, tiebreak_of(spec.problem)))
     _say(f"sweep {spec.name}: {spec.trials} trials of {spec.method} on {spec.problem}, "
          f"{spec.fixed['seeds']} seeds x {spec.fixed['iterations']} iterations each, {at_once}; "
-         f"objective: {spec.objective} {objective}over seeds"
+         f"objective: {objective}"
          + (f"; time budget {spec.time_budget:.0f}s" if spec.time_budget and not spec.resume
             else ""))
     _say(f"  MLflow: {spec.tracking_uri} (experiment {spec.experiment_name!r}, runs: "

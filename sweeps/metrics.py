@@ -23,15 +23,29 @@ from gan_core.problems import METRIC_LABELS
 
 # metrics that count something (modes, classes) or are a fraction of samples (code_error): they
 # are often exactly 0, so they are compared and optimised as they are, never on a log scale
-COUNT_METRICS = ("modes_missed", "classes_missed", "code_error")
+# (reverse_kl too: log M at worst, and a seed that captures every mode in balance is near 0)
+COUNT_METRICS = ("modes_missed", "classes_missed", "code_error", "reverse_kl")
+# shares of good samples (higher is better): where one breaks ties (spaces.tie_value), its
+# complement (the share of bad samples) does
+GOOD_SHARES = ("high_quality", "confident")
 
 
-def metric_of(problem: str) -> str:
-    """The primary metric of `problem` (its class's ``metric``): "mse" for the built-in
-    equations, "rel_mse" for a user's with a reference, "residual" for those without, else the distribution's own; "mse" for a name
-    that resolves to nothing (a sweep read back after its problem's file is gone)."""
+def metric_of(problem: str, chosen: str | None = None) -> str:
+    """The primary metric of `problem`: `chosen` (a config's ``metric``) when set, else its
+    class's ``metric``: "mse" for the built-in equations, "rel_mse" for a user's with a
+    reference, "residual" for those without, else the distribution's own; "mse" for a name that
+    resolves to nothing (a sweep read back after its problem's file is gone)."""
+    if chosen:
+        return chosen
     cls = PROBLEMS.get(problem)
     return cls.metric if cls is not None else "mse"
+
+
+def tiebreak_of(problem: str) -> str | None:
+    """The reported metric whose median breaks ties in the "failures" objective (the problem
+    class's ``tiebreak``, e.g. high_quality for the mixtures); None: the primary metric's."""
+    cls = PROBLEMS.get(problem)
+    return getattr(cls, "tiebreak", None) if cls is not None else None
 
 
 def label(metric: str) -> str:
@@ -114,14 +128,16 @@ def rate_text(failed: int, seeds: int) -> str:
 DIVERGED = "or non-finite (diverged: NaN/inf)"
 
 
-def failure_rule(problem: str, threshold: float | None = None) -> str:
+def failure_rule(problem: str, threshold: float | None = None, metric: str | None = None) -> str:
     """When a seed of `problem` counts as failed, in words (threshold: the one in force, default
-    the problem's). Non-finite values (diverged seeds) always fail; so does any finite value
-    above the threshold, however large."""
+    the problem's for `metric`; metric: the primary one in force, default the problem's).
+    Non-finite values (diverged seeds) always fail; so does any finite value above the
+    threshold, however large."""
     cls = PROBLEMS.get(problem)
+    metric = metric_of(problem, metric)
     if threshold is None or (isinstance(threshold, float) and math.isnan(threshold)):
-        threshold = getattr(cls, "failure_threshold", math.nan)
-    metric = metric_of(problem)
+        threshold = (cls.primary_metrics().get(metric, math.nan) if cls is not None
+                     else math.nan)
     t = f"{threshold:g}"
     if metric == "classes_missed":
         from gan_core.problems.digits import N_CLASSES
@@ -129,11 +145,16 @@ def failure_rule(problem: str, threshold: float | None = None) -> str:
         keep = N_CLASSES - math.floor(threshold)
         return (f"mode collapse: fewer than {keep} of {N_CLASSES} classes covered "
                 f"(more than {t} missed), {DIVERGED}")
-    if metric == "modes_missed":
+    if metric == "modes_missed" and hasattr(cls, "modes") and callable(cls.modes):
         n = len(cls.modes())
         keep = n - math.floor(threshold)
         return (f"mode collapse: fewer than {keep} of {n} modes covered (more than {t} missed), "
                 f"{DIVERGED}")
+    if metric == "modes_missed":  # a point cloud's labelled modes: their number is the file's
+        return f"mode collapse: more than {t} of the labelled modes missed, {DIVERGED}"
+    if metric == "reverse_kl":
+        return (f"failed: reverse KL of the mode histogram above {t} (missing modes or samples "
+                f"out of balance between them), {DIVERGED}")
     if metric == "code_error":
         return (f"failed: code error above {t} (more than {threshold:.0%} of samples on the "
                 f"other moon than their code says), {DIVERGED}")

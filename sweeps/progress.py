@@ -44,7 +44,7 @@ class ProgressLines(tune.Callback):
     # -- formatting ---------------------------------------------------------------------------------
     def _line(self, trials: list, trial: Any, failed: bool) -> None:
         r = trial.last_result or {}
-        metric = metric_of(trial.config.get("problem", ""))  # mse, energy, classes_missed, ...
+        metric = metric_of(trial.config.get("problem", ""), trial.config.get("metric"))  # mse, energy, classes_missed, ...
         status = trial_status(trial, failed)
         what = (f"{status:<13} {int(r.get('iteration', 0)):>6} it  "
                 f"median {label(metric)} {_value(r, metric)}  "
@@ -73,7 +73,7 @@ class ProgressLines(tune.Callback):
         best = min(done, key=lambda t: (not full_budget(trial_status(t)),
                                         t.last_result[METRIC]))
         r = best.last_result
-        metric = metric_of(best.config.get("problem", ""))
+        metric = metric_of(best.config.get("problem", ""), best.config.get("metric"))
         return (f"best: median {_value(r, metric)} "
                 f"failed {_failed(r, trial_status(best))} ({best.trial_id})")
 

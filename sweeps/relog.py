@@ -67,7 +67,8 @@ def relog(exp_dir: str, uri: str | None = None, only: set[str] | None = None,
         from .metrics import metric_of
         from .views import save_view
 
-        save_view(uri, exp_id, parent, spec.name, metric_of(spec.problem), spec.searched())
+        save_view(uri, exp_id, parent, spec.name, metric_of(spec.problem, spec.fixed.get("metric")),
+                  spec.searched())
 
     trials = [t for t in ExperimentAnalysis(exp_dir).trials
               if only is None or t.trial_id in only]

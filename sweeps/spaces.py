@@ -6,7 +6,9 @@ not suggest comes from the problem's preset (``gan_core/presets.py``), which eac
 on. ``Space`` joins a study with those fixed values into the callable ``OptunaSearch`` expects.
 
 The metric Tune, Optuna and ASHA see is ``METRIC`` ("objective"), minimised (``MODE``): the chosen
-aggregate over seeds (median, p90 or worst) of the problem's primary metric, or the failure rate.
+aggregate over seeds (median, p90 or worst) of the problem's primary metric, the failure rate, or
+the failure rate with its ties broken (``failures``, the distribution problems' default: a
+collapsed seed counts as a failure, whatever its siblings reach).
 The aggregate is taken as log10 for MSEs and distances (they span decades), and as it is for
 counts and fractions (``metrics.COUNT_METRICS``: modes_missed, classes_missed, code_error), which
 are often exactly 0, where a log would send every good trial to the same floor of -300.
@@ -24,11 +26,11 @@ from gan_core import PROBLEMS
 from gan_core.config import ADVERSARIAL_METHODS
 from gan_core.problems import METRIC_LABELS
 
-from .metrics import is_count
+from .metrics import GOOD_SHARES, is_count, label
 
 METRIC = "objective"  # the one metric name Tune, OptunaSearch and ASHA optimise
 MODE = "min"
-OBJECTIVES = ("median", "p90", "worst", "failure_rate")
+OBJECTIVES = ("median", "p90", "worst", "failure_rate", "failures")
 _CAP = 1e3  # the value a non-finite aggregate (a diverged seed) counts as: worse than any real run
 _LOG10_MSE_CAP = math.log10(_CAP)
 
@@ -36,7 +38,8 @@ Study = Callable[[optuna.Trial, str], None]
 
 
 # -- the objective -------------------------------------------------------------------------------
-def objective(mse: np.ndarray, failure_rate: float, kind: str, metric: str = "mse") -> float:
+def objective(mse: np.ndarray, failure_rate: float, kind: str, metric: str = "mse",
+              tie: float | None = None) -> float:
     """The value to minimise from the per-seed primary metric (diverged seeds = inf): finite,
     lower = better.
 
@@ -44,10 +47,18 @@ def objective(mse: np.ndarray, failure_rate: float, kind: str, metric: str = "ms
     spans 1e-16 .. 1e+1) and as it is for counts and fractions (``is_count(metric)``: 0 modes or
     classes missed is the goal, not a value to take the log of); a non-finite aggregate counts as
     1e3 (log10: 3). failure_rate: the fraction of failed seeds (ties are broken by the median in
-    the summary).
+    the summary). failures: the failure rate plus t / seeds, t in [0, 1) rising with `tie` (the
+    median over seeds of the problem's ``tiebreak`` metric, ``tie_value``; None: of the primary
+    one), so one more failed seed always weighs more than any tie-break, and TPE and ASHA (which
+    compare ranks) see the ties broken too.
     """
     if kind == "failure_rate":
         return float(failure_rate)
+    if kind == "failures":
+        if tie is None:
+            tie = float(np.median(np.where(np.isfinite(mse), mse, np.inf)))
+        t = tie / (1.0 + tie) if math.isfinite(tie) and tie >= 0 else 1.0 - 1e-9
+        return float(failure_rate) + t / max(len(mse), 1)
     finite = np.where(np.isfinite(mse), mse, np.inf)
     q = {"median": 0.5, "p90": 0.9, "worst": 1.0}[kind]
     # "higher": with 4 seeds the p90 is the worst seed, never an interpolation that hides it;
@@ -61,12 +72,26 @@ def objective(mse: np.ndarray, failure_rate: float, kind: str, metric: str = "ms
     return min(math.log10(value), _LOG10_MSE_CAP)
 
 
-def objective_name(kind: str, metric: str = "mse") -> str:
+def tie_value(metrics: dict[str, float], tiebreak: str | None) -> float | None:
+    """The tie-break of the ``failures`` objective from a report's aggregates (medians over
+    seeds): the median of `tiebreak` (a share of good samples such as high_quality counts as its
+    complement, the share of bad ones); None without one (the primary metric's median serves)."""
+    if tiebreak is None or f"eval/{tiebreak}" not in metrics:
+        return None
+    value = float(metrics[f"eval/{tiebreak}"])
+    return 1.0 - value if tiebreak in GOOD_SHARES else value
+
+
+def objective_name(kind: str, metric: str = "mse", tiebreak: str | None = None) -> str:
     """The objective in words, as ``objective`` computes it ("log10 median MSE over seeds",
     "median classes missed over seeds", "failure rate over seeds"): what Optuna's dashboard and
     plots name the study's value (``study.set_metric_names``)."""
     if kind == "failure_rate":
         return "failure rate over seeds"
+    if kind == "failures":
+        tie = label(tiebreak or metric).split(" (")[0]
+        tie = f"1 - {tie}" if tiebreak in GOOD_SHARES else tie
+        return f"failure rate over seeds, ties by the median {tie}"
     what = {"median": "median", "p90": "90th-percentile", "worst": "worst"}[kind]
     name = METRIC_LABELS.get(metric, metric.replace("_", " ")).split(" (")[0]
     return f"{'' if is_count(metric) else 'log10 '}{what} {name} over seeds"
@@ -248,6 +273,22 @@ def gauss2d(trial: optuna.Trial, method: str = "gan") -> None:
     _critic(trial, method, (16, 32, 64), (1, 2, 3), (2e-4, 1e-2))
 
 
+def mixtures(trial: optuna.Trial, method: str = "gan") -> None:
+    """ring8 and grid25 (mode collapse), centred on the preset, with the remedies the literature
+    measured as choices: packing (PacGAN: D judges 1-4 samples at once), spectral norm on D,
+    adaptive instance noise, 1 or 2 D steps per G step (an unrolled GAN's extra look at D), each
+    against the non-saturating loss of the plain GAN (gan's G loss, the reference); the nets,
+    learning rates and their exponential decay around the preset's."""
+    _net(trial, "G", (64, 128, 256), (2, 3), ("relu", "leaky_relu"), (3e-4, 3e-3),
+         _beta1(method))
+    _critic(trial, method, (64, 128, 256), (2, 3), (3e-4, 3e-3))
+    if method in ADVERSARIAL_METHODS:
+        trial.suggest_categorical("pack", (1, 2, 3, 4))
+        trial.suggest_categorical("spectral_norm", (False, True))
+        trial.suggest_categorical("instance_noise", (False, True))
+    _decay(trial, (5e-3, 1.0))  # exp decay to this factor of the lr (1: none); the presets: 0.05
+
+
 def generic_dist(trial: optuna.Trial, method: str = "gan") -> None:
     """Any other distribution (gauss1d, ring8, grid25): MLP samplers around their presets (G and D
     128x2 on the mixtures, 32x2 on gauss1d; lr 1e-3 to 2e-3, beta1 0.5)."""
@@ -259,8 +300,9 @@ def generic_dist(trial: optuna.Trial, method: str = "gan") -> None:
 # the studies by name: a problem names its own (``study`` on the problem class, e.g. moons and its
 # cGAN and InfoGAN variants share "moons")
 STUDIES: dict[str, Study] = {"sho": sho, "exp": exp, "burgers": burgers, "moons": moons,
-                             "digits": digits, "gauss2d": gauss2d, "generic": generic,
-                             "ode": ode, "pde": pde, "generic_dist": generic_dist}
+                             "digits": digits, "gauss2d": gauss2d, "mixtures": mixtures,
+                             "generic": generic, "ode": ode, "pde": pde,
+                             "generic_dist": generic_dist}
 
 
 def study_for(problem: str, study: Study | str | None = None) -> Study:

@@ -40,7 +40,7 @@ def trials_frame(grid: Any, searched: list[str]) -> pd.DataFrame:
         m, cfg = r.metrics or {}, r.config or {}
         if not m and r.error is None:
             continue  # never started (the time budget ran out first): not a trial of this sweep
-        metric = metric_of(cfg.get("problem", ""))
+        metric = metric_of(cfg.get("problem", ""), cfg.get("metric"))
         row = {
             # an errored trial may have no result: its id is in its folder's name (trial_<id>)
             "trial_id": m.get("trial_id") or Path(r.path or "").name.removeprefix("trial_"),

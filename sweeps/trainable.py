@@ -19,8 +19,8 @@ from ray import tune
 
 from gan_core import Config, Progress, train
 
-from .metrics import metric_of
-from .spaces import METRIC, objective, to_config
+from .metrics import metric_of, tiebreak_of
+from .spaces import METRIC, objective, tie_value, to_config
 from .status import DIVERGED, OK, all_diverged
 
 STATE_FILE = "state.pt"  # gan_core's resumable state inside every Tune checkpoint
@@ -45,7 +45,8 @@ def train_trial(config: dict[str, Any], objective_kind: str = "median",
         state = resume_state()
     send = send or tune.report
     train_seconds = state.get("train_seconds", 0.0) if state else 0.0
-    metric = metric_of(cfg.problem)  # what p.mse holds: mse, or the distribution's own metric
+    metric = metric_of(cfg.problem, cfg.metric)  # what p.mse holds: mse, or the distribution's own metric
+    tiebreak = tiebreak_of(cfg.problem)  # the "failures" objective's (None: the primary)
     t_last = time.perf_counter()
 
     def report(p: Progress) -> None:
@@ -53,7 +54,7 @@ def train_trial(config: dict[str, Any], objective_kind: str = "median",
         train_seconds += time.perf_counter() - t_last  # time in gan_core, not in Tune's report
         metrics = {**p.metrics, "iteration": p.iteration, "train/seconds": train_seconds,
                    METRIC: objective(p.mse, p.metrics["eval/failure_rate"], objective_kind,
-                                     metric),
+                                     metric, tie_value(p.metrics, tiebreak)),
                    "run_status": DIVERGED if all_diverged(p.metrics, cfg.seeds) else OK,
                    "device": device, "gpu_ids": ",".join(gpu_ids),
                    "node_id": ray.get_runtime_context().get_node_id(),

@@ -92,6 +92,29 @@ def test_screens_without_a_browser_stops_in_one_line_naming_the_fix(tmp_path):
     assert not (tmp_path / "shots").exists()
 
 
+def test_toy_bench_sets_the_preset_and_a_pick_beside_the_published_rows(tmp_path):
+    from gan_core.presets import preset
+
+    pick = preset("ring8", pack=2).to_dict()  # a sweep's pick, as its summary JSON holds it
+    summary = tmp_path / "ring8.json"
+    summary.write_text(json.dumps({"best": {"config": pick}}))
+    out = tmp_path / "toy.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "toy.py"), "--problems", "ring8",
+                           "--seeds", "2", "--iterations", "20", "--pick", f"ring8={summary}",
+                           "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "PacGAN2 (PacGAN Table 1)" in proc.stdout and "7.9 +- 0.1" in proc.stdout
+    assert "target (issue 24)" in proc.stdout and "reproduce: python bench/toy.py" in proc.stdout
+    rows = json.loads(out.read_text())["problems"]["ring8"]
+    assert [r["row"] for r in rows] == ["preset", "sweep's pick"]
+    assert rows[1]["per_seed"]["config"]["pack"] == 2 and rows[0]["per_seed"]["config"]["pack"] == 1
+    for r in rows:  # fresh seeds: the bench's own base seed, 2 replicas, 20 iterations
+        assert r["seeds"] == 2 and r["per_seed"]["config"]["seed"] == 2024
+        assert r["per_seed"]["config"]["iterations"] == 20
+        assert 0 <= r["modes"] <= 8 and 0 <= r["hq"] <= 100 and r["kl"] >= 0
+        assert 0 <= r["missing_any_ci"][0] <= r["missing_any"] / 2 <= r["missing_any_ci"][1] <= 1
+
+
 def test_zoo_table_reads_a_sweeps_summary_and_says_where_the_bar_is_met():
     """bench/zoo.py's rows from the summary a sweep writes (search_gain: the start and the pick
     on the same fresh seeds): the bar is the pick's median <= 1e-3 with at most a quarter of its

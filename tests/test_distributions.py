@@ -12,16 +12,121 @@ def test_mixture_modes_and_quality():
     rng = np.random.default_rng(0)
     real = ring.sample(2000, rng)
     q = ring.quality(real, real)
-    assert q["modes_missed"] == 0 and q["modes_covered"] == 8 and q["high_quality"] > 0.99
+    assert q["modes_missed"] == 0 and q["modes_covered"] == 8 and q["high_quality"] > 0.98
+    assert q["modes_captured"] == 8 and q["reverse_kl"] < 0.01 and q["energy"] < 1e-12
     modes = ring.modes()
     near = np.linalg.norm(real[:, None] - modes[None], axis=-1).argmin(1)
     q = ring.quality(real[near != 3], real)  # one mode dropped
-    assert q["modes_missed"] == 1
+    assert q["modes_missed"] == 1 and q["modes_captured"] == 7
+    assert q["reverse_kl"] == pytest.approx(np.log(8 / 7), abs=0.01)
     q = ring.quality(real + 1.0, real)  # everything off the modes
     assert q["high_quality"] < 0.05 and q["modes_missed"] == 8
     grid = make_problem("grid25")
     assert grid.quality(grid.sample(5000, rng), None)["modes_missed"] == 0
     assert grid.quality(np.full((100, 2), np.nan), None)["modes_missed"] == 25
+
+
+def _at_modes(modes: np.ndarray, per_mode: list[int]) -> np.ndarray:
+    """Hand-made samples: per_mode[i] points exactly on mode i."""
+    return np.concatenate([np.repeat(modes[i:i + 1], n, axis=0) for i, n in enumerate(per_mode)])
+
+
+@pytest.mark.parametrize("key", ["ring8", "grid25"])
+def test_mode_metrics_on_hand_made_samples(key):
+    p = make_problem(key)
+    m, M, s = p.modes(), len(p.modes()), p.sigma
+    # every mode, in balance: PacGAN's ideal
+    q = p.quality(_at_modes(m, [100] * M), None)
+    assert (q["modes_captured"], q["modes_missed"], q["high_quality"]) == (M, 0, 1.0)
+    assert q["reverse_kl"] == pytest.approx(0.0, abs=1e-12)
+    # one mode only: collapse; KL log M, the worst
+    q = p.quality(_at_modes(m, [100] + [0] * (M - 1)), None)
+    assert (q["modes_captured"], q["modes_missed"], q["high_quality"]) == (1, M - 1, 1.0)
+    assert q["reverse_kl"] == pytest.approx(np.log(M))
+    # two modes, 3:1: KL = 3/4 log(3/4 M) + 1/4 log(1/4 M)
+    q = p.quality(_at_modes(m, [300, 100] + [0] * (M - 2)), None)
+    assert q["reverse_kl"] == pytest.approx(0.75 * np.log(0.75 * M) + 0.25 * np.log(0.25 * M))
+    # off-mode samples: half of them 2.9 sigma from a mode (high quality), half 3.1 (not), on
+    # every mode; and all of them off: nothing captured, KL the worst
+    near = m + np.array([2.9 * s, 0.0])
+    far = m + np.array([0.0, 3.1 * s])
+    q = p.quality(np.concatenate([near, far]), None)
+    assert (q["modes_captured"], q["high_quality"]) == (M, 0.5)
+    assert q["reverse_kl"] == pytest.approx(0.0, abs=1e-12)
+    q = p.quality(far, None)
+    assert (q["modes_captured"], q["modes_missed"], q["high_quality"]) == (0, M, 0.0)
+    assert q["reverse_kl"] == pytest.approx(np.log(M))
+    # captured (one high-quality sample) is not covered (a fifth of the fair share)
+    q = p.quality(np.concatenate([_at_modes(m, [100] * (M - 1) + [1]), far[:1]]), None)
+    assert (q["modes_captured"], q["modes_missed"]) == (M, 1)
+    assert p.quality(np.full((10, 2), np.inf), None)["reverse_kl"] == pytest.approx(np.log(M))
+
+
+def test_point_cloud_with_labelled_modes(tmp_path):
+    from gan_core import PointCloud
+
+    ring = make_problem("ring8")
+    rng = np.random.default_rng(3)
+    x = ring.sample(4000, rng)
+    label = np.linalg.norm(x[:, None] - ring.modes()[None], axis=-1).argmin(1)
+    np.save(tmp_path / "ring.npy", np.column_stack([x, label]))
+
+    class Ring(PointCloud):
+        path = str(tmp_path / "ring.npy")
+        label_column = 2
+
+    p = Ring()
+    assert Ring.has_modes() and set(Ring.primary_metrics()) == {"energy", "modes_missed",
+                                                                "reverse_kl"}
+    real = p.points[p._heldout]
+    q = p.quality(ring.sample(1000, rng), real)
+    assert q["modes_captured"] == 8 and q["modes_missed"] == 0 and q["high_quality"] > 0.97
+    assert q["reverse_kl"] < 0.02 and q["energy"] < 0.02
+    one = p.quality(_at_modes(ring.modes(), [500] + [0] * 7), real)
+    assert one["modes_captured"] == 1 and one["reverse_kl"] > 1.9  # ~log 8, shares not exact
+    r = train(Config(problem=Ring, seeds=2, iterations=20, eval_every=20, metric="reverse_kl"))
+    assert r.metric == "reverse_kl" and r.failure_threshold == 0.1
+    with pytest.raises(ConfigError, match="metric = 'reverse_kl'.*None or 'energy'"):
+        Config(problem="moons", metric="reverse_kl")
+
+
+def test_the_primary_metric_is_selectable_and_changes_no_training():
+    base = train(preset("ring8", seeds=2, iterations=30, eval_every=10))
+    kl = train(preset("ring8", seeds=2, iterations=30, eval_every=10, metric="reverse_kl"))
+    assert base.metric == "modes_missed" and kl.metric == "reverse_kl"
+    assert (base.failure_threshold, kl.failure_threshold) == (1.0, 0.1)
+    # the same run, bit for bit: only which metric is primary differs
+    np.testing.assert_array_equal(kl.final_mse, base.curves["eval/reverse_kl"][-1])
+    np.testing.assert_array_equal(base.final_mse, kl.curves["eval/modes_missed"][-1])
+    np.testing.assert_array_equal(base.prediction, kl.prediction)
+
+
+def test_packing_concatenates_samples_and_one_is_no_packing():
+    import torch
+
+    from gan_core.networks import BatchedMLP
+    from gan_core.tasks import DistTask
+
+    def pair(pack):
+        cfg = preset("moons_cgan", seeds=2, pack=pack)
+        task = DistTask(make_problem("moons_cgan"), cfg, torch.device("cpu"), torch.float32)
+        G = BatchedMLP(2, task.n_in, task.n_out, cfg.G, 0, stream=0)
+        X = task.draw(torch.Generator().manual_seed(0))
+        return task, task.pair(G, X, torch.Generator().manual_seed(1))
+
+    t1, (real1, fake1) = pair(1)
+    assert t1.d_channels == 4 and real1.shape == fake1.shape == (2, 256, 4)  # x and the label
+    t3, (real3, fake3) = pair(3)
+    assert t3.d_channels == 12 and real3.shape == fake3.shape == (2, 85, 12)
+    # pack i holds samples 3i, 3i + 1, 3i + 2 side by side; sample 255 goes unjudged
+    for packed, single in ((real3, real1), (fake3, fake1)):
+        torch.testing.assert_close(packed, single[:, :255].reshape(2, 85, 12), rtol=0, atol=0)
+        torch.testing.assert_close(packed[:, 1, 4:8], single[:, 4], rtol=0, atol=0)
+    # the whole loop with packs: D's input is 2 x 2 wide, and each remedy combines with it
+    for over in ({"pack": 2}, {"pack": 4, "method": "wgan_gp"},
+                 {"pack": 2, "spectral_norm": True, "instance_noise": True, "d_iters": 2}):
+        r = train(preset("ring8", seeds=2, iterations=20, eval_every=20, **over))
+        assert np.isfinite(r.final_mse).all() and not r.diverged.any(), over
 
 
 def test_energy_distance_and_moments():
@@ -75,6 +180,16 @@ def test_the_same_loop_trains_distributions(key):
     ({"problem": "moons", "d_pretrain": 10}, "d_pretrain = 10.*closed-form density"),
     ({"problem": "gauss1d", "method": "vae", "d_pretrain": 10}, "d_pretrain = 10.*no discriminator"),
     ({"problem": "moons", "method": "vae", "kl_weight": 0.0}, "kl_weight = 0.0"),
+    ({"problem": "ring8", "pack": 0}, "pack = 0 is invalid: expected an integer >= 1"),
+    ({"problem": "ring8", "pack": 257}, "pack = 257.*at most the batch of 256"),
+    ({"problem": "ring8", "pack": 8, "n_points": 4}, "pack = 8.*batch of 4"),
+    ({"problem": "moons", "method": "vae", "pack": 2}, "pack = 2.*1 with a VAE"),
+    ({"problem": "moons_infogan", "pack": 2}, "pack = 2.*InfoGAN's code head"),
+    ({"problem": "gauss1d", "pack": 2, "d_pretrain": 10}, "pack = 2.*d_pretrain"),
+    ({"problem": "sho", "pack": 2}, "pack = 2.*differential equation 'sho'"),
+    ({"problem": "ring8", "metric": "high_quality"}, "metric = 'high_quality'.*modes_missed, "
+                                                     "reverse_kl, energy for 'ring8'"),
+    ({"problem": "sho", "metric": "energy"}, "metric = 'energy'.*None or 'mse'"),
 ])
 def test_distribution_config_errors(bad, match):
     with pytest.raises(ConfigError, match=match):
@@ -171,15 +286,20 @@ def test_cgan_preset_matches_each_moon():
     assert np.median(per_label) < 0.02, per_label
 
 
-def test_ring8_preset_covers_at_least_seven_modes_on_some_seed():
-    # G hops between modes to the end: which seed covers 7 at the very last evaluation changes
-    # with round-off (measured on seeds 0-2, PyTorch path and fast path: 8 modes at the last
-    # evaluation on one seed, 5 on another); the last three evaluations (2000, 2500, 3000; an
-    # evaluation draws no random numbers, so the run is the same) show what the preset reaches
-    r = train(preset("ring8", seeds=4, seed=0, eval_every=500))
-    covered = r.curves["eval/modes_covered"][-3:]
-    assert covered.max() >= 7, covered  # at most one mode missed: no mode collapse
-    assert not r.diverged.any()
+def test_ring8_preset_regime_captures_every_mode_and_sharpens():
+    # the preset's regime (batch 64, the lr decayed to 5%) in a quarter of its 24000 iterations;
+    # measured on seeds 0-1: 8 modes each, 82% / 85% high-quality, KL 0.003 / 0.004. One
+    # evaluation, at the end (an evaluation draws no random numbers: the same run, half the
+    # time of one every 1000). The preset itself (10 seeds, seed 0): 8.0 modes, 95.5%
+    # high-quality, KL 0.012 (bench/toy.py: fresh seeds)
+    r = train(preset("ring8", seeds=2, seed=0, iterations=6000, lr_gamma=0.9995,
+                     eval_every=6000))
+    modes, hq, kl = (r.curves[f"eval/{k}"][-1] for k in ("modes_captured", "high_quality",
+                                                         "reverse_kl"))
+    assert (modes == 8).all() and (r.final_mse == 0).all(), (modes, r.final_mse)
+    assert hq.min() > 0.7 and kl.max() < 0.05, (hq, kl)
+    start = train(preset("ring8", seeds=2, seed=0, iterations=1))
+    assert start.curves["eval/high_quality"][-1].max() < 0.05  # an untrained G is nowhere
 
 
 def test_moons_preset_beats_the_energy_threshold():

@@ -429,7 +429,7 @@ def test_objective_is_finite_and_ordered():
     assert objective(mse, 0.25, "worst") == 3.0  # a diverged seed caps, never inf
     assert objective(mse, 0.25, "p90") == 3.0
     assert objective(mse, 0.25, "failure_rate") == 0.25
-    assert set(OBJECTIVES) == {"median", "p90", "worst", "failure_rate"}
+    assert set(OBJECTIVES) == {"median", "p90", "worst", "failure_rate", "failures"}
 
 
 def test_summary_ranks_full_runs_first_and_finds_the_worst_outlier():

@@ -80,9 +80,11 @@ def test_moons_sweep_logs_the_energy_distance_scatter_plots_and_the_vae_baseline
         assert {"eval/energy", "eval/energy_worst", "eval/energy_seed_0", "eval/energy_seed_1",
                 "eval/failure_rate", "objective"} <= metrics
         assert not any(k.startswith("eval/mse") for k in metrics)  # no MSE for a distribution
-        # the objective: log10 of the median energy distance (a distance spans decades)
+        # the objective (distributions' default, "failures"): the failure rate, ties broken by
+        # the median energy distance, e / (1 + e) over the 2 seeds
+        e = r.data.metrics["eval/energy"]
         assert r.data.metrics["objective"] == pytest.approx(
-            math.log10(r.data.metrics["eval/energy"]), abs=1e-6)
+            r.data.metrics["eval/failure_rate"] + e / (1 + e) / 2, abs=1e-6)
         assert _artifacts(s, r.info.run_id, "plots") == {"plots/samples.png", "plots/curves.png"}
         assert _artifacts(s, r.info.run_id, "weights") == {"weights/state.pt"}
     parent = s["mlflow"]["parent_run_id"]
@@ -114,8 +116,10 @@ def test_digits_sweep_logs_classes_missed_and_digit_grids(digits):
         m = r.data.metrics
         assert {"eval/classes_missed", "eval/classes_missed_worst", "eval/classes_missed_seed_0",
                 "eval/classes_missed_seed_1", "eval/classes_covered", "eval/frechet"} <= set(m)
-        # a count: the objective is the median itself, not its log
-        assert m["objective"] == pytest.approx(m["eval/classes_missed"])
+        # the distributions' default objective, "failures": the failure rate plus the median as
+        # it is (a count, not its log) squeezed below one seed's worth (2 seeds here)
+        median = m["eval/classes_missed"]
+        assert m["objective"] == pytest.approx(m["eval/failure_rate"] + median / (1 + median) / 2)
         assert _artifacts(s, r.info.run_id, "plots") == {"plots/digits.png", "plots/curves.png"}
 
 
@@ -152,12 +156,46 @@ def test_objective_takes_counts_as_they_are_and_distances_as_log10():
     assert objective(np.array([1e-3, 1e-2, 1e-1]), 0.0, "median", "energy") == pytest.approx(-2.0)
     assert objective(np.array([1e-3, 1e-2, 1e-1]), 0.0, "median") == pytest.approx(-2.0)  # mse
     assert objective(zeros, 0.25, "failure_rate", "classes_missed") == 0.25
+
+
+def test_failures_objective_counts_a_collapsed_seed_whatever_the_median():
+    from sweeps.cli import plan
+    from sweeps.spaces import objective_name, tie_value
+
+    # ring8, 4 seeds: one collapsed (5 modes missed) leaves the median at 0 modes missed,
+    # but costs a quarter here; the tie-break (1 - median high-quality share) stays below that
+    one_down = objective(np.array([0.0, 0.0, 0.0, 5.0]), 0.25, "failures", "modes_missed",
+                         tie_value({"eval/high_quality": 0.99}, "high_quality"))
+    all_up = objective(np.zeros(4), 0.0, "failures", "modes_missed",
+                       tie_value({"eval/high_quality": 0.0}, "high_quality"))  # all blurred
+    assert objective(np.array([0.0, 0.0, 0.0, 5.0]), 0.25, "median", "modes_missed") == 0.0
+    assert 0.25 < one_down < 0.26 and all_up == pytest.approx(0.5 / 4) and all_up < one_down
+    sharp = objective(np.zeros(4), 0.0, "failures", "modes_missed",
+                      tie_value({"eval/high_quality": 0.97}, "high_quality"))
+    assert sharp < all_up  # among equal failure rates, sharper samples rank first
+    # no tie-break metric: the primary's median; a diverged median stays below the next failure
+    assert objective(np.array([0.01, 0.03]), 0.0, "failures", "energy") == \
+        pytest.approx(0.02 / 1.02 / 2)
+    assert objective(np.array([np.inf, np.inf]), 0.5, "failures", "energy") < 1.0
+    assert tie_value({}, "high_quality") is None and tie_value({"eval/x": 1.0}, None) is None
+    assert objective_name("failures", "modes_missed", "high_quality") == \
+        "failure rate over seeds, ties by the median 1 - high-quality share"
+    # the default objective: failures for distributions, the median for equations
+    assert plan(["ring8"]).objective == plan(["moons"]).objective == "failures"
+    assert plan(["sho"]).objective == "median" and plan(["ring8", "--objective",
+                                                         "median"]).objective == "median"
+    # the mixtures' default sweeps are their own size: a preset trial is minutes, not seconds
+    ring, grid = plan(["ring8"]), plan(["grid25"])
+    assert (ring.trials, ring.fixed["seeds"], ring.time_budget) == (16, 4, 1800)
+    assert (grid.trials, grid.fixed["seeds"], grid.time_budget) == (12, 4, 2700)
+    assert plan(["ring8", "--trials", "5"]).trials == 5  # the options still win
     # a seed that covers every class ranks before one that misses one: order kept
     assert objective(np.array([0.0]), 0, "median", "classes_missed") < \
         objective(np.array([1.0]), 0, "median", "classes_missed")
 
 
-@pytest.mark.parametrize("problem", ["moons", "moons_cgan", "digits", "ring8", "gauss1d", "gauss2d"])
+@pytest.mark.parametrize("problem", ["moons", "moons_cgan", "digits", "ring8", "grid25", "gauss1d",
+                                     "gauss2d"])
 @pytest.mark.parametrize("method", ["gan", "wgan_gp", "vae"])
 def test_distribution_studies_start_at_the_preset_and_suggest_valid_configs(problem, method):
     import optuna
@@ -193,6 +231,12 @@ def test_metric_words_and_summary_text():
     assert label("energy") == "energy distance" and label("mse") == "MSE"
     assert failure_rule("ring8") == ("mode collapse: fewer than 7 of 8 modes covered (more than "
                                      "1 missed), or non-finite (diverged: NaN/inf)")
+    assert failure_rule("ring8", metric="reverse_kl").startswith(
+        "failed: reverse KL of the mode histogram above 0.1")
+    assert failure_rule("grid25", metric="energy") == (
+        "failed: energy distance to held-out real samples above 0.03, or non-finite (diverged: NaN/inf)")
+    assert metric_of("ring8", "reverse_kl") == "reverse_kl" and metric_of("ring8", None) == \
+        "modes_missed"
     assert S.baseline_method("moons") == "vae" and S.baseline_method("sho") == "l2"
     assert S.baseline_method("moons_infogan") is None  # no VAE counterpart of a recovered code
     row = {"trial_id": "a", "status": "ok", "iteration": 20, "median_mse": 0.0, "worst_mse": 3.0,

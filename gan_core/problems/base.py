@@ -34,6 +34,8 @@ METRIC_LABELS = {
     "code_error": "code error",
     "modes_missed": "modes missed",
     "classes_missed": "classes missed",
+    "reverse_kl": "reverse KL of the mode histogram",
+    "high_quality": "high-quality share (within 3 std of a mode)",
 }
 
 
@@ -51,6 +53,9 @@ class ProblemBase:
     metric: ClassVar[str]  # the primary per-seed metric, lower is better (eval/<metric>)
     metric_label: ClassVar[str]  # that metric in words (default: METRIC_LABELS)
     failure_threshold: ClassVar[float]  # primary metric above this = a failed seed
+    # other reported metrics (lower is better) a config may make primary instead (Config.metric),
+    # each with the failure threshold it brings
+    metric_thresholds: ClassVar[dict[str, float]] = {}
     baseline_method: ClassVar[str | None]  # the non-GAN method a sweep compares with (None: none)
     plot: ClassVar[str]  # the per-seed figure: "solution" | "samples" | "digits"
     # the sweep's search space: a study's name in sweeps/spaces.py or a function
@@ -58,6 +63,10 @@ class ProblemBase:
     study: ClassVar[str | Callable[..., None] | None] = None
     # the default (no-option) sweep's size: trials, seeds, iterations, time_budget (seconds)
     sweep_budget: ClassVar[dict[str, int]] = {}
+    # the default sweep's objective over seeds (sweeps.spaces.OBJECTIVES), and for "failures" the
+    # reported metric whose median breaks ties between equal failure rates (None: the primary)
+    sweep_objective: ClassVar[str] = "median"
+    tiebreak: ClassVar[str | None] = None
     # the starting config of a problem that gan_core/presets.py does not know: flat Config keys,
     # "*" for every method and one entry per method (None: the family's, presets.family_preset)
     preset: ClassVar[dict[str, dict[str, Any]] | None] = None
@@ -69,6 +78,12 @@ class ProblemBase:
             cls.key = cls.__name__.lower()
         if "metric_label" not in cls.__dict__ and hasattr(cls, "metric"):
             cls.metric_label = METRIC_LABELS.get(cls.metric, cls.metric.replace("_", " "))
+
+    @classmethod
+    def primary_metrics(cls) -> dict[str, float]:
+        """The metrics that may be primary (Config.metric), each with its failure threshold: the
+        problem's own first, then ``metric_thresholds``."""
+        return {cls.metric: cls.failure_threshold, **cls.metric_thresholds}
 
 
 class Problem(ProblemBase):

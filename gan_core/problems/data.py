@@ -10,7 +10,11 @@ most 2000) are kept apart, the rest is the training set. The metric is the energ
 G's samples to the held-out points (``distributions.energy_distance``; 0 iff same distribution).
 Optional labels (``label_column`` of the file, or ``labels_path``: integers 0..L-1) make a
 conditional GAN possible (``label_use = "conditional"``: G and D see the label; the metric is the
-mean per-label energy distance).
+mean per-label energy distance). Without ``label_use``, labels name the modes of the data (a
+ring of 8 Gaussians, labelled by Gaussian): the samples are then also judged by the mixtures'
+mode metrics (``distributions.mode_metrics``: high-quality share, modes captured and missed,
+reverse KL), each mode's centre and per-axis spread taken from its training points, and
+``modes_missed`` or ``reverse_kl`` may be made the primary metric (``Config.metric``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import ClassVar
 import numpy as np
 
 from .base import ProblemError
-from .distributions import Distribution, energy_distance, label_energy
+from .distributions import Distribution, energy_distance, label_energy, mode_metrics
 
 SUFFIXES = (".npy", ".csv")
 MAX_HELDOUT = 2000  # the energy distance's cost grows with the product of the sample sizes
@@ -46,7 +50,16 @@ class PointCloud(Distribution):
     def __init_subclass__(cls, **kwargs: object) -> None:
         if "metric" not in cls.__dict__ and cls.label_use == "conditional":
             cls.metric = "label_energy"
+        if cls.has_modes() and "metric_thresholds" not in cls.__dict__:
+            # as ring8's: more than one mode missed is mode collapse; KL: ring8's too
+            cls.metric_thresholds = {"modes_missed": 1.0, "reverse_kl": 0.1}
         super().__init_subclass__(**kwargs)
+
+    @classmethod
+    def has_modes(cls) -> bool:
+        """True when the labels name the data's modes (labels given, no ``label_use``)."""
+        return (cls.label_column is not None or cls.labels_path is not None) \
+            and cls.label_use == "none"
 
     def __init__(self, n_points: int | None = None):
         super().__init__(n_points)
@@ -60,6 +73,9 @@ class PointCloud(Distribution):
         m = min(MAX_HELDOUT, max(1, round(self.heldout * len(self.points))))
         self._heldout, self._train = order[:m], order[m:]
         self.train_size, self.eval_samples = len(self._train), min(1000, MAX_HELDOUT)
+        if self.has_modes():
+            self.mode_stats = _modes(self.points[self._train], self.point_labels[self._train],
+                                     self.labels, self.path)
 
     @classmethod
     def file(cls, name: str) -> Path:
@@ -88,6 +104,8 @@ class PointCloud(Distribution):
     def quality(self, x: np.ndarray, real: np.ndarray, **labels: np.ndarray) -> dict[str, float]:
         if self.label_use == "conditional":
             return label_energy(x, real, labels["y"], labels["y_real"], self.labels)
+        if self.has_modes():
+            return {"energy": energy_distance(x, real), **mode_metrics(x, *self.mode_stats)}
         return {"energy": energy_distance(x, real)}
 
     def __repr__(self) -> str:
@@ -129,6 +147,24 @@ def load_points(path: Path, label_column: int | None = None, labels_path: Path |
         y = y.astype(int)
     _LOADED[key] = (x.astype(np.float64), y)
     return _LOADED[key]
+
+
+def _modes(x: np.ndarray, y: np.ndarray, n_modes: int, path: str
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(centres (M, d), per-axis std (M, d), shares (M,)) of the modes labelled 0..M-1 among the
+    training points x (n, d); ProblemError with one line for a mode too small to have a spread."""
+    counts = np.bincount(y, minlength=n_modes)
+    if counts.min() < 2:
+        label = int(np.argmin(counts))
+        raise ProblemError(f"{path}: mode (label) {label} has {counts[label]} training points; "
+                           "each needs at least 2 (its spread sets what is within 3 std of it)")
+    means = np.stack([x[y == c].mean(0) for c in range(n_modes)])
+    scales = np.stack([x[y == c].std(0) for c in range(n_modes)])
+    if not (scales > 0).all():
+        label = int(np.argwhere(~(scales > 0))[0, 0])
+        raise ProblemError(f"{path}: the points of mode (label) {label} are all equal on some "
+                           "axis; a mode needs a spread on every axis")
+    return means, scales, counts / counts.sum()
 
 
 def _read(path: Path) -> np.ndarray:

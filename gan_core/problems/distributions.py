@@ -34,6 +34,9 @@ class Distribution(ProblemBase):
     # samples (InfoGAN); quality then also gets the labels (see quality)
     labels: ClassVar[int] = 0
     label_use: ClassVar[str] = "none"  # none | conditional | code
+    # a sweep's default objective: the failure rate (a seed that collapses fails, however well its
+    # siblings do; the median would not see it), ties broken by the median (sweeps.spaces)
+    sweep_objective: ClassVar[str] = "failures"
 
     def __init__(self, n_points: int | None = None):
         self.n = n_points or self.n_default
@@ -233,10 +236,58 @@ class MoonsInfoGAN(Moons):
         return {"code_error": min(acc, 1 - acc), "energy": energy}  # two codes: best of 2 matchings
 
 
+def mode_metrics(x: np.ndarray, means: np.ndarray, scales: np.ndarray,
+                 weights: np.ndarray | None = None) -> dict[str, float]:
+    """The mode-collapse metrics of VEEGAN and PacGAN (Lin et al. 2018, Table 1) for samples x
+    (m, d) of a mixture with modes at `means` (M, d), per-axis std `scales` (M, d) and real
+    shares `weights` (M,) (None: equal):
+
+      high_quality    share of samples within 3 std of their nearest mode (the distance scaled
+                      per axis, as PacGAN's code does; real samples of a 2-D Gaussian: 98.9%)
+      modes_captured  modes with at least one high-quality sample (PacGAN's "modes")
+      modes_covered   modes with at least COVERAGE_SHARE of their fair share of the samples as
+                      high-quality ones (gansweep's stricter rule; digits' classes alike)
+      modes_missed    M - modes_covered
+      reverse_kl      KL(histogram of the high-quality samples over their modes || weights):
+                      0 balanced, log M for one mode (also when no sample is high-quality)
+
+    Any non-finite sample gives the worst value of every metric.
+    """
+    M = len(means)
+    w = np.full(M, 1.0 / M) if weights is None else np.asarray(weights, dtype=float)
+    worst_kl = float(np.log(1.0 / w.min()))  # all samples on the rarest mode
+    if len(x) == 0 or not np.isfinite(x).all():
+        return {"modes_missed": float(M), "modes_covered": 0.0, "modes_captured": 0.0,
+                "high_quality": 0.0, "reverse_kl": worst_kl}
+    from scipy.stats import entropy
+
+    z = (x[:, None, :] - means[None]) / scales[None]  # (samples, modes, d)
+    d = np.sqrt((z * z).sum(-1))
+    nearest, dist = d.argmin(1), d.min(1)
+    good = dist < 3.0  # a high-quality sample
+    counts = np.bincount(nearest[good], minlength=M)  # (modes,) of the high-quality samples
+    n_covered = (covered(counts, len(x)) if weights is None
+                 else int((counts >= COVERAGE_SHARE * w * len(x)).sum()))
+    kl = float(entropy(counts / counts.sum(), w)) if counts.sum() else worst_kl
+    return {"modes_missed": float(M - n_covered), "modes_covered": float(n_covered),
+            "modes_captured": float((counts > 0).sum()), "high_quality": float(good.mean()),
+            "reverse_kl": kl}
+
+
 class _Mixture(Distribution):
-    """Equal-weight Gaussians at `modes` with std `sigma`: the standard mode-collapse tests."""
+    """Equal-weight Gaussians at `modes` with std `sigma`: the standard mode-collapse tests, judged
+    as VEEGAN and PacGAN do (``mode_metrics``) on 2500 samples, and by the energy distance."""
 
     metric = "modes_missed"
+    study = "mixtures"  # the remedies for mode collapse among the choices (sweeps/spaces.py)
+    # PacGAN's reverse KL or the energy distance may be primary instead (Config.metric), failing
+    # above these: missing one of 8 modes alone is a KL of log(8/7) = 0.13 (one of 25: 0.04);
+    # 1000 real samples are 0.006 (ring8) / 0.015 (grid25) in energy from 1000 others, and 0.06 /
+    # 0.04 from 1000 real samples with one mode left out
+    metric_thresholds = {"reverse_kl": 0.1, "energy": 0.03}
+    tiebreak = "high_quality"  # a sweep's objective: collapsed seeds first, then blurred samples
+    eval_samples = 2500  # the PacGAN table's
+    energy_samples = 1000  # energy distance on a subset: its cost grows with the product of sizes
     sigma: ClassVar[float]
 
     @classmethod
@@ -249,14 +300,9 @@ class _Mixture(Distribution):
 
     def quality(self, x: np.ndarray, real: np.ndarray) -> dict[str, float]:
         m = self.modes()
-        if not np.isfinite(x).all():
-            return {"modes_missed": float(len(m)), "modes_covered": 0.0, "high_quality": 0.0}
-        d = np.linalg.norm(x[:, None, :] - m[None], axis=-1)  # (samples, modes)
-        nearest, dist = d.argmin(1), d.min(1)
-        good = dist < 3 * self.sigma  # a high-quality sample: within 3 sigma of a mode
-        n_covered = covered(np.bincount(nearest[good], minlength=len(m)), len(x))  # good samples
-        return {"modes_missed": float(len(m) - n_covered), "modes_covered": float(n_covered),
-                "high_quality": float(good.mean())}
+        e = self.energy_samples
+        energy = energy_distance(x[:e], real[:e]) if real is not None else float("nan")
+        return {**mode_metrics(x, m, np.full_like(m, self.sigma)), "energy": energy}
 
 
 class Ring8(_Mixture):
@@ -264,6 +310,8 @@ class Ring8(_Mixture):
 
     key = "ring8"
     sigma = 0.02
+    # its preset's trial (4 seeds, 24000 iterations) is 1-3 min on a shared core
+    sweep_budget = {"trials": 16, "seeds": 4, "time_budget": 1800}
     failure_threshold = 1.0  # more than one of the 8 modes missed = mode collapse
 
     @classmethod
@@ -277,6 +325,9 @@ class Grid25(_Mixture):
 
     key = "grid25"
     sigma = 0.05
+    # its preset's trial (4 seeds, 18000 iterations of G and D 256x3) is 5-10 min on a shared
+    # core: fewer trials than the default 16, most stopped by ASHA at 1/8 or 3/8
+    sweep_budget = {"trials": 12, "seeds": 4, "time_budget": 2700}
     failure_threshold = 3.0  # more than 3 of the 25 modes missed = mode collapse
 
     @classmethod
