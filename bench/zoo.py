@@ -114,8 +114,8 @@ def table(rows: list[dict[str, Any]], time_budget: float, seeds: int,
     head = ("| problem | trials | start: median | worst | failed (95% CI) | pick: median | worst "
             "| failed (95% CI) | gain | wall | bar met |\n|" + "---|" * 11)
     what = what or f"Default sweep per problem ({time_budget:.0f} s of trials), start and pick"
-    lines = [f"{what} on the same {seeds} fresh seeds; relative MSE (MSE / the reference's mean square), failed "
-             "= relative RMS error above 5%", "", head]
+    lines = [f"{what} on the same {seeds} fresh seeds; relative MSE (MSE / the reference's mean "
+             "square), failed = relative RMS error above 5%", "", head]
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['problem']} | - | {r['error']} |" + " |" * 8
