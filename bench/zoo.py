@@ -3,6 +3,7 @@
     python bench/zoo.py                                   # all of them, 480 s each (~1.5 h)
     python bench/zoo.py --problems lotka_volterra,pendulum --time-budget 240
     python bench/zoo.py --out zoo.md                      # the Markdown table into a file too
+                                        # (rows in zoo.json: a rerun sweeps only what is missing)
     python bench/zoo.py --start-only                      # the family's start alone (~15 min)
 
 Each problem is swept as a user would (``gansweep run examples/zoo/<file>.py:<Class>``, the
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -60,7 +62,9 @@ def sweep(problem: str, time_budget: float, folder: Path, extra: list[str]) -> d
            "--storage-path", str(folder / "ray"), "--tracking-uri", str(folder / "mlflow.db"),
            "--summary-json", str(summary), *extra]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(  # this checkout's gansweep, installed or not
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     out = json.loads(summary.read_text()) if summary.exists() else {}
     (folder / "sweep.log").write_text(proc.stdout + proc.stderr)
@@ -130,11 +134,23 @@ def table(rows: list[dict[str, Any]], time_budget: float, seeds: int,
     return "\n".join(lines)
 
 
+def _write(out: str | None, rows: list[dict[str, Any]], time_budget: float) -> str:
+    """The table of `rows`; into `out` (and the rows into its .json) when given."""
+    seeds = next((len(r["pick"]["seeds"]) for r in rows if "pick" in r), 0)
+    text = table(rows, time_budget, seeds)
+    if out:
+        Path(out).write_text(text + "\n")
+        Path(out).with_suffix(".json").write_text(json.dumps(rows, indent=2, default=str))
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--problems", help="file stems in examples/zoo, comma-separated (default all)")
     p.add_argument("--time-budget", type=float, default=480.0, help="seconds of trials per sweep")
-    p.add_argument("--out", help="also write the Markdown table (and the rows as JSON beside it)")
+    p.add_argument("--out", help="also write the Markdown table, and the rows as JSON beside it, "
+                   "after every problem; problems already in that JSON (but failed sweeps) are not swept again")
+    p.add_argument("--again", action="store_true", help="with --out: sweep every problem again")
     p.add_argument("--keep", help="keep each sweep's stores and log under this folder")
     p.add_argument("--start-only", action="store_true",
                    help="train each problem's start on 8 fresh seeds, no sweep")
@@ -155,8 +171,16 @@ def main(argv: list[str] | None = None) -> int:
         if a.out:
             Path(a.out).write_text(text + "\n")
         return 0
-    rows = []
+    saved = Path(a.out).with_suffix(".json") if a.out else None
+    done = {r["problem"]: r for r in json.loads(saved.read_text()) if "error" not in r} \
+        if saved and saved.exists() and not a.again else {}  # a failed sweep is tried again
+    rows = [done[n] for n in (ref.rsplit(":", 1)[1] for ref in refs) if n in done]
+    if rows:
+        print(f"kept from {saved}: {', '.join(r['problem'] for r in rows)} (--again sweeps them "
+              "again)", flush=True)
     for ref in refs:
+        if ref.rsplit(":", 1)[1] in done:
+            continue
         print(f"sweeping {ref} ({a.time_budget:.0f} s) ...", flush=True)
         with tempfile.TemporaryDirectory(prefix="gansweep_zoo_") as tmp:
             folder = Path(a.keep) / Path(ref.split(":")[0]).stem if a.keep else Path(tmp)
@@ -166,12 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {r['problem']}: " + (r["error"] if "error" in r else
               f"start {r['start']['median_mse']:.1e}, pick {r['pick']['median_mse']:.1e} "
               f"({r['pick']['failure_rate']:.0%} failed), {r['wall']:.0f} s"), flush=True)
-    seeds = next((len(r["pick"]["seeds"]) for r in rows if "pick" in r), 0)
-    text = table(rows, a.time_budget, seeds)
+        if saved:
+            _write(a.out, rows, a.time_budget)
+    text = _write(a.out, rows, a.time_budget)
     print("\n" + text)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
-        Path(a.out).with_suffix(".json").write_text(json.dumps(rows, indent=2, default=str))
     return 0
 
 

@@ -1,5 +1,7 @@
 """Smoke tests of the whole loop: every method and option, divergence, resume, seed independence."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -152,3 +154,36 @@ def test_resume_from_another_device_types_rng_state_continues():
     foreign = {**state, "rng": torch.zeros(16, dtype=torch.uint8)}  # a CUDA generator's size
     r = train(cfg, state=foreign)
     assert r.iterations == 40 and np.isfinite(r.final_mse).all()
+
+
+# -- the loop's results as recorded before train() was restructured (issue 22) -----------------------
+def _same_figures(got: dict, want: dict, name: str) -> None:
+    """Per-seed results and curves equal to the recorded ones: integers and flags exactly, floats
+    to 1e-4 relative (another CPU's last bits may differ; a step taken in another order, another
+    random draw or another schedule moves them by far more)."""
+    for key in ("diverged_at", "restarts", "abandoned", "collapsed", "iterations", "fast_path"):
+        assert got[key] == want[key], f"{name}: {key} {got[key]} != {want[key]}"
+    for key in ("final", "best"):
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-4, atol=0, err_msg=f"{name} {key}")
+    assert sorted(got["curves"]) == sorted(want["curves"]), name
+    for key, values in want["curves"].items():
+        np.testing.assert_allclose(np.asarray(got["curves"][key], dtype=float), values, rtol=1e-4,
+                                   atol=1e-9, equal_nan=True, err_msg=f"{name} curve {key}")
+
+
+def test_every_path_of_the_loop_gives_the_results_recorded_before_the_restructuring():
+    import golden_train
+
+    want = json.loads(golden_train.GOLDEN.read_text())
+    assert sorted(want) == sorted(golden_train.CASES)
+    for name in golden_train.CASES:
+        _same_figures(golden_train.run(name), want[name], name)
+
+
+@pytest.mark.parametrize("name, at", [("exp_gan_monitor_restart", 40), ("ring8_pack", 30),
+                                      ("lotka_volterra_family", 20)])
+def test_a_run_resumed_midway_gives_the_recorded_results(name, at):
+    import golden_train
+
+    _same_figures(golden_train.run(name, resume_at=at),
+                  json.loads(golden_train.GOLDEN.read_text())[name], name)
