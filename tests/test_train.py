@@ -156,7 +156,7 @@ def test_resume_from_another_device_types_rng_state_continues():
     assert r.iterations == 40 and np.isfinite(r.final_mse).all()
 
 
-# -- the loop's results as recorded before train() was restructured (issue 22) -----------------------
+# -- the loop's results as recorded before train() was restructured (issue 22) -------------------
 def _same_figures(got: dict, want: dict, name: str) -> None:
     """Per-seed results and curves equal to the recorded ones: integers and flags exactly, floats
     to 1e-4 relative (another CPU's last bits may differ; a step taken in another order, another
@@ -164,7 +164,8 @@ def _same_figures(got: dict, want: dict, name: str) -> None:
     for key in ("diverged_at", "restarts", "abandoned", "collapsed", "iterations", "fast_path"):
         assert got[key] == want[key], f"{name}: {key} {got[key]} != {want[key]}"
     for key in ("final", "best"):
-        np.testing.assert_allclose(got[key], want[key], rtol=1e-4, atol=0, err_msg=f"{name} {key}")
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-4, atol=0,
+                                   err_msg=f"{name} {key}")
     assert sorted(got["curves"]) == sorted(want["curves"]), name
     for key, values in want["curves"].items():
         np.testing.assert_allclose(np.asarray(got["curves"][key], dtype=float), values, rtol=1e-4,
