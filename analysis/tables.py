@@ -1,6 +1,6 @@
 """Pure DataFrame -> DataFrame functions over the tidy (trial, seed) frame of ``analysis.loading``.
 
-Definitions used throughout (the README's glossary, applied per seed):
+Definitions used throughout (docs/metrics.md, applied per seed):
 - a seed *failed* when its final MSE is non-finite (inf: diverged; NaN: never evaluated) or above
   its ``failure_threshold`` (the problem class's ``failure_threshold`` unless the config set one):
   gan_core's one rule (``gan_core.config.failed_seeds``), because either way the run did not

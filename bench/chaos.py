@@ -92,7 +92,7 @@ class Plan:
     def schedule(self) -> list[tuple[int, str]]:
         """(trials finished, event), in order. The outages (MLflow, the second node, the driver)
         take a minute or so each, and the sweep must go on past them (a sweep that ends while
-        MLflow is down exits 1, asking for `gansweep relog`: README, Guarantees): they get
+        MLflow is down exits 1, asking for `gansweep relog`: docs/guarantees.md): they get
         windows of their own in the first 45% of the trials; the kills, which take no time,
         windows in the first 80%. Window order and the point in each are seeded random."""
         rng = random.Random(self.seed)
@@ -231,7 +231,7 @@ class Chaos:
     def kill_worker(self) -> bool:
         """SIGKILL a worker while it trains a trial, between two of its checkpoints, where Tune
         retries the trial (a worker that dies while Tune hands it to the next trial, or at a
-        rung where ASHA stops the trial, is another case: see the README's Guarantees).
+        rung where ASHA stops the trial, is another case: see docs/guarantees.md).
 
         Tune's rows lag the worker (the driver writes them as it gets to them), so the worker's
         place is taken from what the worker itself writes: trial X's newest checkpoint row is at

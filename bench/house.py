@@ -1,5 +1,5 @@
 """The house's measurements (issue 22): the longest functions, train()'s length and closures, the
-README's length, how many times each sweep option is declared.
+README's length.
 
     python bench/house.py            # the table of the 12 longest functions, and the rest
     python bench/house.py --top 30

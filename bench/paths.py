@@ -1,5 +1,5 @@
 """The training paths compared on results: the same preset, seeds and budget trained on each path
-(README "Speed"), per-seed final MSE pooled over seed sets, with a rank test against the first.
+(docs/speed.md), per-seed final MSE pooled over seed sets, with a rank test against the first.
 
     python bench/paths.py                                # sho's preset, 3 sets x 8 seeds, 4 paths
     python bench/paths.py --problem exp --sets 2 --jobs 2

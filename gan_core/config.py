@@ -148,7 +148,7 @@ class Config:
     device: str = "cpu"  # torch device, e.g. "cpu", "cuda", "cuda:1"
     dtype: str = "float32"  # float32 | float64 (precision-hungry problems)
     compile: bool = False  # torch.compile the G step: pays off for long runs (~30 s compile)
-    fast_path: str = "auto"  # auto: the fast path where it applies (README "Speed": on a CPU
+    fast_path: str = "auto"  # auto: the fast path where it applies (docs/speed.md: on a CPU
     # in float32 gan_core.native's kernels, on a GPU CUDA graphs); reference: the PyTorch code
 
     def __post_init__(self) -> None:
@@ -472,7 +472,7 @@ class Result:
     # equations, "residual" for equations without a reference solution, else the distribution
     # problem's primary distance (energy, w1, modes_missed), lower is better
     fast_path: str = "reference"  # the path the run took: fused, native (why not fused), cuda
-    # graphs, or reference (why); README "Speed"
+    # graphs, or reference (why); docs/speed.md
 
     @property
     def failed(self) -> np.ndarray:

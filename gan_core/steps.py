@@ -167,7 +167,7 @@ class Reference:
 
 @dataclass
 class Path:
-    """The steps a run takes and the path's name (README "Speed"): fused, native (why not
+    """The steps a run takes and the path's name (docs/speed.md): fused, native (why not
     fused), cuda graphs, or reference (why)."""
 
     g_step: Callable[[Tensor, Tensor | None], tuple[Tensor, Tensor, Tensor]]

@@ -36,7 +36,7 @@ class Progress:
     mse: np.ndarray  # (seeds,) current MSE per seed, +inf for diverged seeds
     done: bool  # True at the last report of the run
     checkpoint: Callable[[], dict[str, Any]]  # call to get a resumable state (costs a copy)
-    fast_path: str  # the path the run is on (README "Speed"): fused, native (why not fused),
+    fast_path: str  # the path the run is on (docs/speed.md): fused, native (why not fused),
     # cuda graphs, or reference (why)
     restarts: np.ndarray  # (seeds,) restarts by residual monitoring so far
     abandoned: np.ndarray  # (seeds,) bool: abandoned by residual monitoring

@@ -1,4 +1,4 @@
-"""bench/chaos.py without its whole run (a sweep's length; its table is in the README): the
+"""bench/chaos.py without its whole run (a sweep's length; its table is in docs/guarantees.md): the
 schedule of its faults, and that it leaves no process behind when it is stopped."""
 
 import os
