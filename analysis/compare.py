@@ -148,6 +148,7 @@ def run(problem: str = "exp", seeds: int = 10, iterations: int | None = None,
 
 def _log(c: Comparison, tracking_uri: str, experiment_name: str, problem: str) -> str:
     from mlflow.entities import Metric, Param
+    from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri)
@@ -158,7 +159,8 @@ def _log(c: Comparison, tracking_uri: str, experiment_name: str, problem: str) -
     rid = run.info.run_id
     now = int(time.time() * 1000)
     first = next(iter(c.results.values())).config
-    params = [Param(k, str(v)[:6000]) for k, v in first.to_dict().items() if k != "method"]
+    params = [Param(k, str(v)[:MAX_PARAM_VAL_LENGTH]) for k, v in first.to_dict().items()
+              if k != "method"]
     params.append(Param("methods", ",".join(c.results)))
     metrics = []
     for m, r in c.results.items():

@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import html
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -519,7 +518,3 @@ def _cols(t: pd.DataFrame, params: list[str]) -> list[str]:
     head = ["trial_id", "status", "iteration", "seeds", "median_mse", "p90_mse", "worst_mse",
             "failure_rate", "outliers"]
     return [c for c in head if c in t.columns] + [p for p in params if p in t.columns]
-
-
-def _stderr(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)

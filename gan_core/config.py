@@ -16,6 +16,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .errors import ConfigError
+from .problems import problem_class
+from .problems.registry import canonical
 from .typecheck import describe, field_types, matches
 
 ACTIVATIONS = ("tanh", "swish", "sin", "relu", "leaky_relu", "softplus")
@@ -33,10 +36,6 @@ OUTPUT_SCALES = ("none", "auto")
 def failed_seeds(metric: np.ndarray, threshold: float) -> np.ndarray:
     """(seeds,) bool: the failure rule everywhere: non-finite (diverged) or above the threshold."""
     return ~np.isfinite(metric) | (metric > threshold)
-
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the field, the value and the fix."""
 
 
 def parse_value(text: str) -> Any:
@@ -152,8 +151,6 @@ class Config:
     # in float32 gan_core.native's kernels, on a GPU CUDA graphs); reference: the PyTorch code
 
     def __post_init__(self) -> None:
-        from .problems.registry import canonical  # local import: problems import this module
-
         # frozen: the one place a field is rewritten, to the name every process resolves alike
         object.__setattr__(self, "problem", canonical(self.problem))
         self.validate()
@@ -244,8 +241,6 @@ class Config:
     # -- validation ---------------------------------------------------------------------------
     def validate(self) -> None:
         """Raise ConfigError for the first bad value, naming the field, the value and the fix."""
-        from .problems import problem_class  # local import: problems import this module
-
         problem = problem_class(self.problem)  # ProblemError (a ConfigError): one line
         # the problem's constants first: their errors name each one and what it means
         _check(isinstance(self.problem_args, Mapping), "problem_args", self.problem_args,

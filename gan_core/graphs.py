@@ -22,6 +22,8 @@ from typing import Any, Callable
 
 import torch
 
+from .errors import first_line
+
 Tensor = torch.Tensor
 WARMUP = 3  # eager calls before the capture (cuBLAS handles, autograd's streams, allocator)
 
@@ -59,7 +61,7 @@ class Graphed:
         try:
             return self._capture(*args)
         except Exception as e:  # noqa: BLE001  (any capture error: the step stays eager)
-            self.graph, self.failure = None, f"{type(e).__name__}: {str(e).strip()[:160]}"
+            self.graph, self.failure = None, f"{type(e).__name__}: {first_line(e)}"
             torch.cuda.synchronize()
             return self._eager(*args)
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from .errors import first_line
 from .problems.pdes import cache_dir
 
 Tensor = torch.Tensor
@@ -93,7 +94,7 @@ def load() -> ctypes.CDLL | None:
                     _build(path)
                 _lib = _declare(ctypes.CDLL(str(path)))
             except Exception as e:  # no compiler, a read-only cache: the reference path runs
-                _error = f"native kernels unavailable: {type(e).__name__}: {str(e).strip()[:300]}"
+                _error = f"native kernels unavailable: {type(e).__name__}: {first_line(e)}"
         return _lib
 
 

@@ -5,7 +5,8 @@ in MLflow. The only package that imports ray, optuna and mlflow (importing it st
     summary, grid = sweeps.sweep("sho", trials=8)   # the same from Python (a notebook, a script)
 """
 
-from .api import SweepResult, sweep
+from .api import sweep
+from .result import SweepResult
 from .cli import main
 from .errors import SweepError, UsageError
 from .spaces import METRIC, MODE, OBJECTIVES, STUDIES, Space, objective

@@ -17,21 +17,15 @@ notebook as it does in a script.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Sequence
 
-
-class SweepResult(NamedTuple):
-    """What a sweep returns: its summary (the dict ``--summary-json`` writes) and Tune's
-    ResultGrid."""
-
-    summary: dict[str, Any]
-    grid: Any  # ray.tune.ResultGrid (not imported here: importing sweeps starts no Ray)
+from .result import SweepResult
 
 
 def sweep(problem: str, *, callbacks: Sequence[Any] = (), trainable: Callable | None = None,
           **options: Any) -> SweepResult:
     """Run (or, with ``resume=``, finish) a sweep of `problem` and return its summary and Tune's
-    ResultGrid; `options` are ``gansweep run``'s (see ``sweeps.cli.build``).
+    ResultGrid; `options` are ``gansweep run``'s (``sweeps.options.Options``).
 
     callbacks: more Tune callbacks (bench/load.py measures memory with one). trainable: the Tune
     function trainable, default ``sweeps.trainable.train_trial`` (the reliability tests inject

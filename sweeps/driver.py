@@ -30,7 +30,7 @@ from ray.tune.search import ConcurrencyLimiter
 from . import decide, storage
 from . import summary as S
 from . import tracking, views
-from .api import SweepResult
+from .result import SweepResult
 from .budget import FailureBudget
 from .errors import SweepError
 from .metrics import label, metric_of, problem_name, tiebreak_of
@@ -190,7 +190,7 @@ def _tuner(spec: SweepSpec, trainable: Trainable, callbacks: Sequence[tune.Callb
            ) -> tune.Tuner:
     space = spec.space()
     start = space.start_point()  # the preset, so the known-good config is always measured
-    iterations, every = spec.fixed["iterations"], spec.fixed["eval_every"]
+    iterations = spec.fixed["iterations"]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # the study lives in Optuna's own storage, named after the sweep: optuna-dashboard and
     # optuna.load_study read it during and after the sweep; Tune's searcher state points to it

@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
+from gan_core.errors import first_line
+
 from .errors import UsageError
 
 TIMEOUT_S = 5.0
@@ -149,4 +151,4 @@ def _reason(e: BaseException) -> str:
                   "No route to host", "Temporary failure in name resolution"):
         if known.lower() in text.lower():
             return known.lower()
-    return text.splitlines()[0][:120] if text else type(e).__name__
+    return first_line(e)

@@ -35,7 +35,6 @@ def relog(exp_dir: str, uri: str | None = None, only: set[str] | None = None,
     Returns counts: trials, runs_created, reports_logged, params_logged, runs_closed,
     artifacts_logged, orphans_deleted, parent_created.
     """
-    from mlflow.entities import Param
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
     from ray.tune import ExperimentAnalysis
@@ -92,7 +91,7 @@ def relog(exp_dir: str, uri: str | None = None, only: set[str] | None = None,
             run_id = run.info.run_id
             logged_params = run.data.params
             logged_steps = {m.step for m in client.get_metric_history(run_id, "objective")}
-        params = [Param(k, str(v)[:6000]) for k, v in sorted(t.config.items())
+        params = [tracking.param(k, v) for k, v in sorted(t.config.items())
                   if k not in logged_params]
         if params:
             client.log_batch(run_id, params=params)

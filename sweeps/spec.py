@@ -25,6 +25,7 @@ from typing import Any
 
 from . import storage
 from .errors import UsageError
+from .options import DEFAULTS
 from .overrides import CustomSpace
 from .spaces import Space, study_for
 
@@ -42,49 +43,55 @@ class SweepSpec:
     """One sweep: what it searches, how its trials run, where its results go, and (once started)
     its identity. Paths are absolute or URIs; numbers are concrete."""
 
+    # The options (sweeps/options.py: their meaning and defaults), resolved by cli.build: paths
+    # absolute, budgets concrete, the fixed config complete.
     # -- what is searched
     problem: str  # a gan_core problem key (sho, exp, moons, ...) or reference (file.py:Class)
-    method: str = "gan"  # a gan_core method (gan, wgan_gp, l2, vae, ...)
+    method: str = DEFAULTS["method"]
     objective: str = "median"  # median | p90 | worst | failure_rate over seeds (spaces.OBJECTIVES)
     trials: int = 16  # Tune num_samples: at most this many trials
     time_budget: float | None = None  # seconds of Tune fit time; None = no limit
     fixed: dict[str, Any] = field(default_factory=dict)  # every Config key not searched, flat
-    preset: str = "gansweep"  # where `fixed` starts: gansweep's tuned preset or "paper" (DEQGAN's)
+    preset: str = DEFAULTS["preset"]  # where `fixed` starts
     pinned: list[str] = field(default_factory=list)  # searched keys fixed by --set
     ranges: dict[str, list[Any]] = field(default_factory=dict)  # searched keys --search re-ranged
-    seed: int = 0  # seeds the TPE sampler (the trials' replicas: fixed["seed"])
-    sampler: str = "tpe"  # Optuna's sampler: tpe (TPESampler) | random (RandomSampler, the
-    # DEQGAN paper's search)
-    study: str | None = None  # the search space: a name in spaces.STUDIES or a module:function
-    # reference (None: the problem's own study, else its family's generic one)
+    seed: int = DEFAULTS["seed"]  # seeds the sampler (the trials' replicas: fixed["seed"])
+    sampler: str = DEFAULTS["sampler"]
+    study: str | None = None  # a name in spaces.STUDIES or a module:function reference (None:
+    # the problem's own study, else its family's)
     # -- how trials run
-    cpus_per_trial: float = 1.0  # Ray CPUs per trial (and torch's threads)
-    gpus_per_trial: float = 0.0  # Ray GPUs per trial; fractions share a GPU
-    max_concurrent: int | None = None  # trials at once; None: what the cluster allows
-    max_failures: int = 2  # Tune's retries of a crashed trial
-    max_failed_trials: int | None = 5  # stop the sweep once more trials than this errored
+    cpus_per_trial: float = DEFAULTS["cpus_per_trial"]
+    gpus_per_trial: float = DEFAULTS["gpus_per_trial"]
+    max_concurrent: int | None = DEFAULTS["max_concurrent"]  # None: what the cluster allows
+    max_failures: int = DEFAULTS["max_failures"]
+    max_failed_trials: int | None = DEFAULTS["max_failed_trials"]
     # -- where results go
     tracking_uri: str = ""  # MLflow store
     experiment_name: str = ""  # MLflow experiment
     storage_path: str = ""  # Tune's results: the folder (or URI) that holds the sweep's folder
     optuna_storage: str = ""  # Optuna RDB storage URL of the study ("": the searcher's own, old)
     # -- this invocation (a --resume keeps its own)
-    address: str | None = None  # a Ray cluster to join; None: a local Ray in this process
+    address: str | None = DEFAULTS["address"]  # None: a local Ray in this process
     resume: str | None = None  # the Tune folder of the sweep to finish
-    summary_json: str | None = None  # also write the summary here
-    baseline: bool = True  # train the non-GAN baseline on the best config at the end
-    confirm_seeds: int | None = None  # retrain the pick and the start on this many fresh seeds
-    # at the end (None: as many as a trial's, at least 8; 0: not)
-    finalists: int = 3  # the start and the best trials raced on fresh seeds at the end, the
-    # pick by their pooled seeds (sweeps/decide.py); 0 or 1: the best trial as it ranked
-    verbose: bool = False  # Ray's own tables and worker logs
-    smoke: bool = False  # --smoke-test: tiny budget, temporary stores
+    summary_json: str | None = DEFAULTS["summary_json"]
+    baseline: bool = DEFAULTS["baseline"]
+    confirm_seeds: int | None = DEFAULTS["confirm_seeds"]  # None: a trial's seeds, at least 8
+    finalists: int = DEFAULTS["finalists"]  # sweeps/decide.py
+    verbose: bool = DEFAULTS["verbose"]
+    smoke: bool = DEFAULTS["smoke_test"]  # --smoke-test: tiny budget, temporary stores
     argv: tuple[str, ...] = ()  # the command line, for the parent run's params
     # -- the sweep's identity, set when it starts
     name: str | None = None  # <problem>-<method>-<time>: Tune's folder, the study, the parent run
     experiment_id: str | None = None  # MLflow experiment id
     parent_run_id: str | None = None  # MLflow parent run of the trials' runs
     relog_parents: dict[str, str] = field(default_factory=dict)  # relog's parents in other stores
+
+    @staticmethod
+    def from_options() -> list[str]:
+        """The fields that take an option's value as it is given (``sweeps.options.Options``;
+        ``cli.build`` resolves the others: the stores, the budget, the fixed config)."""
+        return [f.name for f in dataclasses.fields(SweepSpec) if f.name in DEFAULTS
+                and f.name not in ("resume", "study", "objective")]
 
     # -- derived ---------------------------------------------------------------------------------
     @property

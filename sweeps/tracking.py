@@ -31,7 +31,10 @@ import requests
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+from gan_core.errors import first_line
 
 from .spaces import METRIC, to_config
 from .status import classify
@@ -48,6 +51,11 @@ UNSYNCED: set[str] = set()  # trial ids whose results this process could not log
 # MLflow 3's experiment type: "custom_model_development" is what its UI calls "Machine learning"
 # (runs, metrics, models) as opposed to "GenAI apps & agents" (traces); set for UIs that read it
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+
+
+def param(key: str, value: Any) -> Param:
+    """An MLflow parameter of any value: its text, cut to the length MLflow stores."""
+    return Param(key, str(value)[:MAX_PARAM_VAL_LENGTH])
 
 
 def experiment_id(tracking_uri: str, name: str) -> str:
@@ -77,7 +85,7 @@ def start_parent(tracking_uri: str, exp_id: str, sweep: str, params: dict[str, A
     """Create the sweep's parent run; returns its id."""
     client = MlflowClient(tracking_uri)
     run = client.create_run(exp_id, run_name=sweep, tags={SWEEP_TAG: sweep, "kind": "sweep", **tags})
-    client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+    client.log_batch(run.info.run_id, params=[param(k, v) for k, v in params.items()])
     return run.info.run_id
 
 
@@ -178,7 +186,7 @@ class TrialRuns(MLflowLoggerCallback):
                 self.mlflow_util.experiment_id, run_name=str(trial),
                 tags={**self.tags, TRIAL_TAG: trial.trial_id, "trial_name": str(trial),
                       "status": "running"}).info.run_id
-        params = [Param(k, str(v)[:6000]) for k, v in sorted(trial.config.items())]
+        params = [param(k, v) for k, v in sorted(trial.config.items())]
         run_id = self._trial_runs[trial]
         logged = self.client.get_run(run_id).data.params
         new = [p for p in params if p.key not in logged]  # a resumed run already has its params
@@ -272,7 +280,7 @@ def short_error(e: BaseException) -> str:
                   "unable to open database", "disk I/O error", "No space left"):
         if known.lower() in text.lower():
             return known.lower()
-    return (text.splitlines() or [type(e).__name__])[0][:160]
+    return first_line(e)
 
 
 def _warn(text: str) -> None:

@@ -18,6 +18,8 @@ import time
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from gan_core.errors import first_line
+
 from .spaces import METRIC
 from .tracking import SWEEP_TAG
 
@@ -75,6 +77,6 @@ def save_view(tracking_uri: str, exp_id: str, parent_run_id: str, sweep: str, me
         MlflowClient(tracking_uri).set_experiment_tag(exp_id, VIEW_TAG + key,
                                                       json.dumps(envelope, **compact))
     except MlflowException as e:  # e.g. an older server's limit on a tag's length
-        print(f"gansweep: warning: the runs table's view was not saved ({str(e)[:200]}); the "
+        print(f"gansweep: warning: the runs table's view was not saved ({first_line(e)}); the "
               "runs URL opens MLflow's own columns", file=sys.stderr, flush=True)
     return key

@@ -313,3 +313,30 @@ def test_moons_preset_beats_the_energy_threshold():
     assert r.median_mse < p.failure_threshold, r.final_mse
     start = train(preset("moons", seeds=4, seed=0, iterations=1))
     assert start.median_mse > 10 * p.failure_threshold
+
+
+def test_info_weight_is_the_code_losss_only_way_into_d_s_code_head():
+    """info_weight (InfoGAN problems) scales the code-recovery loss in G's and D's losses: at 0,
+    D's code outputs get no gradient at all and stay exactly as initialised, while at the default
+    (1) they learn."""
+    import torch
+
+    def code_head(weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = preset("moons_infogan", "gan", seeds=2, iterations=30, eval_every=1,
+                     info_weight=weight)
+        states = []
+        train(cfg, report=lambda p: states.append(p.checkpoint()) if p.iteration in (1, 30)
+              else None)
+        heads = []
+        for s in states:  # D's last layer: weight (in, 1 + codes) then bias; the code columns
+            flat = s["D"]["params"]
+            n_out = 1 + make_problem("moons_infogan").labels
+            width = cfg.D.width
+            W = flat[:, -(width * n_out + n_out):-n_out].reshape(-1, width, n_out)
+            heads.append(torch.cat([W[:, :, 1:].flatten(1), flat[:, -n_out + 1:]], dim=1))
+        return heads[0], heads[1]
+
+    first, last = code_head(0.0)
+    assert torch.equal(first, last)
+    first, last = code_head(1.0)
+    assert (first - last).abs().max() > 1e-3

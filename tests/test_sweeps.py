@@ -312,13 +312,18 @@ def test_options_resolve_to_absolute_stores(tmp_path, monkeypatch):
 
 def test_the_python_api_takes_every_cli_option():
     """sweeps.sweep(problem, **options): the CLI's options, by their names with underscores."""
-    import inspect
-
     from sweeps.cli import build, parser
+    from sweeps.errors import UsageError
+    from sweeps.options import DEFAULTS
 
     dests = {a.dest for a in parser()._actions if a.dest != "help"}
-    params = set(inspect.signature(build).parameters) - {"argv"}
-    assert dests == params
+    assert dests == set(DEFAULTS) | {"problem"}
+    # every option's default on the command line is the declaration's, and the spec's
+    args = vars(parser().parse_args(["sho"]))
+    assert {k: args[k] for k in DEFAULTS} == DEFAULTS
+    assert plan(["sho"]).max_failures == DEFAULTS["max_failures"] == build("sho").max_failures
+    with pytest.raises(UsageError, match="unknown option max_fialures: the options are trials"):
+        build("sho", max_fialures=3)
     # dicts for --set/--search give the same spec as the command line
     cli = plan(["sho", "--set", "G.activation=tanh", "--search", "G.lr=2e-3:4e-3",
                 "--search", "G.width=20,40", "--no-baseline", "--seeds", "3"])

@@ -10,7 +10,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import torch
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..jets import Jet
 
 Tensor = torch.Tensor

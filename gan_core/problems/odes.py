@@ -205,7 +205,7 @@ class SIR(Problem):
         return parts[0].cat(parts[1:])
 
     def equation(self, u: Jet, coords: list[Jet]) -> tuple[Tensor, Tensor]:
-        S, I, R = u.value[..., :1], u.value[..., 1:2], u.value[..., 2:]
+        S, I = u.value[..., :1], u.value[..., 1:2]  # R follows: S + I + R is constant
         total = sum(self.y0)
         infection = self.beta * I * S / total
         return u.d(), _cat(-infection, infection - self.gamma * I, self.gamma * I)

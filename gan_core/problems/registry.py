@@ -33,6 +33,7 @@ from typing import Any, Union
 import numpy as np
 import torch
 
+from ..errors import first_line
 from .base import Problem, ProblemBase, ProblemError
 from .data import SUFFIXES, PointCloud
 from .ivp import ODE
@@ -209,7 +210,7 @@ def _import_file(where: str) -> Any:
     except Exception as e:  # noqa: BLE001  # the user's code: any error, as one line
         del sys.modules[name]
         raise ProblemError(f"problem file {where} failed to import: {type(e).__name__}: "
-                           f"{_one_line(e)}") from None
+                           f"{first_line(e)}") from None
     _FILES[name] = str(Path(where).expanduser().resolve())
     return module
 
@@ -218,12 +219,12 @@ def _import_module(where: str) -> Any:
     try:
         return importlib.import_module(where)
     except ModuleNotFoundError as e:
-        raise ProblemError(f"module {where} cannot be imported ({_one_line(e)}): install it, add "
+        raise ProblemError(f"module {where} cannot be imported ({first_line(e)}): install it, add "
                            "its folder to PYTHONPATH, or give the file: path/to/file.py:Class"
                            ) from None
     except Exception as e:  # noqa: BLE001
         raise ProblemError(f"module {where} failed to import: {type(e).__name__}: "
-                           f"{_one_line(e)}") from None
+                           f"{first_line(e)}") from None
 
 
 def find_file(path: Path) -> Path:
@@ -310,7 +311,7 @@ def check(obj: ProblemLike, name: str) -> None:
         raise
     except Exception as e:  # noqa: BLE001  # the user's code: any error, as one line
         raise ProblemError(f"problem {name}: {label} fails on a few points: "
-                           f"{type(e).__name__}: {_one_line(e)}") from None
+                           f"{type(e).__name__}: {first_line(e)}") from None
 
 
 def make_instance(obj: ProblemLike, n_points: int | None) -> ProblemBase:
@@ -367,5 +368,3 @@ def _broadcasts(x: torch.Tensor | float, shape: tuple[int, ...]) -> bool:
         return False
 
 
-def _one_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [""])[0][:200]
