@@ -68,8 +68,9 @@ def plan(problem: str, method: str, iterations: int | None, only: list[str] | No
     return {**spec.fixed, **start}, out
 
 
-def run(point: dict[str, Any], seeds: int) -> dict[str, Any]:
-    """`point` (a flat config with searched keys) trained on fresh seeds: its summary part."""
+def run(point: dict[str, Any], seeds: int, base: int | None = None) -> dict[str, Any]:
+    """`point` (a flat config with searched keys) trained on `seeds` fresh seeds from `base`
+    (default the confirmation's): its summary part."""
     import torch
 
     from gan_core import Config, train
@@ -77,7 +78,8 @@ def run(point: dict[str, Any], seeds: int) -> dict[str, Any]:
     from sweeps.summary import CONFIRM_SEED_OFFSET, result_part
 
     torch.set_num_threads(1)
-    cfg = Config.from_dict({**to_config(point), "seeds": seeds, "seed": CONFIRM_SEED_OFFSET})
+    cfg = Config.from_dict({**to_config(point), "seeds": seeds,
+                            "seed": CONFIRM_SEED_OFFSET if base is None else base})
     t0 = time.perf_counter()
     part = result_part(train(cfg))
     return {**part, "wall": time.perf_counter() - t0}
@@ -89,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--method", default="gan")
     p.add_argument("--iterations", type=int, help="default: the sweep's")
     p.add_argument("--seeds", type=int, default=8, help="fresh seeds per variant (default 8)")
+    p.add_argument("--seed-base", type=int, help="the seeds' base (default 1000, the sweeps' "
+                   "confirmation seeds): another base checks a finding on other seeds")
     p.add_argument("--factor", type=float, default=3.0, help="a float's step (default 3)")
     p.add_argument("--only", help="these searched keys only, comma-separated")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -105,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{a.workers} at a time ...", flush=True)
     results = []
     with ProcessPoolExecutor(a.workers) as pool:
-        for i, r in enumerate(pool.map(run, points, [a.seeds] * len(points))):
+        for i, r in enumerate(pool.map(run, points, [a.seeds] * len(points),
+                                       [a.seed_base] * len(points))):
             results.append(r)
             name = "start" if i == 0 else f"{todo[i - 1][0]} = {todo[i - 1][1]!r}"
             print(f"  {name}: median {r['median_mse']:.2e}, worst {r['worst_mse']:.2e}, "
@@ -126,8 +131,9 @@ def table(start: dict[str, Any], todo: list[tuple[str, Any]], results: list[dict
     def failed(r: dict[str, Any]) -> str:
         return f"{round(r['failure_rate'] * n)}/{n}"
 
+    base = 1000 if a.seed_base is None else a.seed_base
     lines = [f"Around the start of {a.problem} ({a.method}), one parameter at a time; {n} fresh "
-             f"seeds (base 1000); ratios to the start (above 1: worse)", "",
+             f"seeds (base {base}); ratios to the start (above 1: worse)", "",
              "| parameter | value | median | worst | failed | median / start | worst / start |",
              "|---|---|---|---|---|---|---|",
              f"| (start) | | {s['median_mse']:.2e} | {s['worst_mse']:.2e} | {failed(s)} | 1 | 1 |"]

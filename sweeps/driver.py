@@ -340,7 +340,7 @@ def _summary(spec: SweepSpec, df: Any, store_error: BaseException | None, *, fit
 def _pick(spec: SweepSpec, df: Any, out: dict[str, Any], start_id: str | None,
           searched: list[str]) -> None:
     """The finalists (the start and the best trials, ``--finalists`` in all) raced on fresh
-    seeds side by side; the pick, by the objective over each one's trial and race seeds, becomes
+    seeds side by side; the pick, by the objective over each one's race seeds, becomes
     ``out["best"]`` (``sweeps.decide``)."""
     ids = decide.finalists(df, start_id, spec.finalists)
     if len(ids) < 2:
@@ -351,12 +351,11 @@ def _pick(spec: SweepSpec, df: Any, out: dict[str, Any], start_id: str | None,
     races = decide.run_all([S.confirm_config(rows[t]["config"], seeds, S.budget(rows[t]),
                                              offset=S.RACE_SEED_OFFSET) for t in ids],
                            spec.cpus_per_trial)
-    scores = {t: decide.pooled(S.seed_values(rows[t]), r, spec.objective)
-              for t, r in zip(ids, races)}
+    scores = {t: decide.race_score(r, spec.objective) for t, r in zip(ids, races)}
     pick = min(ids, key=lambda t: (scores[t], ids.index(t)))
     out["finalists"] = [{"trial_id": t, "start": t == start_id, "race_seeds": seeds,
                          "race_median_mse": r.median_mse, "race_worst_mse": r.worst_mse,
-                         "pooled_objective": scores[t], "race": S.result_part(r)}
+                         "race_objective": scores[t], "race": S.result_part(r)}
                         for t, r in zip(ids, races)]
     out["picked_by"] = "finalists"
     if pick != out["best"]["trial_id"]:

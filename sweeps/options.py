@@ -86,9 +86,9 @@ class Options:
                           "the selection and the search gain (default: a trial's seeds, at least "
                           "8; 0: skip)")
     finalists: int = option(
-        3, metavar="N", help="at the end, race the start and the best trials (N in all) on fresh "
-                             "seeds and pick by their trial and race seeds pooled (default 3; 0 "
-                             "or 1: the best trial as it ranked)")
+        4, metavar="N", help="at the end, race the start and the best trials (N in all) on the "
+                             "same fresh seeds and pick by those (default 4; 0 or 1: the best "
+                             "trial as it ranked)")
     # -- faults
     max_failures: int = option(2, "retries of a crashed trial")
     max_failed_trials: int = option(5, "stop the sweep once more than this many trials ended in "

@@ -341,8 +341,8 @@ def table(summary: dict[str, Any]) -> str:
     fin = summary.get("finalists")
     if fin:
         race = fin[0]["race_seeds"]
-        lines.append(f"Picked from {plural(len(fin), 'finalist')} raced on {race} more fresh seeds "
-                     "each (objective over trial and race seeds pooled): " + "; ".join(
+        lines.append(f"Picked from {plural(len(fin), 'finalist')} raced on the same {race} fresh "
+                     "seeds (the objective over those, not the trials' own): " + "; ".join(
                          f"{f['trial_id']}{' (start)' if f['start'] else ''} "
                          f"{fmt(metric, f['race_median_mse'])}"
                          f"{' <- pick' if f['trial_id'] == b['trial_id'] else ''}" for f in fin))

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -144,3 +146,36 @@ def test_zoo_table_reads_a_sweeps_summary_and_says_where_the_bar_is_met():
     assert "| A | 6 | 2.0e-04 | 1.0e+00 | 3/8" in text and "| 2/8 (0-50%) | 1x | 900 s | yes |" in text
     assert "| B | 5 |" in text and "start = pick" in text and "gansweep: error: boom" in text
     assert text.rstrip().endswith("met on 1 of 3 problems.")
+
+
+def test_around_moves_each_searched_parameter_one_step_inside_its_range_and_trains_them(tmp_path):
+    """bench/around.py: a log float by the factor up and down, a linear one by its range's width
+    over twice the factor, an int to its neighbours, a choice to the others, clipped to the
+    range; the start and the variants trained on the same fresh seeds, in the table as ratios."""
+    import optuna.distributions as d
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import around
+
+    assert around.variants(d.FloatDistribution(1e-3, 0.1, log=True), 0.01, 3) == \
+        pytest.approx([0.01 / 3, 0.03])
+    assert around.variants(d.FloatDistribution(1e-3, 0.1, log=True), 0.05, 3) == \
+        pytest.approx([0.05 / 3, 0.1])  # clipped at the top
+    assert around.variants(d.FloatDistribution(0.0, 0.9), 0.45, 3) == pytest.approx([0.3, 0.6])
+    assert around.variants(d.IntDistribution(1, 3), 1, 3) == [2]
+    assert around.variants(d.CategoricalDistribution(("tanh", "sin")), "sin", 3) == ["tanh"]
+    start, todo = around.plan("exp", "gan", None, ["G.lr", "G.residual"], 3.0, [],
+                              ["n_points=20"])
+    assert sorted(k for k, _ in todo) == ["G.lr", "G.lr", "G.residual", "n_points"]
+    assert todo[-1] == ("n_points", 20)
+    out = tmp_path / "around.md"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "around.py"), "exp",
+                           "--only", "G.residual", "--iterations", "30", "--seeds", "2",
+                           "--seed-base", "77", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert "2 fresh seeds (base 77)" in text and "| (start) |" in text
+    assert "| G.residual | False (start True) |" in text or \
+        "| G.residual | True (start False) |" in text
+    assert "Best median ratio per parameter" in text

@@ -23,26 +23,27 @@ def _free_port() -> int:
 
 PORT = _free_port()  # nothing listens here: bound once, then released
 
+WIDE = ["sho", "--study", "sho_wide"]  # the 17-parameter sho study: G's shape and rate too
 BAD = [
     # unknown names
     (["sho", "--set", "G.activation=sine"], ["G.activation", "'sine'", "expected one of", "tanh"]),
-    (["sho", "--search", "G.activation=tanh,sine"], ["G.activation", "'sine'", "tanh"]),
+    ([*WIDE, "--search", "G.activation=tanh,sine"], ["G.activation", "'sine'", "tanh"]),
     (["sho", "--set", "G.colour=red"], ["G.colour"]),
-    (["sho", "--search", "D.colour=1:2"], ["D.colour", "not searched", "G.lr"]),
+    ([*WIDE, "--search", "D.colour=1:2"], ["D.colour", "not searched", "G.lr"]),
     (["sho", "--method", "gan", "--set", "method=l2"], ["method", "--method"]),
     # out-of-range numbers
     (["sho", "--set", "G.lr=-1"], ["G.lr", "-1", "> 0"]),
     (["sho", "--set", "seeds=0"], ["seeds", "0"]),
     (["sho", "--max-failed-trials", "-1"], ["--max-failed-trials", "-1", ">= 0"]),
     (["sho", "--max-failures", "-2"], ["--max-failures", "-2", ">= 0"]),
-    (["sho", "--search", "G.lr=0:1e-2"], ["G.lr=0:1e-2", "log scale", "LOW must be > 0"]),
+    ([*WIDE, "--search", "G.lr=0:1e-2"], ["G.lr=0:1e-2", "log scale", "LOW must be > 0"]),
     (["sho", "--search", "D.lr=-1e-3:1e-3"], ["D.lr", "LOW must be > 0"]),
-    (["sho", "--search", "G.width=0,16"], ["G.width", "0"]),
+    ([*WIDE, "--search", "G.width=0,16"], ["G.width", "0"]),
     # empty search ranges
-    (["sho", "--search", "G.lr=1e-2:1e-3"], ["G.lr=1e-2:1e-3", "empty range", "LOW <= HIGH"]),
-    (["sho", "--search", "G.activation="], ["G.activation", "no choices", "tanh"]),
+    ([*WIDE, "--search", "G.lr=1e-2:1e-3"], ["G.lr=1e-2:1e-3", "empty range", "LOW <= HIGH"]),
+    ([*WIDE, "--search", "G.activation="], ["G.activation", "no choices", "tanh"]),
     (["sho", "--search", "lr_end=1e-3:1e-6"], ["lr_end", "empty range"]),
-    (["sho", "--search", "G.lr"], ["G.lr", "KEY=VALUE"]),
+    ([*WIDE, "--search", "G.lr"], ["G.lr", "KEY=VALUE"]),
     # more CPUs per trial than this machine has (no local Ray could ever run a trial)
     (["sho", "--cpus-per-trial", "100000"], ["--cpus-per-trial 100000", "CPUs", "--address"]),
     # nothing answers at --address
@@ -152,7 +153,7 @@ def test_set_pins_a_searched_key_and_search_narrows_a_range(tmp_path, monkeypatc
     from sweeps.cli import plan
 
     monkeypatch.chdir(tmp_path)
-    p = plan(["sho", "--set", "G.activation=tanh", "--set", "D.betas=(0.9, 0.99)",
+    p = plan([*WIDE, "--set", "G.activation=tanh", "--set", "D.betas=(0.9, 0.99)",
               "--search", "G.lr=2e-3:4e-3", "--search", "G.width=20,40"])
     dists = p.space().distributions()
     assert "G.activation" not in dists and "D.beta1" not in dists  # pinned: not searched

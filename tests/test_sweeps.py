@@ -188,10 +188,10 @@ def test_smoke_sweep_end_to_end(tmp_path):
     assert "95% CI" in proc.stdout
 
 
-def test_the_finalists_race_on_fresh_seeds_and_the_pick_is_the_best_of_them_pooled(tmp_path):
+def test_the_finalists_race_on_the_same_fresh_seeds_and_the_pick_is_the_best_there(tmp_path):
     """10 iterations (ASHA's first rung is the end: every trial runs its full budget), so all 3
-    trials are finalists: the start and the 2 others, raced on 2 fresh seeds each (replicas seed
-    + 2000); the pick has the best objective over its 4 seeds, trial and race pooled."""
+    trials are finalists: the start and the 2 others, raced on the same 2 fresh seeds (replicas
+    seed + 2000); the pick has the best objective over those race seeds."""
     import numpy as np
 
     from gan_core import Config, train
@@ -202,11 +202,11 @@ def test_the_finalists_race_on_fresh_seeds_and_the_pick_is_the_best_of_them_pool
     s = json.loads((tmp_path / "summary.json").read_text())
     fin = s["finalists"]
     assert len(fin) == 3 and [f["start"] for f in fin] == [True, False, False]
-    assert "Picked from 3 finalists raced on 2 more fresh seeds each" in proc.stdout
+    assert "Picked from 3 finalists raced on the same 2 fresh seeds" in proc.stdout
     for f in fin:
         race = f["race"]["seeds"]
         assert len(race) == 2 and f["race_median_mse"] == pytest.approx(np.median(race))
-    pick = min(fin, key=lambda f: f["pooled_objective"])
+    pick = min(fin, key=lambda f: f["race_objective"])
     assert s["best"]["trial_id"] == pick["trial_id"] and s["picked_by"] == "finalists"
     # the race is the pick's config on other replicas: trained again here, the same values
     # (its searched X.beta1 / X.beta2 folded into X.betas, as the trainable does)
@@ -219,7 +219,9 @@ def test_the_finalists_race_on_fresh_seeds_and_the_pick_is_the_best_of_them_pool
     assert ("Search gain: none, the start" in proc.stdout) == pick["start"]
 
 
-def test_finalists_are_the_start_and_the_best_full_budget_trials_and_pooled_seeds_decide():
+def test_finalists_are_the_start_and_the_best_full_budget_trials_and_race_seeds_decide():
+    import dataclasses
+
     import numpy as np
     import pandas as pd
 
@@ -234,14 +236,14 @@ def test_finalists_are_the_start_and_the_best_full_budget_trials_and_pooled_seed
     assert decide.finalists(df, "a", 3) == ["a", "b", "d"]
     assert decide.finalists(df, "e", 2) == ["b", "d"]  # a start stopped early is no finalist
     assert decide.start_trial(df, {"G.lr": 0.03}) == "c" and decide.start_trial(df, {}) is None
-    race = train(Config(problem="exp", seeds=2, iterations=2, eval_every=1))
-    trial = [1e-9, np.nan]  # a seed without a value counts as failed (inf)
-    pooled = np.array([1e-9, np.inf, *race.final_mse])
+    race = train(Config(problem="exp", seeds=4, iterations=2, eval_every=1))
+    race = dataclasses.replace(race, final_mse=np.array([1e-9, np.nan, *race.final_mse[2:]]))
+    seeds = np.array([1e-9, np.inf, *race.final_mse[2:]])  # a seed without a value failed
     from sweeps.spaces import objective
 
-    assert decide.pooled(trial, race, "median") == objective(pooled, 0.25, "median")
-    assert decide.pooled(trial, race, "failure_rate") == pytest.approx(
-        np.mean(~np.isfinite(pooled) | (pooled > race.failure_threshold)))
+    rate = float(np.mean(~np.isfinite(seeds) | (seeds > race.failure_threshold)))
+    assert decide.race_score(race, "median") == objective(seeds, rate, "median")
+    assert decide.race_score(race, "failure_rate") == pytest.approx(rate)
     assert decide.gain({"median_mse": 4e-11, "worst_mse": np.inf},
                        {"median_mse": 1e-11, "worst_mse": 1e-9}) == \
         {"median_ratio": pytest.approx(4.0), "worst_ratio": np.inf}
@@ -325,10 +327,11 @@ def test_the_python_api_takes_every_cli_option():
     with pytest.raises(UsageError, match="unknown option max_fialures: the options are trials"):
         build("sho", max_fialures=3)
     # dicts for --set/--search give the same spec as the command line
-    cli = plan(["sho", "--set", "G.activation=tanh", "--search", "G.lr=2e-3:4e-3",
+    cli = plan(["sho", "--study", "sho_wide", "--set", "G.activation=tanh",
+                "--search", "G.lr=2e-3:4e-3",
                 "--search", "G.width=20,40", "--no-baseline", "--seeds", "3"])
-    api = build("sho", set={"G.activation": "tanh"}, search={"G.lr": (2e-3, 4e-3),
-                                                              "G.width": [20, 40]},
+    api = build("sho", study="sho_wide", set={"G.activation": "tanh"},
+                search={"G.lr": (2e-3, 4e-3), "G.width": [20, 40]},
                 baseline=False, seeds=3)
     assert dataclasses.replace(api, argv=cli.argv) == cli
 
@@ -338,8 +341,9 @@ def test_a_spec_saves_and_loads_beside_tune_state(tmp_path):
     stores come back on resume with the resuming command's options."""
     from sweeps import SweepSpec
 
-    spec = plan(["sho", "--set", "G.activation=tanh", "--search", "G.lr=2e-3:4e-3",
-                 "--storage-path", str(tmp_path), "--tracking-uri", f"sqlite:///{tmp_path}/a.db"]
+    spec = plan(["sho", "--study", "sho_wide", "--set", "G.activation=tanh", "--search",
+                 "G.lr=2e-3:4e-3", "--storage-path", str(tmp_path),
+                 "--tracking-uri", f"sqlite:///{tmp_path}/a.db"]
                 ).started("sho-gan-1", "7", "abc")
     spec.save()
     assert SweepSpec.load(str(tmp_path / "sho-gan-1")) == spec
@@ -358,7 +362,7 @@ def test_spaces_start_from_the_preset_and_fold_betas():
     p = plan(["sho"])
     space = Space(study_for("sho"), "gan", p.fixed)
     start = space.start_point()
-    assert start["G.width"] == p.fixed["G.width"] and start["G.lr"] == p.fixed["G.lr"]
+    assert start["D.width"] == p.fixed["D.width"] and start["lr_end"] == p.fixed["lr_end"]
     assert "D.lr" in space.distributions() and "D.lr" not in Space(
         study_for("sho"), "l2", p.fixed).distributions()  # no D for classical losses
     # the first trial (the start point through the space) is exactly the preset config
