@@ -77,16 +77,57 @@ def build(problem: str, *, argv: Sequence[str] = (), **options: Any) -> SweepSpe
             study_for(problem, study)  # found now, not in the driver
         except (ValueError, ConfigError) as e:
             raise UsageError(f"--study {study}: {e}") from None
-    if o.method not in METHODS:
-        raise UsageError(f"--method {o.method!r} is unknown: choose one of {', '.join(METHODS)}")
     objective = objective or PROBLEMS[problem].sweep_objective
-    if o.sampler not in SAMPLERS:
-        raise UsageError(f"--sampler {o.sampler!r} is unknown: choose one of {', '.join(SAMPLERS)}")
     if objective not in OBJECTIVES:
         raise UsageError(f"--objective {objective!r} is unknown: choose one of "
                          f"{', '.join(OBJECTIVES)}")
+    _check_values(o)
     budget = {**DEFAULT_BUDGET, **PROBLEMS[problem].sweep_budget,
               **(SMOKE if o.smoke_test else {})}
+    counts = {k: getattr(o, k) for k in ("trials", "seeds", "iterations", "eval_every",
+                                         "max_concurrent")}
+    fixed, sets = _fixed(problem, o, budget, counts)
+    studied = study_for(problem) if study is None else study_for(problem, study)
+    pinned, ranges = _overrides(problem, studied, o.method, fixed, {k for k, _, _ in sets},
+                                _search_items(o.search))
+
+    temp = Path(tempfile.mkdtemp(prefix="gansweep_smoke_")) if o.smoke_test else None
+    folder = temp or Path.cwd()
+    stores = _storage_path(o.storage_path, default=folder / "ray_results")
+    tracking = _tracking_uri(o.tracking_uri, default=folder / "mlflow.db")
+    study_storage = _optuna_storage(o.optuna_storage, tracking, folder)
+    if o.summary_json is not None:
+        parent = Path(o.summary_json).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise UsageError(f"--summary-json {o.summary_json}: folder {parent} does not exist")
+    given = {k: getattr(o, k) for k in SweepSpec.from_options()}  # as given; then resolved:
+    spec = SweepSpec(**{
+        **given, "problem": problem, "objective": objective, "study": study, "fixed": fixed,
+        "pinned": pinned, "ranges": ranges,
+        "trials": o.trials if o.trials is not None else budget["trials"],
+        "time_budget": (o.time_budget if o.time_budget is not None
+                        else budget["time_budget"]) or None,
+        "tracking_uri": tracking, "storage_path": stores, "optuna_storage": study_storage,
+        "experiment_name": o.experiment_name or f"gansweep-{problem_name(problem)}",
+        "summary_json": (str(Path(o.summary_json).expanduser().resolve()) if o.summary_json
+                         else None),
+        "smoke": o.smoke_test, "argv": tuple(argv)})
+    if o.resume:
+        found = _find_resume("latest" if o.resume is True else str(o.resume), problem, stores)
+        spec = dataclasses.replace(spec, resume=found).resumed()
+        if spec.problem != problem:
+            raise UsageError(f"--resume {o.resume}: that is a {spec.problem} sweep, not {problem}: "
+                             f"run gansweep run {spec.problem} --resume {found}")
+    return spec
+
+
+
+def _check_values(o: Options) -> None:
+    """The options' own values: names known, counts and seconds in range; UsageError."""
+    if o.method not in METHODS:
+        raise UsageError(f"--method {o.method!r} is unknown: choose one of {', '.join(METHODS)}")
+    if o.sampler not in SAMPLERS:
+        raise UsageError(f"--sampler {o.sampler!r} is unknown: choose one of {', '.join(SAMPLERS)}")
     counts = {k: getattr(o, k) for k in ("trials", "seeds", "iterations", "eval_every",
                                          "max_concurrent")}
     for name, value in counts.items():
@@ -116,7 +157,12 @@ def build(problem: str, *, argv: Sequence[str] = (), **options: Any) -> SweepSpe
     if o.address is not None and not o.address.strip():
         raise UsageError("--address is empty: use auto, HOST:PORT or ray://HOST:PORT")
 
-    # the fixed part of every trial's config: the preset, then the options; checked by gan_core now
+
+
+def _fixed(problem: str, o: Options, budget: dict[str, Any], counts: dict[str, Any]
+           ) -> tuple[dict[str, Any], list[tuple[str, Any, str]]]:
+    """The fixed part of every trial's config (the preset, then the options, checked by
+    gan_core) and the --set items it took."""
     if o.preset not in presets.SOURCES:
         raise UsageError(f"--preset {o.preset!r} is unknown: choose one of "
                          f"{', '.join(presets.SOURCES)}")
@@ -153,38 +199,7 @@ def build(problem: str, *, argv: Sequence[str] = (), **options: Any) -> SweepSpe
     except ConfigError as e:
         raise UsageError(f"{_set_flag(str(e), sets)}{e}") from None
     fixed.pop("device")  # the trainable picks the device Ray gave it
-    studied = study_for(problem) if study is None else study_for(problem, study)
-    pinned, ranges = _overrides(problem, studied, o.method, fixed, {k for k, _, _ in sets},
-                                _search_items(o.search))
-
-    temp = Path(tempfile.mkdtemp(prefix="gansweep_smoke_")) if o.smoke_test else None
-    folder = temp or Path.cwd()
-    stores = _storage_path(o.storage_path, default=folder / "ray_results")
-    tracking = _tracking_uri(o.tracking_uri, default=folder / "mlflow.db")
-    study_storage = _optuna_storage(o.optuna_storage, tracking, folder)
-    if o.summary_json is not None:
-        parent = Path(o.summary_json).expanduser().resolve().parent
-        if not parent.is_dir():
-            raise UsageError(f"--summary-json {o.summary_json}: folder {parent} does not exist")
-    given = {k: getattr(o, k) for k in SweepSpec.from_options()}  # as given; then resolved:
-    spec = SweepSpec(**{
-        **given, "problem": problem, "objective": objective, "study": study, "fixed": fixed,
-        "pinned": pinned, "ranges": ranges,
-        "trials": o.trials if o.trials is not None else budget["trials"],
-        "time_budget": (o.time_budget if o.time_budget is not None
-                        else budget["time_budget"]) or None,
-        "tracking_uri": tracking, "storage_path": stores, "optuna_storage": study_storage,
-        "experiment_name": o.experiment_name or f"gansweep-{problem_name(problem)}",
-        "summary_json": (str(Path(o.summary_json).expanduser().resolve()) if o.summary_json
-                         else None),
-        "smoke": o.smoke_test, "argv": tuple(argv)})
-    if o.resume:
-        found = _find_resume("latest" if o.resume is True else str(o.resume), problem, stores)
-        spec = dataclasses.replace(spec, resume=found).resumed()
-        if spec.problem != problem:
-            raise UsageError(f"--resume {o.resume}: that is a {spec.problem} sweep, not {problem}: "
-                             f"run gansweep run {spec.problem} --resume {found}")
-    return spec
+    return fixed, sets
 
 
 
