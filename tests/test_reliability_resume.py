@@ -34,13 +34,17 @@ def test_resume_after_the_driver_is_sigkilled_keeps_every_finished_trial(tmp_pat
     from sweeps.cli import plan
 
     env = dict(os.environ)
+    # Tune saves its state at least 10 s apart ("auto"); the trials after the start stop at ASHA's
+    # first rung within seconds, so the moment the kill waits for may never be on disk: saved at
+    # each step of Tune's loop here (for the killed driver only; the resume runs as users run it)
+    killed_env = {**env, "TUNE_GLOBAL_CHECKPOINT_S": "0"}
     storage = f"file://{tmp_path / 'ray'}"  # a URI, as s3://bucket/prefix would be
     stores = ["--storage-path", storage, "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}",
               "--summary-json", str(tmp_path / "s.json"), "--no-baseline"]
     sweep = [sys.executable, str(ROOT / "sweeps" / "sho_sweep.py")]
     driver = subprocess.Popen(
         [*sweep, "--trials", str(TRIALS), "--seeds", "1", "--iterations", "300", "--eval-every",
-         "30", "--time-budget", "0", *stores], cwd=tmp_path, env=env,
+         "30", "--time-budget", "0", *stores], cwd=tmp_path, env=killed_env,
         stdout=(tmp_path / "killed.log").open("w"), stderr=subprocess.STDOUT,
         start_new_session=True)  # its own group: its Ray can be cleaned up without a name
     try:

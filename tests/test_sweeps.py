@@ -106,7 +106,8 @@ def test_smoke_sweep_end_to_end(tmp_path):
     from sweeps.spec import SweepSpec
 
     searched = SweepSpec.load(s["ray_results"]).searched()
-    assert len(searched) == 17 and state["selectedColumns"] == (
+    assert searched == ["G.beta1", "G.beta2", "lr_end", "D.width", "D.lr", "D.beta1",
+                        "D.beta2"] and state["selectedColumns"] == (
         [f"metrics.`{k}`" for k in ("objective", "eval/mse", "eval/mse_worst",
                                     "eval/failure_rate")]
         + [f"params.`{k}`" for k in searched] + ["tags.`status`"])
