@@ -29,23 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def variants(dist: Any, value: Any, factor: float) -> list[Any]:
-    """The values one step from `value` inside Optuna distribution `dist`."""
-    import optuna.distributions as d
-
-    if isinstance(dist, d.CategoricalDistribution):
-        return [c for c in dist.choices if c != value]
-    if isinstance(dist, d.IntDistribution):
-        return [v for v in (value - dist.step, value + dist.step) if dist.low <= v <= dist.high]
-    if dist.log:
-        out = [value / factor, value * factor]
-    else:
-        step = (dist.high - dist.low) / (2 * factor)
-        out = [value - step, value + step]
-    return [min(max(v, dist.low), dist.high) for v in out if not math.isclose(
-        min(max(v, dist.low), dist.high), value)]
-
-
 def plan(problem: str, method: str, iterations: int | None, only: list[str] | None,
          factor: float, sets: list[str], also: list[str] = ()
          ) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
@@ -53,6 +36,7 @@ def plan(problem: str, method: str, iterations: int | None, only: list[str] | No
     each searched key, then each `also` KEY=VALUE (a fixed field)."""
     from gan_core.config import parse_value
     from sweeps.cli import plan as sweep_plan
+    from sweeps.spaces import step
 
     argv = [problem, "--method", method, *(["--iterations", str(iterations)] if iterations else []),
             *[x for s in sets for x in ("--set", s)]]
@@ -63,7 +47,7 @@ def plan(problem: str, method: str, iterations: int | None, only: list[str] | No
         raise SystemExit(f"around: {problem}'s preset lies outside its study ({space.outside()})")
     dists = space.distributions()
     keys = [k for k in dists if not only or k in only]
-    out = [(k, v) for k in keys for v in variants(dists[k], start[k], factor)]
+    out = [(k, v) for k in keys for v in step(dists[k], start[k], factor)]
     out += [(k, parse_value(v)) for k, v in (x.split("=", 1) for x in also)]
     return {**spec.fixed, **start}, out
 

@@ -186,10 +186,22 @@ def _trial_dirname(trial: Any) -> str:
     return f"trial_{trial.trial_id}"  # short: Ray's default packs every param into the name
 
 
+def first_points(spec: SweepSpec) -> list[dict[str, Any]]:
+    """What the sweep tries before its sampler proposes: the start (the preset, where it lies in
+    the space), then its neighbours (each searched key one step from it; at most half the trials,
+    every key in), so the search begins by measuring which way from the start gains."""
+    space = spec.space()
+    start = space.start_point()
+    if not start:
+        return []
+    return [start, *(space.neighbours(start, limit=spec.trials // 2) if spec.neighbours else [])]
+
+
 def _tuner(spec: SweepSpec, trainable: Trainable, callbacks: Sequence[tune.Callback] = ()
            ) -> tune.Tuner:
     space = spec.space()
     start = space.start_point()  # the preset, so the known-good config is always measured
+    points = first_points(spec)
     iterations = spec.fixed["iterations"]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # the study lives in Optuna's own storage, named after the sweep: optuna-dashboard and
@@ -201,7 +213,7 @@ def _tuner(spec: SweepSpec, trainable: Trainable, callbacks: Sequence[tune.Callb
         StudySearch(space=space, metric=METRIC, mode=MODE, sampler=sampler,
                     storage=(optuna.storages.RDBStorage(spec.optuna_storage)
                              if spec.optuna_storage else None),
-                    study_name=spec.name, points_to_evaluate=[start] if start else None,
+                    study_name=spec.name, points_to_evaluate=points or None,
                     metric_names=[objective_name(spec.objective, metric_of(
                         spec.problem, spec.fixed.get("metric")), tiebreak_of(spec.problem))]),
         max_concurrent=spec.max_concurrent)
@@ -558,7 +570,10 @@ def _first_trial(spec: SweepSpec) -> str:
     preset = "the DEQGAN paper's config" if spec.preset == "paper" else "gansweep's preset"
     outside = spec.space().outside()
     if outside is None:
-        return f"{preset} (then Optuna's {'random search' if spec.sampler == 'random' else 'TPE'})"
+        more = len(first_points(spec)) - 1
+        near = f", then its {more} neighbours (one key one step each)" if more else ""
+        return (f"{preset}{near}, then Optuna's "
+                f"{'random search' if spec.sampler == 'random' else 'TPE'}")
     key, value, wider = outside
     shown = f"{value:.4g}" if isinstance(value, float) else value
     return (f"Optuna's own sample, not {preset}: its {key} = {shown} lies outside the space "

@@ -392,6 +392,28 @@ def _exact(v: float) -> str:
     return f"{v:g}" if float(f"{v:g}") == v else repr(v)
 
 
+STEP_FACTOR = 3.0  # one step of a float: times or over 3 (log scale), a sixth of its range
+
+
+def step(dist: optuna.distributions.BaseDistribution, value: Any,
+         factor: float = STEP_FACTOR) -> list[Any]:
+    """The values one step from `value` inside `dist`: a log-scale float times and over `factor`,
+    a linear one up and down by the range's width over 2 `factor`, an int to its neighbours, a
+    choice to every other choice (each clipped to the range; none equal to `value`)."""
+    d = optuna.distributions
+    if isinstance(dist, d.CategoricalDistribution):
+        return [c for c in dist.choices if c != value]
+    if isinstance(dist, d.IntDistribution):
+        return [v for v in (value - dist.step, value + dist.step) if dist.low <= v <= dist.high]
+    if dist.log:
+        out = [value / factor, value * factor]
+    else:
+        width = (dist.high - dist.low) / (2 * factor)
+        out = [value - width, value + width]
+    out = [min(max(v, dist.low), dist.high) for v in out]
+    return [v for i, v in enumerate(out) if not math.isclose(v, value) and v not in out[:i]]
+
+
 class Space:
     """The define-by-run callable for OptunaSearch: a study plus the fixed (non-searched) keys.
 
@@ -421,6 +443,16 @@ class Space:
         if any(not inside for _, _, _, inside in points):
             return {}
         return {name: value for name, value, _, _ in points}
+
+    def neighbours(self, start: dict[str, Any], limit: int | None = None,
+                   factor: float = STEP_FACTOR) -> list[dict[str, Any]]:
+        """`start` with one searched key moved one step (``step``), every key and direction, taken
+        round-robin over the keys (each key's first step, then each key's second, ...) so that a
+        `limit` keeps every key in; [] for an empty start."""
+        dists = self.distributions()
+        moves = [[(k, v) for v in step(dists[k], start[k], factor)] for k in dists if k in start]
+        order = [m[i] for i in range(max(map(len, moves), default=0)) for m in moves if i < len(m)]
+        return [{**start, k: v} for k, v in order[:limit]]
 
     def outside(self) -> tuple[str, Any, str] | None:
         """The first searched key whose preset value lies outside the space: (key, value, the

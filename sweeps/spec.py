@@ -57,6 +57,7 @@ class SweepSpec:
     ranges: dict[str, list[Any]] = field(default_factory=dict)  # searched keys --search re-ranged
     seed: int = DEFAULTS["seed"]  # seeds the sampler (the trials' replicas: fixed["seed"])
     sampler: str = DEFAULTS["sampler"]
+    neighbours: bool = DEFAULTS["neighbours"]  # the start's neighbours right after the start
     study: str | None = None  # a name in spaces.STUDIES or a module:function reference (None:
     # the problem's own study, else its family's)
     # -- how trials run

@@ -378,6 +378,41 @@ def test_spaces_start_from_the_preset_and_fold_betas():
     assert cfg["G.betas"] == [0.5, 0.99] and cfg["D.betas"] == [0.9, 0.999]
 
 
+def test_the_sweep_tries_the_start_then_its_neighbours_one_key_one_step_inside_the_space():
+    """spaces.step: a log float times and over the factor, a linear one by its range's width over
+    twice the factor, an int to its neighbours, a choice to the others, clipped to the range and
+    never the value itself; the sweep's first points: the start, then each searched key moved one
+    step (every key before any key's second step), inside the space, at most half the trials."""
+    import optuna.distributions as d
+
+    from sweeps.driver import first_points
+    from sweeps.spaces import step
+
+    assert step(d.FloatDistribution(1e-3, 0.1, log=True), 0.01, 3) == \
+        pytest.approx([0.01 / 3, 0.03])
+    assert step(d.FloatDistribution(1e-3, 0.1, log=True), 0.05, 3) == \
+        pytest.approx([0.05 / 3, 0.1])  # clipped at the top
+    assert step(d.FloatDistribution(1e-3, 0.1, log=True), 0.1, 3) == pytest.approx([0.1 / 3])
+    assert step(d.FloatDistribution(0.0, 0.9), 0.45, 3) == pytest.approx([0.3, 0.6])
+    assert step(d.IntDistribution(1, 3), 1, 3) == [2]
+    assert step(d.CategoricalDistribution(("tanh", "sin", "relu")), "sin", 3) == ["tanh", "relu"]
+    for argv in (["sho"], ["examples/zoo/lotka_volterra.py:LotkaVolterra"], ["exp"]):
+        spec = plan(argv)
+        space, points = spec.space(), first_points(spec)
+        start, dists = space.start_point(), space.distributions()
+        assert points[0] == start and 1 < len(points) <= 1 + spec.trials // 2
+        moved = [[k for k in start if p[k] != start[k]] for p in points[1:]]
+        assert all(len(m) == 1 for m in moved)  # one key each
+        assert len({(m[0], p[m[0]]) for m, p in zip(moved, points[1:])}) == len(moved)
+        assert all(dists[m[0]]._contains(dists[m[0]].to_internal_repr(p[m[0]]))  # noqa: SLF001
+                   for m, p in zip(moved, points[1:]))
+        keys = [m[0] for m in moved]
+        assert keys[:len(set(keys))] == list(dict.fromkeys(keys))  # every key, then the seconds
+    short = plan(["sho", "--trials", "6"])
+    assert len(first_points(short)) == 1 + 3
+    assert first_points(plan(["sho", "--no-neighbours"])) == [plan(["sho"]).space().start_point()]
+
+
 def test_preset_paper_starts_the_sweep_at_the_papers_config():
     """--preset paper: every trial's fixed config and the first trial are the DEQGAN paper's (its
     nets, points, problem constants and run length); another length keeps its total decay; a
