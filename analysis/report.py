@@ -43,8 +43,8 @@ from .loading import logged_baseline, logged_confirmation, store_exists
 from .page import IMG, Page, document, img, rounded, table
 from .solutions import baseline_frame, results_frame, trial_config, trial_result
 from .tables import (CLASSICAL, best_and_worst, best_configs, budget_ran, compare_methods,
-                     early_stops, failure_rates, failure_rules, full_budget, param_importance,
-                     searched_params, with_failures, worst_outliers)
+                     early_stops, failure_rates, failure_rules, full_budget, NothingToExplain,
+                     param_importance, searched_params, with_failures, worst_outliers)
 
 # every figure the report draws, by its HTML id (the tests look for each)
 FIGURES = ("fig-hist", "fig-ecdf", "fig-best-worst", "fig-convergence", "fig-loss-grid",
@@ -390,7 +390,10 @@ MIN_IMPORTANCE_TRIALS = 5  # full-budget trials below which fANOVA's importances
 
 
 def _importance(s: _Sweep) -> list[str]:
-    imp = param_importance(s.df, objective="median")
+    try:
+        imp = param_importance(s.df, objective="median")
+    except NothingToExplain as e:  # a result, not a fault of the report
+        return [f"<p class='warn'>No importances: {html.escape(str(e))}.</p>"]
     on = f"each config's median final {s.name}" if is_count(s.metric) else \
         f"log10 of each config's median final {s.name}"
     full = s.full["trial_id"].nunique()

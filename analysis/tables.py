@@ -327,6 +327,10 @@ def config_objective(df: pd.DataFrame, kind: str = "median") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+class NothingToExplain(ValueError):
+    """Every config reached the same objective: importances have no variance to share out."""
+
+
 def param_importance(df: pd.DataFrame, objective: str = "median",
                      params: Sequence[str] | None = None, evaluator: Any = None,
                      distributions: dict[str, Any] | None = None,
@@ -356,7 +360,7 @@ def param_importance(df: pd.DataFrame, objective: str = "median",
         raise ValueError(f"parameter importance needs at least 2 configs and 1 searched parameter; "
                          f"got {len(table)} configs and parameters {params}")
     if table["objective"].nunique() < 2:
-        raise ValueError(f"every config has the same {objective} objective "
+        raise NothingToExplain(f"every config has the same {objective} objective "
                          f"({table['objective'].iloc[0]:g}): nothing for importance to explain")
     dists = dict(distributions or {})
     for p in params:

@@ -8,7 +8,7 @@ value, one at a time, each variant trained on the same fresh seeds as the start.
 
 A float moves by `--factor` up and down (times and over for a log-scale one, the range's width
 over that factor for a linear one), an integer to its neighbours, a choice to every other choice;
-each stays inside the study's range. Each variant and the start train on seeds base 1000 (the
+each stays inside the study's range. Each variant and the start train on seeds base 4000 (the
 sweeps' confirmation seeds, none of the trials') at the sweep's iterations, `--workers` at a time
 with one thread each. The table: each variant's median and worst over those seeds against the
 start's (ratios above 1: worse than the start), failed seeds, and per parameter the best ratio —
@@ -59,11 +59,11 @@ def run(point: dict[str, Any], seeds: int, base: int | None = None) -> dict[str,
 
     from gan_core import Config, train
     from sweeps.spaces import to_config
-    from sweeps.summary import CONFIRM_SEED_OFFSET, result_part
+    from sweeps.summary import CONFIRM_SEED_OFFSET, TRIAL_SEED_OFFSET, result_part
 
     torch.set_num_threads(1)
     cfg = Config.from_dict({**to_config(point), "seeds": seeds,
-                            "seed": CONFIRM_SEED_OFFSET if base is None else base})
+                            "seed": TRIAL_SEED_OFFSET + CONFIRM_SEED_OFFSET if base is None else base})
     t0 = time.perf_counter()
     part = result_part(train(cfg))
     return {**part, "wall": time.perf_counter() - t0}
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--method", default="gan")
     p.add_argument("--iterations", type=int, help="default: the sweep's")
     p.add_argument("--seeds", type=int, default=8, help="fresh seeds per variant (default 8)")
-    p.add_argument("--seed-base", type=int, help="the seeds' base (default 1000, the sweeps' "
+    p.add_argument("--seed-base", type=int, help="the seeds' base (default 4000, the sweeps' "
                    "confirmation seeds): another base checks a finding on other seeds")
     p.add_argument("--factor", type=float, default=3.0, help="a float's step (default 3)")
     p.add_argument("--only", help="these searched keys only, comma-separated")
@@ -115,7 +115,7 @@ def table(start: dict[str, Any], todo: list[tuple[str, Any]], results: list[dict
     def failed(r: dict[str, Any]) -> str:
         return f"{round(r['failure_rate'] * n)}/{n}"
 
-    base = 1000 if a.seed_base is None else a.seed_base
+    base = 4000 if a.seed_base is None else a.seed_base
     lines = [f"Around the start of {a.problem} ({a.method}), one parameter at a time; {n} fresh "
              f"seeds (base {base}); ratios to the start (above 1: worse)", "",
              "| parameter | value | median | worst | failed | median / start | worst / start |",

@@ -16,7 +16,7 @@ this machine, stores in a temporary folder):
              scheme: --sampler random --finalists 0 --seeds 8)
 
 Each is repeated over search seeds (``--seed S``: the sampler's seed and the trials' replicas) and
-scored by its pick's median over the same 8 fresh seeds (replicas S + 1000, the sweep's own
+scored by its pick's median over the same 8 fresh seeds (replicas S + 4000, the sweep's own
 confirmation, which the start is trained on too). Printed: per scheme, the pick's fresh median
 (median and worst over the search seeds), its gain over the start, the anytime curve (the best
 trial by the objective at a third and two thirds of the budget, trained on the same fresh seeds,
@@ -93,7 +93,8 @@ def incumbent(trials: list[dict[str, Any]], at: float) -> dict[str, Any] | None:
 
 
 def fresh(job: tuple[dict[str, Any], int]) -> float:
-    """The median of a trial config over 8 fresh seeds (replicas seed + 1000)."""
+    """The median of a trial config over 8 fresh seeds (replicas seed + 4000: the sweep's
+    confirmation set at sampler seed `seed`)."""
     import torch
 
     from sweeps import summary as S
@@ -101,7 +102,7 @@ def fresh(job: tuple[dict[str, Any], int]) -> float:
 
     torch.set_num_threads(1)
     config, seed = job
-    return train(S.confirm_config({**config, "seed": seed}, 8)).median_mse
+    return train(S.confirm_config({**config, "seed": seed + S.TRIAL_SEED_OFFSET}, 8)).median_mse
 
 
 def main(argv: list[str] | None = None) -> int:

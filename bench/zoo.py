@@ -15,7 +15,7 @@ RMS error above 5%) with its 95% Wilson interval, the sweep's wall time, and whe
 the bar: median relative MSE <= 1e-3 with at most a quarter of the fresh seeds failed.
 
 ``--start-only`` trains only each problem's start (the family's preset) on the sweeps'
-confirmation seeds (replicas 1000-1007), two problems at a time, one thread each: what a user gets
+confirmation seeds (replicas 4000-4007), two problems at a time, one thread each: what a user gets
 before any search, in minutes rather than hours.
 """
 
@@ -73,17 +73,17 @@ def sweep(problem: str, time_budget: float, folder: Path, extra: list[str]) -> d
 
 
 def start_only(problem: str, seeds: int = 8) -> dict[str, Any]:
-    """The family's start of `problem` on `seeds` fresh replicas (base seed 1000, as the sweeps'
+    """The family's start of `problem` on `seeds` fresh replicas (base seed 4000, as the sweeps'
     confirmation), as a table row (start = pick: no search)."""
     import torch
 
     from gan_core import train
     from gan_core.presets import preset
-    from sweeps.summary import CONFIRM_SEED_OFFSET, result_part
+    from sweeps.summary import CONFIRM_SEED_OFFSET, TRIAL_SEED_OFFSET, result_part
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    result = train(preset(problem, "gan", seeds=seeds, seed=CONFIRM_SEED_OFFSET))
+    result = train(preset(problem, "gan", seeds=seeds, seed=TRIAL_SEED_OFFSET + CONFIRM_SEED_OFFSET))
     part = result_part(result)
     return {"problem": problem.rsplit(":", 1)[1], "metric": result.metric, "trials": 0,
             "start": part, "pick": part, "start_is_pick": True, "median_ratio": 1.0,

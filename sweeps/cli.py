@@ -37,6 +37,7 @@ from .overrides import search_range, split
 from .metrics import problem_name
 from .spaces import OBJECTIVES, Space, Study, study_for, study_name
 from .spec import SPEC_FILE, SweepSpec
+from .summary import TRIAL_SEED_OFFSET
 from .spec import optuna_storage as _optuna_storage
 from .spec import tracking_uri as _tracking_uri
 
@@ -185,7 +186,7 @@ def _fixed(problem: str, o: Options, budget: dict[str, Any], counts: dict[str, A
         value = counts[key] if counts[key] is not None else budget.get(key)
         if value is not None:
             fixed[key] = value
-    fixed["seed"] = o.seed
+    fixed["seed"] = o.seed + TRIAL_SEED_OFFSET  # seeds no preset was chosen on
     sets = _set_items(o.set)
     for key, value, flag in sets:
         if key in ("problem", "method", "device"):

@@ -220,9 +220,10 @@ def _tuner(spec: SweepSpec, trainable: Trainable, callbacks: Sequence[tune.Callb
     # ASHA rungs at grace, 3 grace, 9 grace ...: a trial continues past a rung if it is in the
     # top third of the trials seen there
     grace = _grace(spec.fixed)
-    # the start runs its full budget whatever its rungs say: it is what every pick is held to
+    # the start runs its full budget whatever its rungs say: it is what every pick is held to;
+    # so do its neighbours: which way from it gains shows only at the full budget
     scheduler = StartFullASHA(time_attr="iteration", max_t=iterations, grace_period=grace,
-                              reduction_factor=3, start=start)
+                              reduction_factor=3, start=start, full=points[1:])
     budget = FailureBudget(spec.max_failed_trials)  # stops the sweep once too many trials errored
     return tune.Tuner(
         _trainable(spec, trainable),
@@ -364,11 +365,18 @@ def _pick(spec: SweepSpec, df: Any, out: dict[str, Any], start_id: str | None,
                                              offset=S.RACE_SEED_OFFSET) for t in ids],
                            spec.cpus_per_trial)
     scores = {t: decide.race_score(r, spec.objective) for t, r in zip(ids, races)}
-    pick = min(ids, key=lambda t: (scores[t], ids.index(t)))
+    # the start stays unless a finalist beats it on the race seeds, past the noise
+    tests = ({t: decide.beats_start(r, races[ids.index(start_id)], len(ids) - 1)
+              for t, r in zip(ids, races) if t != start_id} if start_id in ids else {})
+    eligible = [t for t in ids if t not in tests or tests[t][0]]
+    pick = min(eligible, key=lambda t: (scores[t], ids.index(t)))
     out["finalists"] = [{"trial_id": t, "start": t == start_id, "race_seeds": seeds,
                          "race_median_mse": r.median_mse, "race_worst_mse": r.worst_mse,
-                         "race_objective": scores[t], "race": S.result_part(r)}
+                         "race_objective": scores[t], "race": S.result_part(r),
+                         **({"beats_start": tests[t][0], "race_p": tests[t][1]}
+                            if t in tests else {})}
                         for t, r in zip(ids, races)]
+    out["race_alpha"] = decide.RACE_ALPHA
     out["picked_by"] = "finalists"
     if pick != out["best"]["trial_id"]:
         out["best"] = S.best_part(rows[pick], searched)

@@ -74,11 +74,11 @@ class Options:
     seed: int = option(0, "seeds the TPE sampler and the trials")
     sampler: str = option("tpe", f"Optuna's sampler: {' | '.join(SAMPLERS)} (random: the DEQGAN "
                                  "paper's random search)")
-    neighbours: bool = option(True, "skip the start's neighbours: after the start, each searched "
-                                    "parameter moved one step from it (a float times or over 3, "
-                                    "or by a sixth of its range; an int to the next; a choice to "
-                                    "each other), at most half the trials, before the sampler's "
-                                    "own proposals")
+    neighbours: bool = option(False, "after the start, its neighbours: each searched parameter "
+                                     "moved one step from it (a float times or over 3, or by a "
+                                     "sixth of its range; an int to the next; a choice to each "
+                                     "other), at most half the trials, at their full budget, "
+                                     "before the sampler's own proposals")
     smoke_test: bool = option(False, f"{SMOKE['trials']} trials x {SMOKE['iterations']} "
                                      "iterations, temp stores")
     summary_json: str | None = option(metavar="PATH", help="also write the summary as JSON")

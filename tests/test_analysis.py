@@ -428,6 +428,17 @@ def test_param_importance_uses_optuna_and_sums_to_one():
     assert imp["G.lr"] > imp["G.width"]
 
 
+def test_param_importance_with_every_config_alike_is_nothing_to_explain():
+    """Configs that all reach the same objective leave importances nothing to share out: a
+    NothingToExplain (a ValueError) naming the value, which the report shows as a note."""
+    from analysis.tables import NothingToExplain
+
+    rows = [{"trial_id": f"t{t}", "seed": k, "problem": "digits", "method": "gan",
+             "final_mse": 9.5, "G.lr": 10.0 ** -t} for t in range(1, 4) for k in range(2)]
+    with pytest.raises(NothingToExplain, match=r"same median objective \(9.5\)"):
+        param_importance(pd.DataFrame(rows), objective="median")
+
+
 def test_param_importance_on_the_sweep(frames):
     _, df = frames
     imp = param_importance(df, complete_only=False)

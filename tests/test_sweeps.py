@@ -165,7 +165,9 @@ def test_smoke_sweep_end_to_end(tmp_path):
     # the pick and the start on the same 8 fresh seeds (replicas none of the trials or a race
     # had), on the parent run, and what the search gained: the start's over the pick's
     conf, gain = s["confirm"], s["search_gain"]
-    assert conf["seed"] == 1000 and len(conf["seeds"]) == 8 and conf["iterations"] == 30
+    # (the trials on replicas from 3000, none a preset was chosen on; the confirmation 1000 on)
+    assert s["best"]["config"]["seed"] == 3000
+    assert conf["seed"] == 4000 and len(conf["seeds"]) == 8 and conf["iterations"] == 30
     assert gain["start_trial_id"] in ids
     assert gain["start_is_pick"] == (s["best"]["trial_id"] == gain["start_trial_id"])
     assert len(gain["start"]["seeds"]) == 8 and gain["pick"] == conf
@@ -192,7 +194,7 @@ def test_smoke_sweep_end_to_end(tmp_path):
 def test_the_finalists_race_on_the_same_fresh_seeds_and_the_pick_is_the_best_there(tmp_path):
     """10 iterations (ASHA's first rung is the end: every trial runs its full budget), so all 3
     trials are finalists: the start and the 2 others, raced on the same 2 fresh seeds (replicas
-    seed + 2000); the pick has the best objective over those race seeds."""
+    the trials' base seed + 2000); the pick has the best objective over those race seeds."""
     import numpy as np
 
     from gan_core import Config, train
@@ -207,11 +209,16 @@ def test_the_finalists_race_on_the_same_fresh_seeds_and_the_pick_is_the_best_the
     for f in fin:
         race = f["race"]["seeds"]
         assert len(race) == 2 and f["race_median_mse"] == pytest.approx(np.median(race))
-    pick = min(fin, key=lambda f: f["race_objective"])
+    # the start stays unless a finalist beats it past the noise: 2 race seeds never can (a
+    # one-sided rank test of 2 against 2 reaches p = 1/6 at best)
+    assert all(f["race_p"] >= 1 / 6 - 1e-9 and not f["beats_start"] for f in fin[1:])
+    pick = fin[0]
     assert s["best"]["trial_id"] == pick["trial_id"] and s["picked_by"] == "finalists"
+    assert "the start stays: no finalist beat it on the race seeds" in proc.stdout
     # the race is the pick's config on other replicas: trained again here, the same values
     # (its searched X.beta1 / X.beta2 folded into X.betas, as the trainable does)
-    again = train(Config.from_dict({**to_config(s["best"]["config"]), "seed": 2000,
+    assert s["best"]["config"]["seed"] == 3000  # the trials' replicas
+    again = train(Config.from_dict({**to_config(s["best"]["config"]), "seed": 5000,
                                     "device": "cpu"}))
     np.testing.assert_allclose(again.final_mse, pick["race"]["seeds"], rtol=1e-6)
     gain = s["search_gain"]
@@ -397,7 +404,7 @@ def test_the_sweep_tries_the_start_then_its_neighbours_one_key_one_step_inside_t
     assert step(d.IntDistribution(1, 3), 1, 3) == [2]
     assert step(d.CategoricalDistribution(("tanh", "sin", "relu")), "sin", 3) == ["tanh", "relu"]
     for argv in (["sho"], ["examples/zoo/lotka_volterra.py:LotkaVolterra"], ["exp"]):
-        spec = plan(argv)
+        spec = plan([*argv, "--neighbours"])
         space, points = spec.space(), first_points(spec)
         start, dists = space.start_point(), space.distributions()
         assert points[0] == start and 1 < len(points) <= 1 + spec.trials // 2
@@ -408,9 +415,9 @@ def test_the_sweep_tries_the_start_then_its_neighbours_one_key_one_step_inside_t
                    for m, p in zip(moved, points[1:]))
         keys = [m[0] for m in moved]
         assert keys[:len(set(keys))] == list(dict.fromkeys(keys))  # every key, then the seconds
-    short = plan(["sho", "--trials", "6"])
+    short = plan(["sho", "--trials", "6", "--neighbours"])
     assert len(first_points(short)) == 1 + 3
-    assert first_points(plan(["sho", "--no-neighbours"])) == [plan(["sho"]).space().start_point()]
+    assert first_points(plan(["sho"])) == [plan(["sho"]).space().start_point()]  # the default
 
 
 def test_preset_paper_starts_the_sweep_at_the_papers_config():
@@ -431,7 +438,8 @@ def test_preset_paper_starts_the_sweep_at_the_papers_config():
     assert start and space.outside() is None
     trial = optuna.trial.FixedTrial(start)
     first = Config.from_dict(to_config({**space(trial), **trial.params}))
-    assert first == paper.replace(seeds=p.fixed["seeds"], eval_every=p.fixed["eval_every"])
+    assert first == paper.replace(seeds=p.fixed["seeds"], eval_every=p.fixed["eval_every"],
+                                  seed=3000)  # the trials' replicas: none a preset was chosen on
     assert first.problem_args["v0"] == 1.0  # the paper's constants, not ours
     # 4000 iterations: the StepLR schedule rescaled, the same total decay as the paper's 12000
     short = Config.from_dict(plan(["sho", "--preset", "paper", "--iterations", "4000"]).fixed)
@@ -457,8 +465,8 @@ def test_confirmation_trains_the_best_config_on_fresh_seeds():
     best = {**plan(["exp", "--seeds", "2", "--iterations", "60"]).fixed, "device": "cpu"}
     trial = train(Config.from_dict(best))
     conf = S.confirm(best, 3, iterations=40)
-    assert (conf.config.seed, conf.config.seeds, conf.config.iterations) == (1000, 3, 40)
-    assert conf.config.replace(seed=0, seeds=2, iterations=60) == trial.config
+    assert (conf.config.seed, conf.config.seeds, conf.config.iterations) == (4000, 3, 40)
+    assert conf.config.replace(seed=3000, seeds=2, iterations=60) == trial.config
     again = S.confirm(best, 2, iterations=60)
     assert not np.array_equal(again.final_mse, trial.final_mse)  # other replicas, same budget
     part = S.result_part(conf)
@@ -657,7 +665,36 @@ def test_monitoring_restarts_reach_the_trials_the_summary_and_the_analysis(tmp_p
         assert failure_rates(df)["restarts"].tolist() == [3]
 
 
-def test_asha_never_stops_the_start_but_counts_it_at_its_rungs():
+def test_a_finalist_replaces_the_start_only_past_the_noise_and_without_more_failures():
+    """decide.beats_start on hand-made race seeds: lower on every seed is significant at 5% over
+    3 finalists with 8 seeds; a lower median with the seeds interleaved is not; one more failed
+    seed is never enough, however low the rest; a diverged seed counts as the worst."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from sweeps.decide import beats_start
+
+    def race(*values):
+        return SimpleNamespace(final_mse=list(values), failure_threshold=1e-4)
+
+    start = race(*[10.0 ** -e for e in (10, 10.2, 10.4, 10.6, 10.8, 11, 11.2, 11.4)])
+    better = race(*[10.0 ** -e for e in (11.5, 11.6, 11.7, 11.8, 11.9, 12, 12.1, 12.2)])
+    ok, p = beats_start(better, start, challengers=3)
+    assert ok and p < 0.05 / 3
+    mixed = race(*[10.0 ** -e for e in (10.1, 10.3, 10.9, 11.1, 11.3, 11.5, 11.6, 11.7)])
+    ok, p = beats_start(mixed, start, challengers=3)
+    assert not ok and p > 0.05 / 3  # its median is lower, but not past the noise
+    assert np.median(mixed.final_mse) < np.median(start.final_mse)
+    one_failed = race(*[10.0 ** -e for e in (3, 11.6, 11.7, 11.8, 11.9, 12, 12.1, 12.2)])
+    ok, p = beats_start(one_failed, start, challengers=3)
+    assert not ok and p < 0.05 / 3  # ranks alone would say yes: the failed seed says no
+    diverged = race(float("nan"), *better.final_mse[1:])
+    assert beats_start(diverged, start, challengers=1)[0] is False
+    assert beats_start(start, start, challengers=1)[0] is False
+
+
+def test_asha_never_stops_the_start_or_its_neighbours_but_counts_them_at_their_rungs():
     from types import SimpleNamespace
 
     from ray.tune.schedulers import TrialScheduler
@@ -678,3 +715,15 @@ def test_asha_never_stops_the_start_but_counts_it_at_its_rungs():
                       "t2": TrialScheduler.CONTINUE, "t3": TrialScheduler.STOP}
     assert asha.is_start({"G.lr": 0.02 * (1 + 1e-15), "D.lr": 2e-3, "other": 1})
     assert not StartFullASHA(start={}).is_start({"G.lr": 0.02})
+    # the start's neighbours (`full`) run on too; the other trials meet the rung as before
+    asha = StartFullASHA(time_attr="iteration", metric="objective", mode="min", max_t=800,
+                         grace_period=100, reduction_factor=3, start={"G.lr": 0.02, "D.lr": 2e-3},
+                         full=[{"G.lr": 0.04, "D.lr": 2e-3}])
+    for t in trials:
+        asha.on_trial_add(None, t)
+    decide = {t.trial_id: asha.on_trial_result(None, t, {"iteration": 100, "objective": v})
+              for t, v in zip(trials, [-9.0, -8.0, -1.0, -0.5])}
+    assert decide == {"t0": TrialScheduler.CONTINUE, "t1": TrialScheduler.STOP,
+                      "t2": TrialScheduler.CONTINUE, "t3": TrialScheduler.CONTINUE}
+    assert asha.runs_full({"G.lr": 0.04, "D.lr": 2e-3}) and not asha.is_start({"G.lr": 0.04,
+                                                                              "D.lr": 2e-3})
