@@ -355,9 +355,9 @@ def table(summary: dict[str, Any]) -> str:
         tested = [f for f in fin if "race_p" in f]
         if tested and not any(f["beats_start"] for f in tested):
             alpha = summary.get("race_alpha", 0.05)
-            lines.append(f"  the start stays: no finalist beat it on the race seeds (fewer or as "
-                         f"many failed seeds, and lower values by a one-sided Mann-Whitney test "
-                         f"at p < {alpha:g}/{len(tested)})")
+            lines.append(f"  the start stays: no finalist beat it on the race seeds (no more "
+                         f"failed seeds and lower values, one-sided Mann-Whitney p < "
+                         f"{alpha:g}/{len(tested)})")
     conf = summary.get("confirm")
     if conf:
         n = len(conf["seeds"])
