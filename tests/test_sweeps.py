@@ -191,7 +191,7 @@ def test_smoke_sweep_end_to_end(tmp_path):
     assert "95% CI" in proc.stdout
 
 
-def test_the_finalists_race_on_the_same_fresh_seeds_and_the_pick_is_the_best_there(tmp_path):
+def test_the_finalists_race_on_the_same_fresh_seeds_and_the_start_stays_unless_beaten_there(tmp_path):
     """10 iterations (ASHA's first rung is the end: every trial runs its full budget), so all 3
     trials are finalists: the start and the 2 others, raced on the same 2 fresh seeds (replicas
     the trials' base seed + 2000); the pick has the best objective over those race seeds."""
