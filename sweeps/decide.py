@@ -119,7 +119,7 @@ def beats_start(finalist: Result, start: Result, challengers: int,
     more_failed = failed_seeds(a, finalist.failure_threshold).sum() > \
         failed_seeds(b, start.failure_threshold).sum()
     finite = np.isfinite(np.concatenate([a, b]))
-    cap = np.max(np.concatenate([a, b])[finite]) * 10 if finite.any() else 1.0
+    cap = abs(np.max(np.concatenate([a, b])[finite])) * 10 + 1 if finite.any() else 1.0  # > all
     p = float(mannwhitneyu(np.where(np.isfinite(a), a, cap), np.where(np.isfinite(b), b, cap),
                            alternative="less").pvalue)
     return (not more_failed and p < alpha / max(1, challengers)), p

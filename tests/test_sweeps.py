@@ -692,6 +692,8 @@ def test_a_finalist_replaces_the_start_only_past_the_noise_and_without_more_fail
     diverged = race(float("nan"), *better.final_mse[1:])
     assert beats_start(diverged, start, challengers=1)[0] is False
     assert beats_start(start, start, challengers=1)[0] is False
+    # a start that diverged on every seed loses to any finalist that did not (counts: 0 is a value)
+    assert beats_start(race(*[0.0] * 8), race(*[float("inf")] * 8), challengers=3)[0] is True
 
 
 def test_asha_never_stops_the_start_or_its_neighbours_but_counts_them_at_their_rungs():
