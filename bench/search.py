@@ -105,6 +105,15 @@ def fresh(job: tuple[dict[str, Any], int]) -> float:
     return train(S.confirm_config({**config, "seed": seed + S.TRIAL_SEED_OFFSET}, 8)).median_mse
 
 
+def absolute(problem: str) -> str:
+    """A problem named by a file (path/file.py:Class, data.npy) with its path made absolute;
+    any other name as it is."""
+    path, sep, rest = problem.partition(":")
+    if Path(path).suffix in (".py", ".npy", ".csv") and Path(path).exists():
+        return str(Path(path).resolve()) + sep + rest
+    return problem
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--problem", default="sho")
@@ -113,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-budget", type=float, default=480.0, help="seconds of trials per sweep")
     p.add_argument("--out", help="also write the table (Markdown) and the runs (JSON beside it)")
     a = p.parse_args(argv)
+    a.problem = absolute(a.problem)  # the sweeps run in their own folders
     schemes = a.schemes.split(",")
     unknown = [s for s in schemes if s not in SCHEMES]
     if unknown:

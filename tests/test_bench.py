@@ -170,3 +170,19 @@ def test_around_moves_each_searched_parameter_one_step_inside_its_range_and_trai
     assert "| G.residual | False (start True) |" in text or \
         "| G.residual | True (start False) |" in text
     assert "Best median ratio per parameter" in text
+
+
+def test_search_bench_names_a_problem_file_absolutely(tmp_path, monkeypatch):
+    """bench/search.py runs each sweep in its own folder: a problem file given relative to where
+    it was started is made absolute (a registered name or a package reference stays as it is)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import search
+
+    monkeypatch.chdir(ROOT)
+    assert search.absolute("examples/zoo/poisson_source.py:PoissonSource") == \
+        f"{ROOT / 'examples' / 'zoo' / 'poisson_source.py'}:PoissonSource"
+    assert search.absolute("sho") == "sho"
+    assert search.absolute("my_pkg.module:Class") == "my_pkg.module:Class"
+    (tmp_path / "cloud.npy").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    assert search.absolute("cloud.npy") == str(tmp_path / "cloud.npy")
