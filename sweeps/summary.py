@@ -209,8 +209,10 @@ def row_part(x: pd.Series, searched: list[str]) -> dict[str, Any]:
 
 
 def best_part(x: pd.Series, searched: list[str]) -> dict[str, Any]:
-    """The picked trial: ``row_part`` with its whole config."""
-    return {**row_part(x, searched), "config": {k: _plain(v) for k, v in x["config"].items()}}
+    """The picked trial: ``row_part`` with its whole config, searched betas folded into
+    ``X.betas`` (one value per setting, as ``Config.from_dict`` reads it)."""
+    return {**row_part(x, searched),
+            "config": {k: _plain(v) for k, v in to_config(x["config"]).items()}}
 
 
 def seed_values(x: pd.Series) -> list[float]:

@@ -222,11 +222,19 @@ def test_the_finalists_race_on_the_same_fresh_seeds_and_the_start_stays_unless_b
     assert s["best"]["trial_id"] == pick["trial_id"] and s["picked_by"] == "finalists"
     assert ("the start stays: no finalist beat it on the race seeds" in proc.stdout) == \
         (len(eligible) == 1)
-    # the race is the pick's config on other replicas: trained again here, the same values
-    # (its searched X.beta1 / X.beta2 folded into X.betas, as the trainable does)
-    assert s["best"]["config"]["seed"] == 3000  # the trials' replicas
-    again = train(Config.from_dict({**to_config(s["best"]["config"]), "seed": 5000, "seeds": 8,
-                                    "device": "cpu"}))
+    # the race is the pick's config on other replicas: trained again here, the same values; the
+    # summary's config has its searched X.beta1 / X.beta2 folded into X.betas, as the trainable
+    # does, so it reads as it ran (no stale X.betas beside them)
+    best = s["best"]["config"]
+    assert best["seed"] == 3000  # the trials' replicas
+    assert not {"G.beta1", "G.beta2", "D.beta1", "D.beta2"} & set(best)
+    params = s["best"]["params"]
+    for net in ("G", "D"):
+        for i in (1, 2):
+            if f"{net}.beta{i}" in params:
+                assert best[f"{net}.betas"][i - 1] == params[f"{net}.beta{i}"]
+    assert to_config(best) == best
+    again = train(Config.from_dict({**best, "seed": 5000, "seeds": 8, "device": "cpu"}))
     np.testing.assert_allclose(again.final_mse, pick["race"]["seeds"], rtol=1e-6)
     gain = s["search_gain"]
     assert gain["start_trial_id"] == fin[0]["trial_id"]
