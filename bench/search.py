@@ -115,9 +115,12 @@ def absolute(problem: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--problem", default="sho")
-    p.add_argument("--schemes", default=",".join(SCHEMES))
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--problem", default="sho",
+                   help="a problem as `gansweep run` takes it: a built-in name or file.py:Class")
+    p.add_argument("--schemes", default=",".join(SCHEMES),
+                   help=f"comma-separated, of {', '.join(SCHEMES)}")
     p.add_argument("--seeds", default="0,1,2", help="search seeds, comma-separated")
     p.add_argument("--time-budget", type=float, default=480.0, help="seconds of trials per sweep")
     p.add_argument("--out", help="also write the table (Markdown) and the runs (JSON beside it)")
@@ -127,14 +130,26 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [s for s in schemes if s not in SCHEMES]
     if unknown:
         p.error(f"--schemes: {', '.join(unknown)} unknown; choose from {', '.join(SCHEMES)}")
-    seeds = [int(s) for s in a.seeds.split(",")]
+    try:
+        seeds = [int(s) for s in a.seeds.split(",")]
+    except ValueError:
+        p.error(f"--seeds {a.seeds!r}: give integers, comma-separated (e.g. 0,1,2)")
+    try:  # a wrong problem is said before the first sweep, not after its budget
+        from gan_core import ProblemError, make_problem
+        make_problem(a.problem)
+    except ProblemError as e:
+        p.error(f"--problem: {e}")
     runs: list[dict[str, Any]] = []
     for seed in seeds:
         for scheme in schemes:
             print(f"{scheme} seed {seed}: sweeping {a.problem} for {a.time_budget:.0f} s ...",
                   flush=True)
             with tempfile.TemporaryDirectory(prefix="gansweep_search_") as tmp:
-                run = sweep(a.problem, scheme, seed, a.time_budget, Path(tmp))
+                try:
+                    run = sweep(a.problem, scheme, seed, a.time_budget, Path(tmp))
+                except RuntimeError as e:  # the sweeps already measured are kept
+                    print(f"error: {e}", file=sys.stderr)
+                    return 1
             s = run["summary"]
             gain = s["search_gain"]
             times = [f * run["trials"][-1]["end"] if run["trials"] else 0 for f in ANYTIME]
@@ -152,11 +167,11 @@ def main(argv: list[str] | None = None) -> int:
             r = runs[-1]
             print(f"  pick {r['pick']:.2e} (start {r['start']:.2e}), {r['trials']} trials, "
                   f"{r['wall']:.0f} s", flush=True)
-    text = table(runs, schemes, a.problem, a.time_budget)
+            text = table(runs, schemes, a.problem, a.time_budget)
+            if a.out:  # after every sweep: an interrupted bench keeps what it measured
+                Path(a.out).write_text(text + "\n")
+                Path(a.out).with_suffix(".json").write_text(json.dumps(runs, indent=2))
     print("\n" + text)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
-        Path(a.out).with_suffix(".json").write_text(json.dumps(runs, indent=2))
     return 0
 
 

@@ -186,3 +186,21 @@ def test_search_bench_names_a_problem_file_absolutely(tmp_path, monkeypatch):
     (tmp_path / "cloud.npy").write_bytes(b"")
     monkeypatch.chdir(tmp_path)
     assert search.absolute("cloud.npy") == str(tmp_path / "cloud.npy")
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--seeds", "0,x"], "--seeds '0,x': give integers"),
+    (["--problem", "no_such_problem"], "problem = 'no_such_problem' is unknown"),
+    (["--schemes", "gansweep,grid"], "--schemes: grid unknown"),
+])
+def test_search_bench_says_a_wrong_value_before_any_sweep(args, said, capsys):
+    """bench/search.py checks its values first: a one-line usage error naming the value, and no
+    sweep started (each would spend its whole budget before the mistake showed)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import search
+
+    with pytest.raises(SystemExit) as e:
+        search.main(args)
+    err = capsys.readouterr()
+    assert e.value.code == 2 and said in err.err and "Traceback" not in err.err
+    assert "sweeping" not in err.out
