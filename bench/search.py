@@ -27,6 +27,7 @@ core-hour of trial slots.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing
 import subprocess
@@ -134,45 +135,55 @@ def main(argv: list[str] | None = None) -> int:
         seeds = [int(s) for s in a.seeds.split(",")]
     except ValueError:
         p.error(f"--seeds {a.seeds!r}: give integers, comma-separated (e.g. 0,1,2)")
+    from gan_core import ProblemError, make_problem  # after ROOT is on the path
+
     try:  # a wrong problem is said before the first sweep, not after its budget
-        from gan_core import ProblemError, make_problem
         make_problem(a.problem)
     except ProblemError as e:
         p.error(f"--problem: {e}")
     runs: list[dict[str, Any]] = []
-    for seed in seeds:
-        for scheme in schemes:
-            print(f"{scheme} seed {seed}: sweeping {a.problem} for {a.time_budget:.0f} s ...",
-                  flush=True)
-            with tempfile.TemporaryDirectory(prefix="gansweep_search_") as tmp:
-                try:
-                    run = sweep(a.problem, scheme, seed, a.time_budget, Path(tmp))
-                except RuntimeError as e:  # the sweeps already measured are kept
-                    print(f"error: {e}", file=sys.stderr)
-                    return 1
-            s = run["summary"]
-            gain = s["search_gain"]
-            times = [f * run["trials"][-1]["end"] if run["trials"] else 0 for f in ANYTIME]
-            jobs = [(inc["config"], seed) for at in times
-                    if (inc := incumbent(run["trials"], at)) is not None]
-            with multiprocessing.get_context("spawn").Pool(2) as pool:
-                curve = pool.map(fresh, jobs)
-            slot_hours = s["training_seconds"] / max(s["training_share"], 1e-9) / 3600
-            runs.append({"scheme": scheme, "seed": seed, "pick": gain["pick"]["median_mse"],
-                         "pick_worst": gain["pick"]["worst_mse"],
-                         "start": gain["start"]["median_mse"], "gain": gain["median_ratio"],
-                         "start_is_pick": gain["start_is_pick"], "trials": s["num_trials"],
-                         "decided_per_core_hour": s["num_trials"] / max(slot_hours, 1e-9),
-                         "curve": [*curve, gain["pick"]["median_mse"]], "wall": run["wall"]})
-            r = runs[-1]
-            print(f"  pick {r['pick']:.2e} (start {r['start']:.2e}), {r['trials']} trials, "
-                  f"{r['wall']:.0f} s", flush=True)
-            text = table(runs, schemes, a.problem, a.time_budget)
-            if a.out:  # after every sweep: an interrupted bench keeps what it measured
-                Path(a.out).write_text(text + "\n")
-                Path(a.out).with_suffix(".json").write_text(json.dumps(runs, indent=2))
-    print("\n" + text)
+    failed = None
+    for seed, scheme in itertools.product(seeds, schemes):
+        print(f"{scheme} seed {seed}: sweeping {a.problem} for {a.time_budget:.0f} s ...",
+              flush=True)
+        try:
+            r = measure(a.problem, scheme, seed, a.time_budget)
+        except RuntimeError as e:  # the sweeps already measured are kept, printed and written
+            failed = e
+            break
+        runs.append(r)
+        print(f"  pick {r['pick']:.2e} (start {r['start']:.2e}), {r['trials']} trials, "
+              f"{r['wall']:.0f} s", flush=True)
+        if a.out:  # after every sweep: an interrupted bench keeps what it measured
+            Path(a.out).write_text(table(runs, schemes, a.problem, a.time_budget) + "\n")
+            Path(a.out).with_suffix(".json").write_text(json.dumps(runs, indent=2))
+    if runs:
+        print("\n" + table(runs, schemes, a.problem, a.time_budget))
+    if failed is not None:
+        print(f"error: {failed}", file=sys.stderr)
+        return 1
     return 0
+
+
+def measure(problem: str, scheme: str, seed: int, budget: float) -> dict[str, Any]:
+    """One sweep of `scheme` at search seed `seed`, scored: its pick and start on the fresh
+    seeds, the anytime curve, the configs decided per core-hour and the wall time."""
+    with tempfile.TemporaryDirectory(prefix="gansweep_search_") as tmp:
+        run = sweep(problem, scheme, seed, budget, Path(tmp))
+    s = run["summary"]
+    gain = s["search_gain"]
+    times = [f * run["trials"][-1]["end"] if run["trials"] else 0 for f in ANYTIME]
+    jobs = [(inc["config"], seed) for at in times
+            if (inc := incumbent(run["trials"], at)) is not None]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        curve = pool.map(fresh, jobs)
+    slot_hours = s["training_seconds"] / max(s["training_share"], 1e-9) / 3600
+    return {"scheme": scheme, "seed": seed, "pick": gain["pick"]["median_mse"],
+            "pick_worst": gain["pick"]["worst_mse"],
+            "start": gain["start"]["median_mse"], "gain": gain["median_ratio"],
+            "start_is_pick": gain["start_is_pick"], "trials": s["num_trials"],
+            "decided_per_core_hour": s["num_trials"] / max(slot_hours, 1e-9),
+            "curve": [*curve, gain["pick"]["median_mse"]], "wall": run["wall"]}
 
 
 def table(runs: list[dict[str, Any]], schemes: list[str], problem: str, budget: float) -> str:

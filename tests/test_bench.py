@@ -204,3 +204,26 @@ def test_search_bench_says_a_wrong_value_before_any_sweep(args, said, capsys):
     err = capsys.readouterr()
     assert e.value.code == 2 and said in err.err and "Traceback" not in err.err
     assert "sweeping" not in err.out
+
+
+def test_search_bench_keeps_the_rows_measured_when_a_later_sweep_fails(tmp_path, monkeypatch,
+                                                                       capsys):
+    """A sweep that fails after others have been measured: their rows are printed and written
+    (table and JSON), the error said in one line, the exit status 1."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import search
+
+    def measure(problem, scheme, seed, budget):
+        if seed == 1:
+            raise RuntimeError(f"{scheme} seed {seed}: the sweep's own error")
+        return {"scheme": scheme, "seed": seed, "pick": 1e-7, "pick_worst": 2e-7, "start": 1e-6,
+                "gain": 10.0, "start_is_pick": False, "trials": 40,
+                "decided_per_core_hour": 300.0, "curve": [4e-7, 2e-7, 1e-7], "wall": 250.0}
+
+    monkeypatch.setattr(search, "measure", measure)
+    out = tmp_path / "search.md"
+    assert search.main(["--seeds", "0,1", "--schemes", "gansweep", "--out", str(out)]) == 1
+    said = capsys.readouterr()
+    assert "| gansweep | 1.00e-07 |" in said.out and "| gansweep | 1.00e-07 |" in out.read_text()
+    assert [r["seed"] for r in json.loads(out.with_suffix(".json").read_text())] == [0]
+    assert said.err.strip() == "error: gansweep seed 1: the sweep's own error"

@@ -162,11 +162,11 @@ RECORDED_RTOL = 1e-2
 
 def _same_figures(got: dict, want: dict, name: str) -> None:
     """Per-seed results and curves equal to the recorded ones: integers and flags exactly, floats
-    to 1% relative. Another CPU's last bits differ and GAN training carries them on: measured, another
-    machine than the recording's (an AMD EPYC) moved sho_gan_fast's seed 0 by 1.6e-3, every other
-    case by <= 5e-5; a 0.1% change of G's learning rate moves the GAN cases by 2.5% to 25% (sho_l2
-    by 0.7%, a 1% change by 6.7%), one more collocation point by 25% or more, another seed by over
-    100%."""
+    to 1% relative. Another CPU's last bits differ and GAN training carries them on: measured,
+    another machine than the recording's (an AMD EPYC) moved sho_gan_fast's seed 0 by 1.6e-3,
+    every other case by <= 5e-5; a 0.1% change of G's learning rate moves the GAN cases by 2.5%
+    to 25% (sho_l2 by 0.7%, a 1% change by 6.7%), one more collocation point by 25% or more,
+    another seed by over 100%."""
     for key in ("diverged_at", "restarts", "abandoned", "collapsed", "iterations", "fast_path"):
         assert got[key] == want[key], f"{name}: {key} {got[key]} != {want[key]}"
     for key in ("final", "best"):
