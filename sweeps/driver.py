@@ -197,6 +197,15 @@ def first_points(spec: SweepSpec) -> list[dict[str, Any]]:
     return [start, *(space.neighbours(start, limit=spec.trials // 2) if spec.neighbours else [])]
 
 
+STARTUP_TRIALS = 12  # TPE's random trials at most before it models (a quarter of a small sweep)
+
+
+def startup_trials(spec: SweepSpec) -> int:
+    """TPE's random start: a quarter of the trials, at most STARTUP_TRIALS: a cap set far above
+    what the time budget holds would otherwise make most of the sweep random search."""
+    return max(2, min(spec.trials // 4, STARTUP_TRIALS))
+
+
 def _tuner(spec: SweepSpec, trainable: Trainable, callbacks: Sequence[tune.Callback] = ()
            ) -> tune.Tuner:
     space = spec.space()
@@ -207,8 +216,7 @@ def _tuner(spec: SweepSpec, trainable: Trainable, callbacks: Sequence[tune.Callb
     # the study lives in Optuna's own storage, named after the sweep: optuna-dashboard and
     # optuna.load_study read it during and after the sweep; Tune's searcher state points to it
     sampler = (optuna.samplers.RandomSampler(seed=spec.seed) if spec.sampler == "random" else
-               optuna.samplers.TPESampler(seed=spec.seed,
-                                          n_startup_trials=max(2, spec.trials // 4)))
+               optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=startup_trials(spec)))
     searcher = ConcurrencyLimiter(
         StudySearch(space=space, metric=METRIC, mode=MODE, sampler=sampler,
                     storage=(optuna.storages.RDBStorage(spec.optuna_storage)
@@ -237,7 +245,7 @@ def _tuner(spec: SweepSpec, trainable: Trainable, callbacks: Sequence[tune.Callb
                 tracking.TrialRuns(spec.tracking_uri, spec.experiment_name, spec.parent_run_id,
                                    tags={"problem": spec.problem, "method": spec.method,
                                          tracking.SWEEP_TAG: spec.name}),
-                ProgressLines(spec.trials), budget, *callbacks],
+                ProgressLines(spec.trials, budget_s=spec.time_budget), budget, *callbacks],
             stop=budget,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
@@ -567,7 +575,7 @@ def _say_start(spec: SweepSpec, fits: int) -> None:
     objective = (f"{spec.objective} {label(metric)} over seeds"
                  if spec.objective not in ("failure_rate", "failures") else
                  objective_name(spec.objective, metric, tiebreak_of(spec.problem)))
-    _say(f"sweep {spec.name}: {spec.trials} trials of {spec.method} on {spec.problem}, "
+    _say(f"sweep {spec.name}: {'up to ' if spec.time_budget else ''}{spec.trials} trials of {spec.method} on {spec.problem}, "
          f"{spec.fixed['seeds']} seeds x {spec.fixed['iterations']} iterations each, {at_once}; "
          f"objective: {objective}"
          + (f"; time budget {spec.time_budget:.0f}s" if spec.time_budget and not spec.resume

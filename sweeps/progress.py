@@ -18,10 +18,13 @@ _FINISHED = ("TERMINATED", "ERROR")
 
 class ProgressLines(tune.Callback):
     """Prints ``[done/total] elapsed  trial: result | best so far | running`` as trials finish,
-    and a heartbeat line every `heartbeat_s` seconds while nothing finishes."""
+    and a heartbeat line every `heartbeat_s` seconds while nothing finishes. With a time budget
+    (seconds) the elapsed time is shown against it and the total as a cap: the budget ends the
+    sweep first."""
 
-    def __init__(self, total: int, heartbeat_s: float = 60.0, out: TextIO | None = None) -> None:
-        self.total, self.heartbeat_s = total, heartbeat_s
+    def __init__(self, total: int, heartbeat_s: float = 60.0, out: TextIO | None = None,
+                 budget_s: float | None = None) -> None:
+        self.total, self.heartbeat_s, self.budget_s = total, heartbeat_s, budget_s
         self._out = out
         self._t0 = self._last = time.monotonic()
 
@@ -56,7 +59,8 @@ class ProgressLines(tune.Callback):
         # Tune calls on_trial_complete before it marks the trial TERMINATED: count it already
         done = sum(t.status in _FINISHED or t is ending for t in trials)
         s = int(time.monotonic() - self._t0)
-        return f"[{done:>{len(str(self.total))}}/{self.total}] {s // 60:>3}m{s % 60:02d}s"
+        head = f"[{done:>{len(str(self.total))}}/{self.total}] {_clock(s)}"
+        return head + f" of {_clock(self.budget_s).strip()}" if self.budget_s else head
 
     @staticmethod
     def _running(trials: list) -> str:
@@ -94,3 +98,8 @@ def _value(result: dict, metric: str, suffix: str = "") -> str:
     """eval/<metric><suffix> of a result as short text (MSE 1.2e-08, energy 0.0071, 2 classes)."""
     value = result.get(f"eval/{metric}{suffix}", float("nan"))
     return f"{value:.1e}" if metric in ("mse", "rel_mse") else fmt(metric, value)
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 60:>3}m{s % 60:02d}s"

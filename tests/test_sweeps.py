@@ -744,3 +744,21 @@ def test_asha_never_stops_the_start_or_its_neighbours_but_counts_them_at_their_r
                       "t2": TrialScheduler.CONTINUE, "t3": TrialScheduler.CONTINUE}
     assert asha.runs_full({"G.lr": 0.04, "D.lr": 2e-3}) and not asha.is_start({"G.lr": 0.04,
                                                                               "D.lr": 2e-3})
+
+
+def test_the_time_budget_ends_a_default_sweep_not_its_trial_cap():
+    """The main job ran all 48 trials of its old cap in 246 s of its 420 s budget: the default cap
+    is now far above what a budget holds, while TPE's random start stays a dozen trials, and the
+    progress lines show the elapsed time against the budget."""
+    from sweeps.cli import plan
+    from sweeps.driver import STARTUP_TRIALS, startup_trials
+    from sweeps.progress import ProgressLines
+
+    for problem in ("sho", "exp", "pos", "nlo"):
+        spec = plan([problem])
+        # ~5 s per trial-slot at the least (ASHA's first rung) on 2 slots: far below the cap
+        assert spec.trials * 5 / 2 > spec.time_budget, problem
+        assert startup_trials(spec) == STARTUP_TRIALS
+    assert startup_trials(plan(["sho", "--trials", "8"])) == 2  # a small sweep: a quarter
+    assert ProgressLines(400, budget_s=420)._head([]).endswith("0m00s of 7m00s")
+    assert " of " not in ProgressLines(400)._head([])
