@@ -21,7 +21,8 @@ confirmation, which the start is trained on too). Printed: per scheme, the pick'
 (median and worst over the search seeds), its gain over the start, the anytime curve (the best
 trial by the objective at a third and two thirds of the budget, trained on the same fresh seeds,
 then the pick) and the configs decided (trials ended, by ASHA or at their full budget) per
-core-hour of trial slots.
+core-hour of trial slots, and the sweep's wall time (its trials' budget, then its end: the
+race and the confirmation).
 """
 
 from __future__ import annotations
@@ -191,8 +192,8 @@ def table(runs: list[dict[str, Any]], schemes: list[str], problem: str, budget: 
     lines = [f"{problem}, {budget:.0f} s of trials per sweep, {n} search seeds; the pick's median "
              "over 8 fresh seeds (the same for every scheme at one search seed)", "",
              "| scheme | pick: median over search seeds | worst | start (same seeds) | gain "
-             "(median) | start picked | anytime: 1/3, 2/3, end | configs per core-hour |",
-             "|" + "---|" * 8]
+             "(median) | start picked | anytime: 1/3, 2/3, end | configs per core-hour | wall (s) |",
+             "|" + "---|" * 9]
     for scheme in schemes:
         rs = [r for r in runs if r["scheme"] == scheme]
         if not rs:
@@ -206,7 +207,8 @@ def table(runs: list[dict[str, Any]], schemes: list[str], problem: str, budget: 
             f"{np.median([r['gain'] for r in rs]):.2g}x | "
             f"{sum(r['start_is_pick'] for r in rs)} of {len(rs)} | "
             + (", ".join(f"{v:.1e}" for v in curve) if len(curve) else "-") + " | "
-            f"{np.median([r['decided_per_core_hour'] for r in rs]):.0f} |")
+            f"{np.median([r['decided_per_core_hour'] for r in rs]):.0f} | "
+            f"{np.median([r['wall'] for r in rs]):.0f} |")
     return "\n".join(lines)
 
 
